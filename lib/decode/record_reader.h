@@ -1,0 +1,64 @@
+// RecordReader: walks one parsed JSON piece (see json_splitter.h) with simdjson
+// On-Demand and turns the flow-log records in it into FlowRecords.
+//
+// A record is delivered to the sink whole when its object ends, after the fields
+// that may come after its tuples (MAC, rule, resource id: key order varies between
+// writers) are patched in. Recoverable simdjson errors (a wrong type, a bad
+// number) skip the element and are counted; a structural error is returned so the
+// caller can count it and drop the record in progress.
+// Internal to lib/decode. Owned by one Decoder; not thread-safe.
+#pragma once
+
+#include <simdjson.h>
+
+#include <string_view>
+#include <vector>
+
+#include "lib/common/interner.h"
+#include "lib/decode/decoder.h"
+#include "lib/decode/json_splitter.h"
+
+namespace flowwatch::decode {
+
+class RecordReader {
+ public:
+  RecordReader(const DecoderOptions& options, NameTables* names, DecodeStats* stats);
+
+  // Reads the root value of doc, a piece of the given kind. Returns SUCCESS or the
+  // structural error that ended the document (the caller counts it).
+  simdjson::error_code ReadPiece(simdjson::ondemand::document& doc, Piece::Kind kind, FlowSink* sink);
+  // Drops the record in progress after a structural error.
+  void Abandon() { batch_.clear(); }
+
+ private:
+  struct FlatFields;
+  struct Scratch;
+  using Value = simdjson::ondemand::value;
+  using Object = simdjson::ondemand::object;
+
+  simdjson::error_code ReadObject(Object obj, bool allow_container, FlowSink* sink);
+  simdjson::error_code ReadRecordsArray(Value v, FlowSink* sink);
+  simdjson::error_code ReadNsgProperties(Value v, Scratch* s);
+  simdjson::error_code ReadNsgRule(Value v, Scratch* s);
+  simdjson::error_code ReadNsgMacGroup(Value v, Scratch* s);
+  simdjson::error_code ReadVnetFlowRecords(Value v, Scratch* s);
+  simdjson::error_code ReadVnetAcl(Value v, Scratch* s);
+  simdjson::error_code ReadVnetGroup(Value v, Scratch* s);
+  simdjson::error_code ReadTuples(Value v, bool vnet, Scratch* s);
+  // Reads a name-like string field. Recoverable problems mark the record bad.
+  simdjson::error_code ReadName(Value v, std::string_view* out, Scratch* s);
+  simdjson::error_code ReadMac(Value v, uint64_t* mac, Scratch* s);
+  bool ReadFlatField(std::string_view key, Value v, FlatFields* f, simdjson::error_code* err);
+  void FinishObject(Scratch* s, FlowSink* sink);
+  void FinishFlat(Scratch* s, FlowSink* sink);
+  void Deliver(Scratch* s, FlowSink* sink);
+  void Count(DecodeError e) { ++stats_->errors[static_cast<int>(e)]; }
+
+  const DecoderOptions options_;
+  DecodeStats* stats_;
+  InternCache rules_;
+  InternCache resources_;
+  std::vector<FlowRecord> batch_;  // tuples of the record being read
+};
+
+}  // namespace flowwatch::decode
