@@ -1,0 +1,47 @@
+// PortStats: what flowwatch knows about one FlowKey over its lifetime, for the
+// hardening question "which ports does this VM really get traffic on, from whom,
+// through which rule?". Plain value; owned by a PortTable.
+#pragma once
+
+#include <cstdint>
+#include <memory>
+#include <vector>
+
+#include "lib/common/flat_hash_map.h"
+#include "lib/common/ip_address.h"
+
+namespace flowwatch::ports {
+
+struct PeerStats {
+  IpAddress ip;
+  uint64_t flows = 0;
+  uint64_t packets = 0;
+  uint64_t bytes = 0;
+};
+
+struct RuleHits {
+  uint32_t rule_id = 0;  // NameTables::rules
+  uint64_t flows = 0;
+  uint64_t tuples = 0;
+  uint64_t bytes = 0;
+};
+
+struct PortStats {
+  uint64_t tuples = 0;
+  uint64_t flows = 0;         // flow starts: B tuples, v1 tuples, denied attempts
+  uint64_t denied_flows = 0;  // of which denied by the NSG
+  uint64_t packets = 0;
+  uint64_t bytes = 0;         // both directions
+  int64_t first_seen_ms = INT64_MAX;
+  int64_t last_seen_ms = INT64_MIN;
+  std::vector<RuleHits> rules;
+  // Peers with exact counts, up to the table's per-key limit. Traffic from peers
+  // beyond it is summed in untracked_* and peers_truncated is set.
+  std::vector<PeerStats> peers;
+  std::unique_ptr<FlatHashMap<IpAddress, uint32_t, IpAddressHash>> peer_index;  // once peers is large
+  uint64_t untracked_flows = 0;
+  uint64_t untracked_bytes = 0;
+  bool peers_truncated = false;
+};
+
+}  // namespace flowwatch::ports

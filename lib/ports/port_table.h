@@ -1,0 +1,59 @@
+// PortTable: per-shard port statistics, one PortStats per FlowKey.
+//
+// Bounded: at most max_keys_per_vm keys per VM and max_keys in all. A flow whose
+// key would exceed a cap is folded into an overflow key (protocol kOtherProtocol,
+// port 0; VM "(other)" when the total cap is reached), so its traffic still shows
+// and a port scan cannot grow the table without bound. Keys idle for longer than
+// idle_ttl_ms of event time are evicted by EvictIdle().
+//
+// Owned by one shard worker; not thread-safe.
+#pragma once
+
+#include <cstdint>
+
+#include "lib/common/flat_hash_map.h"
+#include "lib/model/flow_key.h"
+#include "lib/model/flow_record.h"
+#include "lib/ports/port_stats.h"
+
+namespace flowwatch::ports {
+
+// Protocol number of the overflow key (IANA 255 is reserved, never on the wire).
+inline constexpr uint8_t kOtherProtocol = 255;
+
+struct PortTableOptions {
+  size_t max_keys = 1u << 20;
+  size_t max_keys_per_vm = 4096;
+  size_t max_peers_per_key = 256;
+  size_t max_rules_per_key = 64;
+  int64_t idle_ttl_ms = 30LL * 24 * 3600 * 1000;  // 30 days of event time
+};
+
+class PortTable {
+ public:
+  explicit PortTable(const PortTableOptions& options) : options_(options) {}
+
+  void Apply(const FlowRecord& flow);
+  // Removes keys not seen since now_ms - idle_ttl_ms; returns how many.
+  size_t EvictIdle(int64_t now_ms);
+
+  size_t size() const { return table_.size(); }
+  uint64_t folded_flows() const { return folded_tuples_; }  // tuples applied to an overflow key
+  uint64_t evicted() const { return evicted_; }
+  template <typename F>
+  void ForEach(F&& f) const {
+    table_.ForEach(f);
+  }
+
+ private:
+  PortStats* Admit(const FlowRecord& flow, FlowKey key);
+  void AddPeer(PortStats* s, const FlowRecord& flow);
+
+  const PortTableOptions options_;
+  FlatHashMap<FlowKey, PortStats, FlowKeyHash> table_;
+  FlatHashMap<uint32_t, uint32_t, IntHash> keys_per_vm_;  // vm_id -> live keys
+  uint64_t folded_tuples_ = 0;
+  uint64_t evicted_ = 0;
+};
+
+}  // namespace flowwatch::ports

@@ -1,0 +1,124 @@
+#include "lib/source/file/input_files.h"
+
+#include <fcntl.h>
+#include <unistd.h>
+
+#include <algorithm>
+#include <cerrno>
+#include <cstring>
+#include <filesystem>
+#include <system_error>
+
+#include "lib/common/time_util.h"
+
+namespace flowwatch::source {
+namespace fs = std::filesystem;
+
+namespace {
+
+bool HasInputExtension(const std::string& name) {
+  for (const char* ext : {".json", ".json.gz", ".ndjson", ".ndjson.gz"}) {
+    const size_t n = std::strlen(ext);
+    if (name.size() > n && name.compare(name.size() - n, n, ext) == 0) return true;
+  }
+  return false;
+}
+
+// Parses the digits of "<name>=<digits>" if segment has that form.
+bool Segment(std::string_view seg, std::string_view name, int* value) {
+  if (seg.size() <= name.size() + 1 || seg.substr(0, name.size()) != name || seg[name.size()] != '=') {
+    return false;
+  }
+  int v = 0;
+  for (char c : seg.substr(name.size() + 1)) {
+    if (c < '0' || c > '9' || v > 100000) return false;
+    v = v * 10 + (c - '0');
+  }
+  *value = v;
+  return true;
+}
+
+}  // namespace
+
+int64_t TimeHintFromPath(std::string_view path) {
+  int y = -1, mo = -1, d = -1, h = -1, mi = 0;
+  bool month_seen = false;
+  size_t pos = 0;
+  while (pos <= path.size()) {
+    size_t end = path.find('/', pos);
+    if (end == std::string_view::npos) end = path.size();
+    const std::string_view seg = path.substr(pos, end - pos);
+    int v;
+    if (Segment(seg, "y", &v)) {
+      y = v;
+      month_seen = false;
+    } else if (Segment(seg, "m", &v)) {
+      // The first m= after y= is the month, one after h= is the minute.
+      if (!month_seen) {
+        mo = v;
+        month_seen = true;
+      } else {
+        mi = v;
+      }
+    } else if (Segment(seg, "d", &v)) {
+      d = v;
+    } else if (Segment(seg, "h", &v)) {
+      h = v;
+    }
+    pos = end + 1;
+  }
+  if (y < 1970 || mo < 1 || mo > 12 || d < 1 || d > 31 || h < 0 || h > 23 || mi < 0 || mi > 59) return INT64_MIN;
+  return (DaysFromCivil(y, static_cast<unsigned>(mo), static_cast<unsigned>(d)) * 86400 + h * 3600 + mi * 60) *
+         1000;
+}
+
+Result<std::vector<InputFile>> ListInputFiles(const std::vector<std::string>& paths) {
+  std::vector<InputFile> files;
+  for (const std::string& p : paths) {
+    std::error_code ec;
+    const fs::file_status st = fs::status(p, ec);
+    if (ec || !fs::exists(st)) return Status::NotFound(p + ": no such file or folder");
+    if (fs::is_regular_file(st)) {
+      files.push_back({p, static_cast<uint64_t>(fs::file_size(p, ec)), TimeHintFromPath(p)});
+      continue;
+    }
+    if (!fs::is_directory(st)) return Status::InvalidArgument(p + ": not a file or folder");
+    fs::recursive_directory_iterator it(p, fs::directory_options::skip_permission_denied, ec);
+    if (ec) return Status::IoError(p + ": " + ec.message());
+    for (; it != fs::recursive_directory_iterator(); it.increment(ec)) {
+      if (ec) return Status::IoError(p + ": " + ec.message());
+      if (!it->is_regular_file(ec) || !HasInputExtension(it->path().filename().string())) continue;
+      const std::string path = it->path().string();
+      files.push_back({path, static_cast<uint64_t>(it->file_size(ec)), TimeHintFromPath(path)});
+    }
+  }
+  std::sort(files.begin(), files.end(), [](const InputFile& a, const InputFile& b) {
+    return a.time_hint_ms != b.time_hint_ms ? a.time_hint_ms < b.time_hint_ms : a.path < b.path;
+  });
+  return files;
+}
+
+Status ReadFilePadded(const std::string& path, size_t padding, std::vector<char>* buf, size_t* size) {
+  const int fd = ::open(path.c_str(), O_RDONLY | O_CLOEXEC);
+  if (fd < 0) return Status::IoError(path + ": " + std::strerror(errno));
+  size_t n = 0;
+  if (buf->size() < 1 << 16) buf->resize(1 << 16);
+  while (true) {
+    if (buf->size() - n < padding + 1) buf->resize(buf->size() * 2);
+    const ssize_t r = ::read(fd, buf->data() + n, buf->size() - n - padding);
+    if (r < 0) {
+      if (errno == EINTR) continue;
+      const int err = errno;
+      ::close(fd);
+      return Status::IoError(path + ": " + std::strerror(err));
+    }
+    if (r == 0) break;
+    n += static_cast<size_t>(r);
+  }
+  ::close(fd);
+  std::memset(buf->data() + n, 0, padding);
+  *size = n;
+  return Status::Ok();
+}
+
+}  // namespace flowwatch::source
