@@ -1,0 +1,258 @@
+#include "daemon/replay.h"
+
+#include <unistd.h>
+
+#include <algorithm>
+#include <atomic>
+#include <chrono>
+#include <condition_variable>
+#include <cstdio>
+#include <memory>
+#include <mutex>
+#include <thread>
+
+#include "daemon/decode_worker.h"
+#include "lib/common/json_writer.h"
+#include "lib/enrich/vm_resolver.h"
+#include "lib/shard/shard_set.h"
+#include "lib/source/file/input_files.h"
+
+namespace flowwatch::app {
+namespace {
+
+int DefaultThreads() { return std::max(1u, std::thread::hardware_concurrency()); }
+
+std::string HumanBytes(double b) {
+  const char* units[] = {"B", "KB", "MB", "GB", "TB"};
+  int u = 0;
+  while (b >= 1000 && u < 4) {
+    b /= 1000;
+    ++u;
+  }
+  char buf[32];
+  std::snprintf(buf, sizeof buf, u == 0 ? "%.0f %s" : "%.1f %s", b, units[u]);
+  return buf;
+}
+
+// Prints replay progress to stderr until stopped: every second on a terminal
+// (one line, rewritten), every 10 seconds otherwise.
+class ProgressReporter {
+ public:
+  ProgressReporter(bool enabled, size_t total_files, uint64_t total_bytes, const std::atomic<size_t>* files_done,
+                   std::function<uint64_t()> bytes_done, std::function<uint64_t()> tuples_done)
+      : enabled_(enabled), tty_(isatty(STDERR_FILENO) == 1), total_files_(total_files), total_bytes_(total_bytes),
+        files_done_(files_done), bytes_done_(std::move(bytes_done)), tuples_done_(std::move(tuples_done)) {
+    if (enabled_) thread_ = std::thread([this] { Loop(); });
+  }
+  ~ProgressReporter() { Stop(); }
+
+  void Stop() {
+    {
+      std::lock_guard<std::mutex> lock(mu_);
+      stop_ = true;
+    }
+    cv_.notify_all();
+    if (thread_.joinable()) thread_.join();
+  }
+
+ private:
+  void Loop() {
+    const auto start = std::chrono::steady_clock::now();
+    const auto period = tty_ ? std::chrono::seconds(1) : std::chrono::seconds(10);
+    std::unique_lock<std::mutex> lock(mu_);
+    while (!cv_.wait_for(lock, period, [this] { return stop_; })) {
+      const double secs = std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
+      const uint64_t tuples = tuples_done_();
+      std::fprintf(stderr, "%sreplay: %zu/%zu files, %s of %s, %.2f M tuples, %.2f M tuples/s%s",
+                   tty_ ? "\r" : "", files_done_->load(std::memory_order_relaxed), total_files_,
+                   HumanBytes(static_cast<double>(bytes_done_())).c_str(),
+                   HumanBytes(static_cast<double>(total_bytes_)).c_str(), tuples / 1e6, tuples / 1e6 / secs,
+                   tty_ ? "   " : "\n");
+      std::fflush(stderr);
+      printed_ = true;
+    }
+    if (tty_ && printed_) std::fputc('\n', stderr);
+  }
+
+  const bool enabled_;
+  const bool tty_;
+  const size_t total_files_;
+  const uint64_t total_bytes_;
+  const std::atomic<size_t>* files_done_;
+  std::function<uint64_t()> bytes_done_;
+  std::function<uint64_t()> tuples_done_;
+  std::mutex mu_;
+  std::condition_variable cv_;
+  bool stop_ = false;
+  bool printed_ = false;
+  std::thread thread_;
+};
+
+}  // namespace
+
+int RunReplay(const ReplayOptions& options, const std::function<void(const ReplayResult&)>& done) {
+  const config::Config& cfg = options.config;
+  ReplayResult result;
+
+  enrich::Inventory inventory;
+  if (!cfg.inventory.file.empty()) {
+    auto loaded = enrich::Inventory::LoadFile(cfg.inventory.file);
+    if (!loaded.ok()) {
+      std::fprintf(stderr, "flowwatch: inventory: %s\n", loaded.status().message().c_str());
+      return 2;
+    }
+    inventory = std::move(loaded.value());
+  }
+
+  auto listed = source::ListInputFiles(options.paths);
+  if (!listed.ok()) {
+    std::fprintf(stderr, "flowwatch: %s\n", listed.status().message().c_str());
+    return 2;
+  }
+  const std::vector<source::InputFile> files = std::move(listed.value());
+  if (files.empty()) {
+    std::fprintf(stderr, "flowwatch: no flow-log files (*.json, *.json.gz, *.ndjson) under the given paths\n");
+    return 2;
+  }
+  uint64_t total_bytes = 0;
+  for (const auto& f : files) total_bytes += f.size_bytes;
+
+  NameTables names;
+  const enrich::VmResolver resolver(&inventory, &names.vms);
+
+  const int decoders = std::min<int>(cfg.pipeline.decoders > 0 ? cfg.pipeline.decoders : DefaultThreads(),
+                                     static_cast<int>(files.size()));
+  shard::ShardSetOptions set_options;
+  set_options.producers = decoders;
+  set_options.shards = cfg.pipeline.shards > 0 ? cfg.pipeline.shards : DefaultThreads();
+  set_options.ring_capacity = static_cast<size_t>(cfg.pipeline.ring_capacity);
+  std::vector<ShardPipeline*> pipelines(set_options.shards);
+  shard::ShardSet shards(set_options, [&](int s) {
+    auto p = std::make_unique<ShardPipeline>(cfg);
+    pipelines[s] = p.get();
+    return p;
+  });
+
+  // Files are taken in (time hint, path) order; a worker never promises event
+  // time beyond the hint of the next file nobody has started yet.
+  std::atomic<size_t> next_file{0};
+  std::atomic<size_t> files_done{0};
+  std::atomic<size_t> files_failed{0};
+  auto progress_cap = [&]() -> int64_t {
+    const size_t i = next_file.load(std::memory_order_acquire);
+    return i < files.size() ? files[i].time_hint_ms : INT64_MAX;
+  };
+
+  decode::DecoderOptions decoder_options;
+  decoder_options.max_body_bytes = cfg.decode.max_body_bytes;
+  std::vector<std::unique_ptr<DecodeWorker>> workers;
+  for (int p = 0; p < decoders; ++p) {
+    workers.push_back(std::make_unique<DecodeWorker>(decoder_options, &names, &resolver, &shards.producer(p),
+                                                     progress_cap));
+  }
+
+  const auto start = std::chrono::steady_clock::now();
+  shards.Start();
+  ProgressReporter reporter(
+      options.progress, files.size(), total_bytes, &files_done,
+      [&] {
+        uint64_t n = 0;
+        for (auto& w : workers) n += w->bytes_in();
+        return n;
+      },
+      [&] {
+        uint64_t n = 0;
+        for (auto& w : workers) n += w->flows_sent();
+        return n;
+      });
+
+  std::vector<std::thread> threads;
+  for (int p = 0; p < decoders; ++p) {
+    threads.emplace_back([&, p] {
+      DecodeWorker& worker = *workers[p];
+      std::vector<char> buf;
+      const size_t padding = decode::RequiredPadding();
+      while (true) {
+        const size_t i = next_file.fetch_add(1, std::memory_order_acq_rel);
+        if (i >= files.size()) break;
+        worker.BeginInput(files[i].time_hint_ms);
+        size_t size = 0;
+        const Status st = source::ReadFilePadded(files[i].path, padding, &buf, &size);
+        if (!st.ok()) {
+          std::fprintf(stderr, "flowwatch: skipping %s\n", st.message().c_str());
+          files_failed.fetch_add(1, std::memory_order_relaxed);
+        } else {
+          worker.DecodePadded(buf.data(), size, buf.size());
+        }
+        worker.ReportProgress();
+        files_done.fetch_add(1, std::memory_order_relaxed);
+      }
+      shards.producer(p).Finish();
+    });
+  }
+  for (auto& t : threads) t.join();
+  shards.Join();
+  reporter.Stop();
+
+  result.seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
+  result.files = files.size();
+  result.files_failed = files_failed.load();
+  result.input_bytes = total_bytes;
+  for (auto& w : workers) result.decode.Add(w->stats());
+  result.names = &names;
+  for (ShardPipeline* p : pipelines) result.shards.push_back(p);
+  if (result.files_failed > 0) {
+    result.exit_code = 1;
+    result.error = std::to_string(result.files_failed) + " input file(s) could not be read";
+  }
+  done(result);
+  return result.exit_code;
+}
+
+ReplayTotals Totals(const ReplayResult& r) {
+  ReplayTotals t;
+  for (const ShardPipeline* s : r.shards) {
+    const ShardCounters& c = s->counters();
+    for (int f = 0; f < kRecordFormatCount; ++f) t.tuples_by_format[f] += c.tuples_by_format[f].value();
+    t.tuples += c.tuples();
+    t.bytes += c.bytes.value();
+    t.packets += c.packets.value();
+    t.duplicates += c.duplicates.value();
+    t.keys += c.keys.value();
+  }
+  return t;
+}
+
+std::string SummaryJson(const ReplayResult& r) {
+  const ReplayTotals t = Totals(r);
+  std::string out;
+  JsonWriter w(&out);
+  w.BeginObject();
+  w.Field("records", r.decode.records);
+  w.Field("tuples", t.tuples);
+  w.Key("tuples_by_format");
+  w.BeginObject();
+  for (int f = 0; f < kRecordFormatCount; ++f) w.Field(FormatName(static_cast<RecordFormat>(f)), t.tuples_by_format[f]);
+  w.EndObject();
+  w.Field("bytes", t.bytes);
+  w.Field("packets", t.packets);
+  w.Key("errors");
+  w.BeginObject();
+  for (int e = 0; e < decode::kDecodeErrorCount; ++e) {
+    if (r.decode.errors[e] > 0) w.Field(decode::DecodeErrorName(static_cast<decode::DecodeError>(e)), r.decode.errors[e]);
+  }
+  w.EndObject();
+  w.Field("notifications", r.decode.notifications);
+  w.Field("duplicates_dropped", t.duplicates);
+  w.Field("keys", t.keys);
+  // Ours: the balance (tuples_decoded = tuples + duplicates_dropped) and the run.
+  w.Field("tuples_decoded", r.decode.tuples());
+  w.Field("files", static_cast<uint64_t>(r.files));
+  w.Field("files_failed", static_cast<uint64_t>(r.files_failed));
+  w.Field("input_bytes", r.input_bytes);
+  w.FieldDouble("seconds", r.seconds, 3);
+  w.EndObject();
+  return out;
+}
+
+}  // namespace flowwatch::app

@@ -1,0 +1,55 @@
+// ShardPipeline: what one shard does with each flow routed to it, in order:
+// drop duplicates (DedupWindow), count it, add it to the port statistics
+// (PortTable) and to detection. One instance per shard, driven by its worker
+// thread (see lib/shard/shard_set.h); it owns all of its state.
+//
+// Counters are single-writer (Counter) so progress reports and /metrics can read
+// them from other threads while the shard runs; the tables themselves are read
+// only after the shard set has been joined.
+#pragma once
+
+#include <array>
+#include <cstdint>
+
+#include "lib/common/counter.h"
+#include "lib/config/config.h"
+#include "lib/model/flow_record.h"
+#include "lib/ports/port_table.h"
+#include "lib/shard/dedup_window.h"
+#include "lib/shard/shard_processor.h"
+
+namespace flowwatch::app {
+
+struct ShardCounters {
+  std::array<Counter, kRecordFormatCount> tuples_by_format;  // applied, after de-duplication
+  Counter bytes;
+  Counter packets;
+  Counter duplicates;
+  Counter keys;  // live port-table keys
+
+  uint64_t tuples() const {
+    uint64_t n = 0;
+    for (const Counter& c : tuples_by_format) n += c.value();
+    return n;
+  }
+};
+
+class ShardPipeline : public shard::ShardProcessor {
+ public:
+  explicit ShardPipeline(const config::Config& config);
+
+  void OnFlow(const FlowRecord& flow) override;
+  void OnProgress(int64_t input_time_ms) override;
+  void OnEndOfInput() override;
+
+  const ShardCounters& counters() const { return counters_; }
+  const ports::PortTable& ports() const { return ports_; }
+
+ private:
+  shard::DedupWindow dedup_;
+  ports::PortTable ports_;
+  ShardCounters counters_;
+  int64_t last_eviction_ms_ = INT64_MIN;
+};
+
+}  // namespace flowwatch::app

@@ -1,0 +1,103 @@
+// Config: flowwatch's typed configuration, one struct per stage, every field with
+// its default. Loaded from YAML by LoadConfig (config_loader.h); every key is
+// documented in config/flowwatch.example.yaml, and a test keeps the two in sync.
+// Plain values; copy freely.
+#pragma once
+
+#include <chrono>
+#include <cstdint>
+#include <map>
+#include <string>
+#include <vector>
+
+namespace flowwatch::config {
+
+using Millis = std::chrono::milliseconds;
+
+struct KafkaConfig {
+  std::string brokers;                       // "host:port,..."; derived from the connection string if empty
+  std::string topic = "flowlogs";
+  std::string group_id = "flowwatch";
+  std::string event_hubs_connection_string;  // secret: never logged
+  std::map<std::string, std::string> librdkafka;  // passed through to librdkafka
+};
+
+struct SourceConfig {
+  KafkaConfig kafka;
+  bool kafka_configured = false;     // the source.kafka section is present
+  std::vector<std::string> files;    // alternative source: folders of blobs
+};
+
+struct InventoryConfig {
+  std::string file;               // CSV name,ip,mac or `az vm list-ip-addresses -o json`
+  std::string service_tags_file;  // Microsoft's ServiceTags_Public_*.json
+};
+
+struct HttpConfig {
+  std::string listen = "0.0.0.0:9464";
+};
+
+struct StateConfig {
+  std::string dir = "/var/lib/flowwatch";
+};
+
+struct WebhookConfig {
+  std::string url;
+  std::string format = "generic";  // generic | alertmanager | pagerduty
+};
+
+struct AlertsConfig {
+  std::string file = "-";  // alert JSON Lines: "-" is stdout, "" is off
+  std::vector<WebhookConfig> webhooks;
+};
+
+struct PipelineConfig {
+  int decoders = 0;  // 0: one per core
+  int shards = 0;    // 0: one per core
+  int ring_capacity = 8192;
+};
+
+struct DecodeConfig {
+  uint64_t max_body_bytes = 256ull << 20;
+};
+
+struct DedupConfig {
+  Millis window{30 * 60 * 1000};
+  uint64_t max_entries = 1u << 21;  // per shard and generation
+};
+
+struct DetectionConfig {
+  Millis bucket{5 * 60 * 1000};
+  Millis allowed_lateness{3 * 60 * 1000};
+  Millis half_life{6 * 3600 * 1000};
+  int warmup_buckets = 24;
+  double min_ratio = 3.0;
+  double min_zscore = 4.0;
+  uint64_t min_bytes = 1u << 20;
+  int resolve_after_buckets = 3;
+  double critical_ratio = 5.0;
+  uint64_t max_keys = 1u << 20;
+  uint64_t max_keys_per_vm = 4096;
+  Millis idle_ttl{7LL * 24 * 3600 * 1000};
+  int top_peers = 5;
+};
+
+struct PortsConfig {
+  uint64_t max_peers_per_key = 256;
+  Millis idle_ttl{30LL * 24 * 3600 * 1000};
+};
+
+struct Config {
+  SourceConfig source;
+  InventoryConfig inventory;
+  HttpConfig http;
+  StateConfig state;
+  AlertsConfig alerts;
+  PipelineConfig pipeline;
+  DecodeConfig decode;
+  DedupConfig dedup;
+  DetectionConfig detection;
+  PortsConfig ports;
+};
+
+}  // namespace flowwatch::config
