@@ -9,6 +9,8 @@
 #include <vector>
 
 #include "daemon/replay.h"
+#include "lib/alert/alert_json.h"
+#include "lib/ports/port_report.h"
 #include "lib/config/config_loader.h"
 
 namespace flowwatch::app {
@@ -82,6 +84,9 @@ int Replay(const ReplayArgs& a) {
   if (!BuildOptions(a, &o)) return kExitUsage;
   bool write_failed = false;
   const int rc = RunReplay(o, [&](const ReplayResult& r) {
+    std::string lines;
+    for (const Alert& alert : r.alerts) lines += alert::AlertJson(alert, *r.names, *r.classifier) + "\n";
+    if (!WriteFileOrStdout(a.alerts.empty() ? "-" : a.alerts, lines)) write_failed = true;
     const std::string summary = SummaryJson(r);
     if (!a.summary.empty() && !WriteFileOrStdout(a.summary, summary + "\n")) write_failed = true;
     if (!a.quiet) {
@@ -93,6 +98,34 @@ int Replay(const ReplayArgs& a) {
                    static_cast<unsigned long long>(t.duplicates),
                    static_cast<unsigned long long>(r.decode.error_total()), r.seconds);
     }
+    if (r.exit_code != 0) std::fprintf(stderr, "flowwatch: %s\n", r.error.c_str());
+  });
+  return write_failed && rc == 0 ? 1 : rc;
+}
+
+struct PortsArgs {
+  ReplayArgs pipeline;
+  std::string vm;
+  std::string direction;
+  std::string rule;
+  int top = 5;
+  bool json = false;
+};
+
+int Ports(const PortsArgs& a) {
+  ReplayOptions o;
+  if (!BuildOptions(a.pipeline, &o)) return kExitUsage;
+  ports::PortReportFilter filter;
+  filter.vm = a.vm;
+  filter.rule = a.rule;
+  filter.top_peers = a.top;
+  if (a.direction == "inbound" || a.direction == "in") filter.direction = Direction::kInbound;
+  if (a.direction == "outbound" || a.direction == "out") filter.direction = Direction::kOutbound;
+  bool write_failed = false;
+  const int rc = RunReplay(o, [&](const ReplayResult& r) {
+    ports::PortReport report(*r.names, *r.classifier, filter);
+    for (const ShardPipeline* s : r.shards) report.Add(s->ports());
+    if (!WriteFileOrStdout("-", a.json ? report.Json() + "\n" : report.Table())) write_failed = true;
     if (r.exit_code != 0) std::fprintf(stderr, "flowwatch: %s\n", r.error.c_str());
   });
   return write_failed && rc == 0 ? 1 : rc;
@@ -123,6 +156,16 @@ int Main(int argc, char** argv) {
   replay_cmd->add_option("--alerts", replay.alerts, "alert JSON Lines to this file (default: stdout)");
   replay_cmd->add_option("--summary", replay.summary, "write the summary JSON to this file ('-' for stdout)");
 
+  PortsArgs ports_args;
+  CLI::App* ports_cmd = app.add_subcommand("ports", "the port inventory: which ports each VM really gets traffic on, from whom");
+  AddPipelineFlags(ports_cmd, &ports_args.pipeline);
+  ports_cmd->add_option("--vm", ports_args.vm, "only this VM");
+  ports_cmd->add_option("--direction", ports_args.direction, "inbound or outbound")
+      ->check(CLI::IsMember({"inbound", "outbound", "in", "out"}));
+  ports_cmd->add_option("--rule", ports_args.rule, "only ports whose traffic hit this NSG rule");
+  ports_cmd->add_option("--top", ports_args.top, "peers to show per port (default 5)")->check(CLI::Range(0, 1000));
+  ports_cmd->add_flag("--json", ports_args.json, "print JSON (the document GET /api/v1/ports serves)");
+
   std::string check_path;
   CLI::App* check_cmd = app.add_subcommand("check-config", "validate a configuration file");
   check_cmd->add_option("file", check_path, "configuration file")->required();
@@ -134,6 +177,10 @@ int Main(int argc, char** argv) {
   }
   if (replay_cmd->parsed()) return Replay(replay);
   if (check_cmd->parsed()) return CheckConfig(check_path);
+  if (ports_cmd->parsed()) {
+    ports_args.pipeline.quiet = true;  // the report is the output
+    return Ports(ports_args);
+  }
   return kExitUsage;
 }
 

@@ -88,6 +88,13 @@ class ProgressReporter {
   std::thread thread_;
 };
 
+// Collects one shard's alerts; read after the shard set is joined.
+class CollectingAlertSink : public detect::AlertSink {
+ public:
+  void Emit(Alert alert) override { alerts.push_back(std::move(alert)); }
+  std::vector<Alert> alerts;
+};
+
 }  // namespace
 
 int RunReplay(const ReplayOptions& options, const std::function<void(const ReplayResult&)>& done) {
@@ -102,6 +109,14 @@ int RunReplay(const ReplayOptions& options, const std::function<void(const Repla
       return 2;
     }
     inventory = std::move(loaded.value());
+  }
+  enrich::PeerClassifier classifier;
+  if (!cfg.inventory.service_tags_file.empty()) {
+    const Status st = classifier.LoadServiceTags(cfg.inventory.service_tags_file);
+    if (!st.ok()) {
+      std::fprintf(stderr, "flowwatch: service tags: %s\n", st.message().c_str());
+      return 2;
+    }
   }
 
   auto listed = source::ListInputFiles(options.paths);
@@ -127,8 +142,9 @@ int RunReplay(const ReplayOptions& options, const std::function<void(const Repla
   set_options.shards = cfg.pipeline.shards > 0 ? cfg.pipeline.shards : DefaultThreads();
   set_options.ring_capacity = static_cast<size_t>(cfg.pipeline.ring_capacity);
   std::vector<ShardPipeline*> pipelines(set_options.shards);
+  std::vector<CollectingAlertSink> alert_sinks(set_options.shards);
   shard::ShardSet shards(set_options, [&](int s) {
-    auto p = std::make_unique<ShardPipeline>(cfg);
+    auto p = std::make_unique<ShardPipeline>(cfg, &alert_sinks[s]);
     pipelines[s] = p.get();
     return p;
   });
@@ -200,7 +216,20 @@ int RunReplay(const ReplayOptions& options, const std::function<void(const Repla
   result.input_bytes = total_bytes;
   for (auto& w : workers) result.decode.Add(w->stats());
   result.names = &names;
+  result.classifier = &classifier;
   for (ShardPipeline* p : pipelines) result.shards.push_back(p);
+  for (CollectingAlertSink& sink : alert_sinks) {
+    for (Alert& a : sink.alerts) result.alerts.push_back(std::move(a));
+  }
+  std::sort(result.alerts.begin(), result.alerts.end(), [&](const Alert& a, const Alert& b) {
+    if (a.window_end_ms != b.window_end_ms) return a.window_end_ms < b.window_end_ms;
+    const std::string_view va = names.vms.Get(a.key.vm_id), vb = names.vms.Get(b.key.vm_id);
+    if (va != vb) return va < vb;
+    if (a.key.protocol != b.key.protocol) return a.key.protocol < b.key.protocol;
+    if (a.key.port != b.key.port) return a.key.port < b.key.port;
+    if (a.key.direction != b.key.direction) return a.key.direction < b.key.direction;
+    return a.status < b.status;
+  });
   if (result.files_failed > 0) {
     result.exit_code = 1;
     result.error = std::to_string(result.files_failed) + " input file(s) could not be read";
@@ -218,7 +247,11 @@ ReplayTotals Totals(const ReplayResult& r) {
     t.bytes += c.bytes.value();
     t.packets += c.packets.value();
     t.duplicates += c.duplicates.value();
-    t.keys += c.keys.value();
+    t.keys += c.detect_keys.value();
+    t.port_keys += c.port_keys.value();
+    t.alerts_firing += c.firing.value();
+    t.late_flows += s->detection().late_flows();
+    t.folded_flows += s->detection().folded_flows();
   }
   return t;
 }
@@ -245,8 +278,13 @@ std::string SummaryJson(const ReplayResult& r) {
   w.Field("notifications", r.decode.notifications);
   w.Field("duplicates_dropped", t.duplicates);
   w.Field("keys", t.keys);
+  w.Field("alerts_firing", t.alerts_firing);
   // Ours: the balance (tuples_decoded = tuples + duplicates_dropped) and the run.
   w.Field("tuples_decoded", r.decode.tuples());
+  w.Field("late_flows", t.late_flows);
+  w.Field("keys_folded_flows", t.folded_flows);
+  w.Field("port_keys", t.port_keys);
+  w.Field("alerts", static_cast<uint64_t>(r.alerts.size()));
   w.Field("files", static_cast<uint64_t>(r.files));
   w.Field("files_failed", static_cast<uint64_t>(r.files_failed));
   w.Field("input_bytes", r.input_bytes);

@@ -14,6 +14,7 @@
 #include "lib/decode/decode_stats.h"
 #include "lib/enrich/inventory.h"
 #include "lib/enrich/peer_classifier.h"
+#include "lib/model/alert.h"
 #include "lib/model/names.h"
 
 namespace flowwatch::app {
@@ -34,7 +35,10 @@ struct ReplayResult {
   double seconds = 0;
   decode::DecodeStats decode;
   NameTables* names = nullptr;
+  const enrich::PeerClassifier* classifier = nullptr;
   std::vector<const ShardPipeline*> shards;
+  // Every alert event, ordered by window, then VM, protocol, port, direction.
+  std::vector<Alert> alerts;
 };
 
 // Loads the inventory and service tags named in config (exit 2 on error), then
@@ -43,7 +47,8 @@ int RunReplay(const ReplayOptions& options, const std::function<void(const Repla
 
 // Totals over all shards, after de-duplication.
 struct ReplayTotals {
-  uint64_t tuples = 0, bytes = 0, packets = 0, duplicates = 0, keys = 0;
+  uint64_t tuples = 0, bytes = 0, packets = 0, duplicates = 0, keys = 0, port_keys = 0, alerts_firing = 0,
+           late_flows = 0, folded_flows = 0;
   std::array<uint64_t, kRecordFormatCount> tuples_by_format{};
 };
 ReplayTotals Totals(const ReplayResult& result);

@@ -3,7 +3,7 @@
 namespace flowwatch::app {
 namespace {
 
-constexpr int64_t kEvictionIntervalMs = 3600 * 1000;  // sweep idle keys once an event-time hour
+constexpr int64_t kEvictionIntervalMs = 3600 * 1000;  // sweep idle port keys once an event-time hour
 
 shard::DedupWindow::Options DedupOptions(const config::Config& c) {
   shard::DedupWindow::Options o;
@@ -23,8 +23,27 @@ ports::PortTableOptions PortOptions(const config::Config& c) {
 
 }  // namespace
 
-ShardPipeline::ShardPipeline(const config::Config& config)
-    : dedup_(DedupOptions(config)), ports_(PortOptions(config)) {}
+detect::DetectionOptions DetectionOptionsFrom(const config::Config& c) {
+  const config::DetectionConfig& d = c.detection;
+  detect::DetectionOptions o;
+  o.bucket_ms = d.bucket.count();
+  o.allowed_lateness_ms = d.allowed_lateness.count();
+  o.half_life_ms = d.half_life.count();
+  o.volume.min_ratio = d.min_ratio;
+  o.volume.min_zscore = d.min_zscore;
+  o.volume.min_bytes = d.min_bytes;
+  o.volume.critical_ratio = d.critical_ratio;
+  o.volume.warmup_buckets = static_cast<uint32_t>(d.warmup_buckets);
+  o.resolve_after_buckets = static_cast<uint32_t>(d.resolve_after_buckets);
+  o.max_keys = d.max_keys;
+  o.max_keys_per_vm = d.max_keys_per_vm;
+  o.idle_ttl_ms = d.idle_ttl.count();
+  o.top_peers = d.top_peers;
+  return o;
+}
+
+ShardPipeline::ShardPipeline(const config::Config& config, detect::AlertSink* alerts)
+    : dedup_(DedupOptions(config)), ports_(PortOptions(config)), detection_(DetectionOptionsFrom(config), alerts) {}
 
 void ShardPipeline::OnFlow(const FlowRecord& flow) {
   if (dedup_.CheckAndInsert(flow.dedup_hash, flow.time_ms)) {
@@ -35,18 +54,28 @@ void ShardPipeline::OnFlow(const FlowRecord& flow) {
   counters_.bytes.Add(flow.bytes());
   counters_.packets.Add(flow.packets());
   ports_.Apply(flow);
-  counters_.keys.Set(ports_.size());
+  detection_.OnFlow(flow);
 }
 
 void ShardPipeline::OnProgress(int64_t input_time_ms) {
+  detection_.OnProgress(input_time_ms);
   if (last_eviction_ms_ == INT64_MIN) last_eviction_ms_ = input_time_ms;
   if (input_time_ms - last_eviction_ms_ >= kEvictionIntervalMs) {
     ports_.EvictIdle(input_time_ms);
-    counters_.keys.Set(ports_.size());
     last_eviction_ms_ = input_time_ms;
   }
+  UpdateGauges();
 }
 
-void ShardPipeline::OnEndOfInput() { counters_.keys.Set(ports_.size()); }
+void ShardPipeline::OnEndOfInput() {
+  detection_.Finish();
+  UpdateGauges();
+}
+
+void ShardPipeline::UpdateGauges() {
+  counters_.port_keys.Set(ports_.size());
+  counters_.detect_keys.Set(detection_.keys());
+  counters_.firing.Set(detection_.firing());
+}
 
 }  // namespace flowwatch::app

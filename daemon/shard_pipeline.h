@@ -1,7 +1,7 @@
 // ShardPipeline: what one shard does with each flow routed to it, in order:
 // drop duplicates (DedupWindow), count it, add it to the port statistics
-// (PortTable) and to detection. One instance per shard, driven by its worker
-// thread (see lib/shard/shard_set.h); it owns all of its state.
+// (PortTable) and to detection (Detection). One instance per shard, driven by
+// its worker thread (see lib/shard/shard_set.h); it owns all of its state.
 //
 // Counters are single-writer (Counter) so progress reports and /metrics can read
 // them from other threads while the shard runs; the tables themselves are read
@@ -13,6 +13,7 @@
 
 #include "lib/common/counter.h"
 #include "lib/config/config.h"
+#include "lib/detect/detection.h"
 #include "lib/model/flow_record.h"
 #include "lib/ports/port_table.h"
 #include "lib/shard/dedup_window.h"
@@ -25,7 +26,9 @@ struct ShardCounters {
   Counter bytes;
   Counter packets;
   Counter duplicates;
-  Counter keys;  // live port-table keys
+  Counter port_keys;    // live port-table keys
+  Counter detect_keys;  // live detection keys (baselines)
+  Counter firing;       // open incidents
 
   uint64_t tuples() const {
     uint64_t n = 0;
@@ -34,9 +37,12 @@ struct ShardCounters {
   }
 };
 
+detect::DetectionOptions DetectionOptionsFrom(const config::Config& config);
+
 class ShardPipeline : public shard::ShardProcessor {
  public:
-  explicit ShardPipeline(const config::Config& config);
+  // alerts: where this shard's alerts go, called on the shard's thread.
+  ShardPipeline(const config::Config& config, detect::AlertSink* alerts);
 
   void OnFlow(const FlowRecord& flow) override;
   void OnProgress(int64_t input_time_ms) override;
@@ -44,10 +50,14 @@ class ShardPipeline : public shard::ShardProcessor {
 
   const ShardCounters& counters() const { return counters_; }
   const ports::PortTable& ports() const { return ports_; }
+  const detect::Detection& detection() const { return detection_; }
 
  private:
+  void UpdateGauges();
+
   shard::DedupWindow dedup_;
   ports::PortTable ports_;
+  detect::Detection detection_;
   ShardCounters counters_;
   int64_t last_eviction_ms_ = INT64_MIN;
 };

@@ -8,11 +8,16 @@
 
 #include <compare>
 #include <cstdint>
+#include <string>
 
 #include "lib/common/hash.h"
 #include "lib/model/flow_record.h"
 
 namespace flowwatch {
+
+// Protocol number of a VM's overflow key, where flows go once the VM has used up
+// its key budget (IANA 255 is reserved, never on the wire).
+inline constexpr uint8_t kOverflowProtocol = 255;
 
 struct FlowKey {
   uint32_t vm_id = 0;  // NameTables::vms
@@ -28,6 +33,12 @@ struct FlowKey {
   }
   friend bool operator==(const FlowKey& a, const FlowKey& b) { return a.Packed() == b.Packed(); }
 };
+
+// Protocol as alerts and port reports print it: tcp, udp, icmp, a number, or
+// "other" for a VM's overflow key.
+inline std::string KeyProtocolText(uint8_t protocol) {
+  return protocol == kOverflowProtocol ? "other" : ProtocolText(protocol);
+}
 
 struct FlowKeyHash {
   uint64_t operator()(const FlowKey& k) const { return HashU64(k.Packed()); }

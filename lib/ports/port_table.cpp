@@ -16,7 +16,7 @@ PortStats* PortTable::Admit(const FlowRecord& flow, FlowKey key) {
   const bool folded_total = table_.size() >= options_.max_keys;
   if (folded_total || (vm_keys != nullptr && *vm_keys >= options_.max_keys_per_vm)) {
     key.port = 0;
-    key.protocol = kOtherProtocol;
+    key.protocol = kOverflowProtocol;
     if (folded_total) key.vm_id = StringInterner::kOverflowId;
     ++folded_tuples_;
     if (PortStats* s = table_.Find(key)) return s;

@@ -1,7 +1,7 @@
 // PortTable: per-shard port statistics, one PortStats per FlowKey.
 //
 // Bounded: at most max_keys_per_vm keys per VM and max_keys in all. A flow whose
-// key would exceed a cap is folded into an overflow key (protocol kOtherProtocol,
+// key would exceed a cap is folded into an overflow key (protocol kOverflowProtocol,
 // port 0; VM "(other)" when the total cap is reached), so its traffic still shows
 // and a port scan cannot grow the table without bound. Keys idle for longer than
 // idle_ttl_ms of event time are evicted by EvictIdle().
@@ -17,9 +17,6 @@
 #include "lib/ports/port_stats.h"
 
 namespace flowwatch::ports {
-
-// Protocol number of the overflow key (IANA 255 is reserved, never on the wire).
-inline constexpr uint8_t kOtherProtocol = 255;
 
 struct PortTableOptions {
   size_t max_keys = 1u << 20;

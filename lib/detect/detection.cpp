@@ -1,0 +1,207 @@
+#include "lib/detect/detection.h"
+
+#include <algorithm>
+#include <cmath>
+
+#include "lib/common/interner.h"
+
+namespace flowwatch::detect {
+namespace {
+
+constexpr size_t kMaxSpareMaps = 4;
+constexpr int64_t kEvictionEveryBuckets = 12;
+
+}  // namespace
+
+Detection::Detection(const DetectionOptions& options, AlertSink* sink)
+    : options_(options),
+      alpha_(AlphaForHalfLife(static_cast<double>(options.half_life_ms) / static_cast<double>(options.bucket_ms))),
+      young_age_(static_cast<uint32_t>(std::ceil(1 / alpha_))),
+      sink_(sink) {}
+
+Detection::~Detection() = default;
+
+FlowKey Detection::Admit(FlowKey key) {
+  if (baselines_.Find(key) != nullptr) return key;
+  const uint32_t* vm_keys = keys_per_vm_.Find(key.vm_id);
+  const bool over_total = baselines_.size() >= options_.max_keys;
+  if (over_total || (vm_keys != nullptr && *vm_keys >= options_.max_keys_per_vm)) {
+    key.port = 0;
+    key.protocol = kOverflowProtocol;
+    if (over_total) key.vm_id = StringInterner::kOverflowId;
+    folded_flows_.Add();
+    if (baselines_.Find(key) != nullptr) return key;
+  }
+  baselines_.TryEmplace(key);  // age 0: nothing folded in yet
+  ++*keys_per_vm_.TryEmplace(key.vm_id).first;
+  return key;
+}
+
+void Detection::OnFlow(const FlowRecord& flow) {
+  const uint64_t bytes = flow.bytes();
+  if (bytes == 0) return;  // denied attempts and flow starts carry no volume
+  const int64_t bucket = flow.time_ms / options_.bucket_ms;
+  if (bucket <= closed_through_) {
+    late_flows_.Add();
+    return;
+  }
+  const FlowKey key = Admit(FlowKey::Of(flow));
+  if (bucket != cached_bucket_) {
+    std::unique_ptr<BucketMap>& slot = open_[bucket];
+    if (!slot) {
+      if (!spare_.empty()) {
+        slot = std::move(spare_.back());
+        spare_.pop_back();
+      } else {
+        slot = std::make_unique<BucketMap>();
+      }
+    }
+    cached_bucket_ = bucket;
+    cached_map_ = slot.get();
+  }
+  BucketAgg& agg = *cached_map_->TryEmplace(key).first;
+  agg.bytes += bytes;
+  agg.bytes_sent += flow.direction == Direction::kOutbound ? flow.bytes_sd : flow.bytes_ds;
+  agg.packets += flow.packets();
+  if (flow.starts_flow()) ++agg.flows;
+  agg.peers.Add(flow.remote_ip(), bytes);
+}
+
+void Detection::OnProgress(int64_t frontier_ms) {
+  if (frontier_ms == INT64_MIN || frontier_ms == INT64_MAX) return;
+  const int64_t watermark = frontier_ms - options_.allowed_lateness_ms;
+  // Buckets whose end is at or before the watermark close.
+  const int64_t last = (watermark >= 0 ? watermark / options_.bucket_ms : -1) - 1;
+  CloseThrough(last);
+}
+
+void Detection::Finish() {
+  if (!open_.empty()) CloseThrough(open_.rbegin()->first);
+}
+
+void Detection::CloseThrough(int64_t last) {
+  if (closed_through_ == INT64_MIN) {
+    if (open_.empty()) return;  // nothing seen yet: nothing to close
+    closed_through_ = std::min(open_.begin()->first, last + 1) - 1;
+  }
+  while (closed_through_ < last) {
+    const int64_t next = closed_through_ + 1;
+    auto it = open_.begin();
+    if (it != open_.end() && it->first == next) {
+      std::unique_ptr<BucketMap> data = std::move(it->second);
+      open_.erase(it);
+      if (cached_bucket_ == next) {
+        cached_bucket_ = INT64_MIN;
+        cached_map_ = nullptr;
+      }
+      CloseBucket(next, data.get());
+      data->Clear();
+      if (spare_.size() < kMaxSpareMaps) spare_.push_back(std::move(data));
+    } else if (!incidents_.empty()) {
+      CloseBucket(next, nullptr);  // an empty bucket still counts for open incidents
+    } else {
+      // Nothing to judge before the next bucket with data: skip the gap. Open
+      // buckets are all after closed_through_, so this always advances.
+      closed_through_ = it == open_.end() ? last : std::min(last, it->first - 1);
+      continue;
+    }
+    closed_through_ = next;
+  }
+  if (last_eviction_bucket_ == INT64_MIN) last_eviction_bucket_ = closed_through_;
+  if (closed_through_ - last_eviction_bucket_ >= kEvictionEveryBuckets) {
+    EvictIdle(closed_through_);
+    last_eviction_bucket_ = closed_through_;
+  }
+}
+
+void Detection::CloseBucket(int64_t bucket, BucketMap* data) {
+  std::vector<FlowKey> resolved;
+  if (data != nullptr) {
+    data->ForEach([&](const FlowKey& key, const BucketAgg& agg) { Judge(key, bucket, agg, &resolved); });
+  }
+  static const BucketAgg kEmpty;
+  incidents_.ForEach([&](const FlowKey& key, const Incident&) {
+    if (data == nullptr || data->Find(key) == nullptr) Judge(key, bucket, kEmpty, &resolved);
+  });
+  for (const FlowKey& key : resolved) incidents_.Erase(key);
+}
+
+void Detection::CatchUp(KeyBaseline* b, int64_t bucket) const {
+  if (b->age == 0) return;
+  int64_t zeros = bucket - b->last_bucket - 1;
+  // While young, the mean is a running average (alpha = 1/age): step by step.
+  while (zeros > 0 && b->age < young_age_) {
+    Fold(b, 0);
+    --zeros;
+  }
+  if (zeros > 0) {
+    b->bytes.DecayZeros(zeros, alpha_);
+    b->age = static_cast<uint32_t>(std::min<int64_t>(UINT32_MAX - 1, b->age + zeros));
+  }
+}
+
+void Detection::Fold(KeyBaseline* b, double x) const {
+  const double alpha = std::max(alpha_, 1.0 / (static_cast<double>(b->age) + 1));
+  b->bytes.Update(x, alpha);
+  if (b->age < UINT32_MAX - 1) ++b->age;
+}
+
+void Detection::Judge(const FlowKey& key, int64_t bucket, const BucketAgg& agg, std::vector<FlowKey>* resolved) {
+  KeyBaseline* b = baselines_.Find(key);
+  if (b == nullptr) {  // evicted while a bucket of it was open: start afresh
+    b = baselines_.TryEmplace(key).first;
+    ++*keys_per_vm_.TryEmplace(key.vm_id).first;
+  }
+  CatchUp(b, bucket);
+  const VolumeVerdict v = EvaluateVolume(b->bytes, b->age, agg.bytes, options_.volume);
+  const double x = BaselineInput(b->bytes, agg.bytes, v, options_.volume);
+  if (b->firing) {
+    Incident* inc = incidents_.Find(key);
+    if (v.anomalous) {
+      b->normal_streak = 0;
+      if (inc != nullptr && v.severity == Severity::kCritical) inc->severity = Severity::kCritical;
+    } else if (++b->normal_streak >= options_.resolve_after_buckets) {
+      b->firing = 0;
+      b->normal_streak = 0;
+      Alert a = MakeAlert(AlertStatus::kResolved, key, bucket, agg, v, inc ? inc->start_bucket : bucket);
+      if (inc != nullptr) a.severity = inc->severity;
+      sink_->Emit(std::move(a));
+      resolved->push_back(key);
+    }
+  } else if (v.anomalous) {
+    b->firing = 1;
+    b->normal_streak = 0;
+    *incidents_.TryEmplace(key).first = Incident{bucket, v.severity};
+    sink_->Emit(MakeAlert(AlertStatus::kFiring, key, bucket, agg, v, bucket));
+  }
+  Fold(b, x);
+  b->last_bucket = bucket;
+}
+
+void Detection::EvictIdle(int64_t bucket) {
+  const int64_t ttl_buckets = std::max<int64_t>(1, options_.idle_ttl_ms / options_.bucket_ms);
+  evicted_keys_ += baselines_.EraseIf([&](const FlowKey& key, const KeyBaseline& b) {
+    if (b.firing || b.age == 0 || b.last_bucket >= bucket - ttl_buckets) return false;
+    if (uint32_t* n = keys_per_vm_.Find(key.vm_id); n != nullptr && --*n == 0) keys_per_vm_.Erase(key.vm_id);
+    return true;
+  });
+}
+
+Alert Detection::MakeAlert(AlertStatus status, const FlowKey& key, int64_t bucket, const BucketAgg& agg,
+                           const VolumeVerdict& v, int64_t incident_start) const {
+  Alert a;
+  a.status = status;
+  a.key = key;
+  a.window_start_ms = bucket * options_.bucket_ms;
+  a.window_end_ms = a.window_start_ms + options_.bucket_ms;
+  a.incident_start_ms = incident_start * options_.bucket_ms;
+  a.observed_bytes = agg.bytes;
+  a.baseline_bytes = v.baseline;
+  a.ratio = v.ratio;
+  a.zscore = v.zscore;
+  a.severity = v.severity;
+  a.top_peers = agg.peers.Top(options_.top_peers);
+  return a;
+}
+
+}  // namespace flowwatch::detect

@@ -1,0 +1,54 @@
+// PeerSketch: the heaviest remote peers of one key in one bucket, for the
+// alert's top_peers. Exact while at most kSlots peers are seen; beyond that it
+// is Space-Saving (Metwally et al.): a new peer replaces the lightest one and
+// inherits its count, so heavy hitters are never lost but counts of replaced
+// entries may be overestimated. Fixed size, no allocation. Not thread-safe.
+#pragma once
+
+#include <algorithm>
+#include <array>
+#include <cstdint>
+#include <vector>
+
+#include "lib/model/alert.h"
+
+namespace flowwatch::detect {
+
+class PeerSketch {
+ public:
+  static constexpr int kSlots = 8;
+
+  void Add(const IpAddress& ip, uint64_t bytes) {
+    for (int i = 0; i < n_; ++i) {
+      if (slots_[i].ip == ip) {
+        slots_[i].bytes += bytes;
+        return;
+      }
+    }
+    if (n_ < kSlots) {
+      slots_[n_++] = PeerBytes{ip, bytes};
+      return;
+    }
+    PeerBytes* min = &slots_[0];
+    for (int i = 1; i < kSlots; ++i) {
+      if (slots_[i].bytes < min->bytes) min = &slots_[i];
+    }
+    *min = PeerBytes{ip, min->bytes + bytes};
+  }
+
+  // The k heaviest peers, by bytes (descending), then address.
+  std::vector<PeerBytes> Top(int k) const {
+    std::vector<PeerBytes> out(slots_.begin(), slots_.begin() + n_);
+    std::sort(out.begin(), out.end(), [](const PeerBytes& a, const PeerBytes& b) {
+      return a.bytes != b.bytes ? a.bytes > b.bytes : a.ip < b.ip;
+    });
+    if (static_cast<int>(out.size()) > k) out.resize(static_cast<size_t>(std::max(k, 0)));
+    return out;
+  }
+
+ private:
+  std::array<PeerBytes, kSlots> slots_{};
+  int n_ = 0;
+};
+
+}  // namespace flowwatch::detect
