@@ -16,7 +16,7 @@ bool IsSecret(std::string_view path) { return path.ends_with("connection_string"
 
 class Reader {
  public:
-  Reader(std::string_view source, std::vector<std::string>* errors) : source_(source), errors_(errors) {}
+  Reader(std::string_view source, LoadResult* result) : source_(source), errors_(&result->errors), result_(result) {}
 
   void Error(const YAML::Node& at, std::string_view path, const std::string& what) {
     std::ostringstream m;
@@ -32,8 +32,10 @@ class Reader {
       Error(node, path, "expected a mapping of keys");
       return false;
     }
+    for (std::string_view a : allowed) result_->known_keys.insert(Join(path, a));
     for (const auto& kv : node) {
       const std::string key = kv.first.as<std::string>("");
+      result_->present_keys.insert(Join(path, key));
       bool known = false;
       for (std::string_view a : allowed) known = known || a == key;
       if (!known) {
@@ -199,6 +201,7 @@ class Reader {
 
   std::string source_;
   std::vector<std::string>* errors_;
+  LoadResult* result_;
 };
 
 void ReadSource(Reader& r, const YAML::Node& n, SourceConfig* c) {
@@ -351,7 +354,7 @@ bool ParseSize(std::string_view text, uint64_t* out) {
 
 LoadResult LoadConfigText(std::string_view yaml, std::string_view source_name) {
   LoadResult result;
-  Reader reader(source_name, &result.errors);
+  Reader reader(source_name, &result);
   try {
     const YAML::Node root = YAML::Load(std::string(yaml));
     ReadRoot(reader, root, &result.config);

@@ -9,6 +9,7 @@
 // "1048576", "512KiB", "1MiB", "2GiB". Thread-safe (no shared state).
 #pragma once
 
+#include <set>
 #include <string>
 #include <string_view>
 #include <vector>
@@ -21,6 +22,10 @@ namespace flowwatch::config {
 struct LoadResult {
   Config config;
   std::vector<std::string> errors;  // empty when the config is valid
+  // Dotted paths of the keys the loader accepts in the sections the file has,
+  // and of the keys the file sets (tests keep the example file complete).
+  std::set<std::string> known_keys;
+  std::set<std::string> present_keys;
   bool ok() const { return errors.empty(); }
 };
 

@@ -1,0 +1,111 @@
+#include "lib/config/config_loader.h"
+
+#include <catch2/catch.hpp>
+
+#include <cstdlib>
+
+namespace flowwatch::config {
+namespace {
+
+const std::string kExample = std::string(FW_SOURCE_DIR) + "/config/flowwatch.example.yaml";
+
+bool HasError(const LoadResult& r, const std::string& fragment) {
+  for (const std::string& e : r.errors) {
+    if (e.find(fragment) != std::string::npos) return true;
+  }
+  return false;
+}
+
+TEST_CASE("The example configuration is valid and names every key the loader knows") {
+  setenv("EVENTHUB_CONNECTION_STRING", "Endpoint=sb://x.servicebus.windows.net/;SharedAccessKeyName=k;SharedAccessKey=s", 1);
+  LoadResult r = LoadConfigFile(kExample);
+  INFO((r.errors.empty() ? std::string() : r.errors.front()));
+  REQUIRE(r.ok());
+  for (const std::string& key : r.known_keys) {
+    INFO("key missing from config/flowwatch.example.yaml: " << key);
+    REQUIRE(r.present_keys.count(key) == 1);
+  }
+  REQUIRE(r.known_keys.size() >= 35);
+  // The example shows the defaults.
+  const Config defaults;
+  REQUIRE(r.config.detection.bucket == defaults.detection.bucket);
+  REQUIRE(r.config.detection.min_bytes == defaults.detection.min_bytes);
+  REQUIRE(r.config.detection.max_keys == defaults.detection.max_keys);
+  REQUIRE(r.config.dedup.max_entries == defaults.dedup.max_entries);
+  REQUIRE(r.config.ports.idle_ttl == defaults.ports.idle_ttl);
+  REQUIRE(r.config.decode.max_body_bytes == defaults.decode.max_body_bytes);
+  REQUIRE(r.config.source.kafka.librdkafka.at("session.timeout.ms") == "10000");
+  REQUIRE(r.config.source.kafka.event_hubs_connection_string.starts_with("Endpoint=sb://x."));
+}
+
+TEST_CASE("Every problem is reported with file, line and key") {
+  const LoadResult r = LoadConfigText(
+      "detection:\n"
+      "  bucket: 5x\n"
+      "  min_ratio: high\n"
+      "  detecton: 1\n"
+      "alerts:\n"
+      "  webhooks:\n"
+      "    - url: \"\"\n"
+      "      format: slack\n"
+      "pipeline:\n"
+      "  shards: 1000\n",
+      "f.yaml");
+  REQUIRE_FALSE(r.ok());
+  REQUIRE(HasError(r, "f.yaml:2: detection.bucket: expected a duration"));
+  REQUIRE(HasError(r, "f.yaml:3: detection.min_ratio: expected a number from 1 to 1e+09 (got 'high')"));
+  REQUIRE(HasError(r, "f.yaml:4: detection.detecton: unknown key"));
+  REQUIRE(HasError(r, "alerts.webhooks[0].url: is required"));
+  REQUIRE(HasError(r, "f.yaml:8: alerts.webhooks[0].format: must be generic, alertmanager or pagerduty"));
+  REQUIRE(HasError(r, "f.yaml:10: pipeline.shards: expected a whole number from 0 to 256"));
+  REQUIRE(r.errors.size() == 6);
+}
+
+TEST_CASE("Environment variables expand; an unset one is an error that does not leak the value") {
+  setenv("FW_TEST_TOPIC", "nsg-flows", 1);
+  unsetenv("FW_TEST_UNSET");
+  LoadResult ok = LoadConfigText("source:\n  kafka:\n    topic: \"${FW_TEST_TOPIC}\"\n", "e.yaml");
+  REQUIRE(ok.ok());
+  REQUIRE(ok.config.source.kafka.topic == "nsg-flows");
+  LoadResult bad = LoadConfigText("source:\n  kafka:\n    event_hubs_connection_string: \"${FW_TEST_UNSET}\"\n", "e.yaml");
+  REQUIRE(HasError(bad, "e.yaml:3: source.kafka.event_hubs_connection_string: environment variable FW_TEST_UNSET is not set"));
+  LoadResult secret = LoadConfigText("source:\n  kafka:\n    event_hubs_connection_string: [\"SharedAccessKey=hunter2\"]\n", "e.yaml");
+  REQUIRE_FALSE(secret.ok());
+  for (const std::string& e : secret.errors) REQUIRE(e.find("hunter2") == std::string::npos);
+}
+
+TEST_CASE("YAML syntax errors name the line; an empty file is all defaults") {
+  const LoadResult r = LoadConfigText("detection:\n  bucket: [5m\n", "s.yaml");
+  REQUIRE_FALSE(r.ok());
+  REQUIRE(HasError(r, "s.yaml:"));
+  REQUIRE(HasError(r, "YAML syntax error"));
+  const LoadResult empty = LoadConfigText("", "e.yaml");
+  REQUIRE(empty.ok());
+  REQUIRE(empty.config.detection.min_ratio == 3.0);
+}
+
+TEST_CASE("Durations and sizes") {
+  Millis d;
+  REQUIRE(ParseDuration("90s", &d));
+  REQUIRE(d.count() == 90000);
+  REQUIRE(ParseDuration("5m", &d));
+  REQUIRE(d.count() == 300000);
+  REQUIRE(ParseDuration("1.5h", &d));
+  REQUIRE(d.count() == 5400000);
+  REQUIRE(ParseDuration("7d", &d));
+  REQUIRE(ParseDuration("30", &d));
+  REQUIRE(d.count() == 30000);
+  REQUIRE_FALSE(ParseDuration("5 m", &d));
+  REQUIRE_FALSE(ParseDuration("m", &d));
+  uint64_t s;
+  REQUIRE(ParseSize("1MiB", &s));
+  REQUIRE(s == 1048576);
+  REQUIRE(ParseSize("512KiB", &s));
+  REQUIRE(s == 524288);
+  REQUIRE_FALSE(ParseSize("1.5MiB", &s));
+  REQUIRE_FALSE(ParseSize("99999999999999999999", &s));
+  REQUIRE_FALSE(ParseSize("20000000000GiB", &s));
+}
+
+}  // namespace
+}  // namespace flowwatch::config
