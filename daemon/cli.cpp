@@ -2,6 +2,9 @@
 
 #include <CLI/CLI.hpp>
 
+#include <unistd.h>
+
+#include <chrono>
 #include <cstdio>
 #include <fstream>
 #include <iostream>
@@ -9,9 +12,11 @@
 #include <vector>
 
 #include "daemon/replay.h"
-#include "lib/alert/alert_json.h"
+#include "lib/alert/alert_format.h"
 #include "lib/ports/port_report.h"
+#include "lib/common/time_util.h"
 #include "lib/config/config_loader.h"
+#include "lib/gen/generator.h"
 
 namespace flowwatch::app {
 namespace {
@@ -50,6 +55,7 @@ struct ReplayArgs {
   std::string inventory;
   std::string service_tags;
   std::string alerts;
+  std::string alerts_format = "json";
   std::string summary;
   int decoders = 0;
   int shards = 0;
@@ -85,7 +91,11 @@ int Replay(const ReplayArgs& a) {
   bool write_failed = false;
   const int rc = RunReplay(o, [&](const ReplayResult& r) {
     std::string lines;
-    for (const Alert& alert : r.alerts) lines += alert::AlertJson(alert, *r.names, *r.classifier) + "\n";
+    for (const Alert& alert : r.alerts) {
+      lines += (a.alerts_format == "text" ? alert::AlertText(alert, *r.names, *r.classifier, r.inventory)
+                                          : alert::AlertJson(alert, *r.names, *r.classifier, r.inventory)) +
+               "\n";
+    }
     if (!WriteFileOrStdout(a.alerts.empty() ? "-" : a.alerts, lines)) write_failed = true;
     const std::string summary = SummaryJson(r);
     if (!a.summary.empty() && !WriteFileOrStdout(a.summary, summary + "\n")) write_failed = true;
@@ -110,6 +120,7 @@ struct PortsArgs {
   std::string rule;
   int top = 5;
   bool json = false;
+  bool allowed = false;
 };
 
 int Ports(const PortsArgs& a) {
@@ -119,6 +130,7 @@ int Ports(const PortsArgs& a) {
   filter.vm = a.vm;
   filter.rule = a.rule;
   filter.top_peers = a.top;
+  filter.allowed_only = a.allowed;
   if (a.direction == "inbound" || a.direction == "in") filter.direction = Direction::kInbound;
   if (a.direction == "outbound" || a.direction == "out") filter.direction = Direction::kOutbound;
   bool write_failed = false;
@@ -129,6 +141,44 @@ int Ports(const PortsArgs& a) {
     if (r.exit_code != 0) std::fprintf(stderr, "flowwatch: %s\n", r.error.c_str());
   });
   return write_failed && rc == 0 ? 1 : rc;
+}
+
+struct GenArgs {
+  gen::GenOptions options;
+  std::string scenario = "demo";
+  std::string format = "nsg_v2";
+  std::string start;
+};
+
+int Gen(GenArgs a) {
+  gen::ParseScenario(a.scenario, &a.options.scenario);
+  a.options.format = a.format == "vnet_v4" ? RecordFormat::kVnetV4 : RecordFormat::kNsgV2;
+  if (!a.start.empty() && !ParseIso8601(a.start, &a.options.start_ms)) {
+    std::fprintf(stderr, "flowwatch: --start: not an ISO 8601 time: %s\n", a.start.c_str());
+    return kExitUsage;
+  }
+  // Progress: each hour on a terminal (one line, rewritten), every 10 s otherwise.
+  const bool tty = isatty(STDERR_FILENO) == 1;
+  auto last = std::chrono::steady_clock::now();
+  bool printed = false;
+  auto result = gen::Generate(a.options, [&](const gen::GenReport& r) {
+    const auto now = std::chrono::steady_clock::now();
+    if (!tty && now - last < std::chrono::seconds(10)) return;
+    last = now;
+    printed = true;
+    std::fprintf(stderr, "%sgen: %llu files, %.2f M tuples, %.1f MB written%s", tty ? "\r" : "",
+                 static_cast<unsigned long long>(r.files), r.tuples / 1e6, r.output_bytes / 1e6, tty ? "   " : "\n");
+  });
+  if (tty && printed) std::fputc('\n', stderr);
+  if (!result.ok()) {
+    std::fprintf(stderr, "flowwatch: gen: %s\n", result.status().message().c_str());
+    return result.status().code() == StatusCode::kInvalidArgument ? kExitUsage : 1;
+  }
+  std::fprintf(stderr, "gen: %s scenario, %s: %llu files, %llu records, %llu tuples in %s\n",
+               std::string(gen::ScenarioName(a.options.scenario)).c_str(), a.format.c_str(),
+               static_cast<unsigned long long>(result->files), static_cast<unsigned long long>(result->records),
+               static_cast<unsigned long long>(result->tuples), a.options.out_dir.c_str());
+  return kExitOk;
 }
 
 int CheckConfig(const std::string& path) {
@@ -154,6 +204,8 @@ int Main(int argc, char** argv) {
   CLI::App* replay_cmd = app.add_subcommand("replay", "process flow-log files through the daemon's pipeline, in event time");
   AddPipelineFlags(replay_cmd, &replay);
   replay_cmd->add_option("--alerts", replay.alerts, "alert JSON Lines to this file (default: stdout)");
+  replay_cmd->add_option("--alerts-format", replay.alerts_format, "json (JSON Lines, the default) or text (for people)")
+      ->check(CLI::IsMember({"json", "text"}));
   replay_cmd->add_option("--summary", replay.summary, "write the summary JSON to this file ('-' for stdout)");
 
   PortsArgs ports_args;
@@ -165,6 +217,23 @@ int Main(int argc, char** argv) {
   ports_cmd->add_option("--rule", ports_args.rule, "only ports whose traffic hit this NSG rule");
   ports_cmd->add_option("--top", ports_args.top, "peers to show per port (default 5)")->check(CLI::Range(0, 1000));
   ports_cmd->add_flag("--json", ports_args.json, "print JSON (the document GET /api/v1/ports serves)");
+  ports_cmd->add_flag("--allowed", ports_args.allowed, "hide ports that only saw denied attempts");
+
+  GenArgs gen_args;
+  CLI::App* gen_cmd = app.add_subcommand("gen", "write synthetic Azure flow logs (demo story, steady load, port scan)");
+  gen_cmd->add_option("--scenario", gen_args.scenario, "demo, steady or scan")
+      ->check(CLI::IsMember({"demo", "steady", "scan"}));
+  gen_cmd->add_option("--format", gen_args.format, "nsg_v2 or vnet_v4")->check(CLI::IsMember({"nsg_v2", "vnet_v4"}));
+  gen_cmd->add_option("--out", gen_args.options.out_dir, "output folder (created if missing)")->required();
+  gen_cmd->add_option("--seed", gen_args.options.seed, "random seed (same seed, same bytes)");
+  gen_cmd->add_option("--start", gen_args.start, "first hour, ISO 8601 (default 2021-05-03T00:00:00Z)");
+  gen_cmd->add_option("--hours", gen_args.options.hours, "hours to generate")->check(CLI::Range(1, 8784));
+  gen_cmd->add_option("--vms", gen_args.options.vms, "steady: number of VMs")->check(CLI::Range(1, 1000000));
+  gen_cmd->add_option("--ports-per-vm", gen_args.options.ports_per_vm, "steady: service ports (keys) per VM")
+      ->check(CLI::Range(1, 10000));
+  gen_cmd->add_option("--flows-per-minute", gen_args.options.flows_per_minute, "steady: new flows per key and minute")
+      ->check(CLI::Range(1, 1000));
+  gen_cmd->add_flag("--gzip", gen_args.options.gzip, "write PT1H.json.gz");
 
   std::string check_path;
   CLI::App* check_cmd = app.add_subcommand("check-config", "validate a configuration file");
@@ -177,6 +246,7 @@ int Main(int argc, char** argv) {
   }
   if (replay_cmd->parsed()) return Replay(replay);
   if (check_cmd->parsed()) return CheckConfig(check_path);
+  if (gen_cmd->parsed()) return Gen(gen_args);
   if (ports_cmd->parsed()) {
     ports_args.pipeline.quiet = true;  // the report is the output
     return Ports(ports_args);

@@ -217,6 +217,7 @@ int RunReplay(const ReplayOptions& options, const std::function<void(const Repla
   for (auto& w : workers) result.decode.Add(w->stats());
   result.names = &names;
   result.classifier = &classifier;
+  result.inventory = &inventory;
   for (ShardPipeline* p : pipelines) result.shards.push_back(p);
   for (CollectingAlertSink& sink : alert_sinks) {
     for (Alert& a : sink.alerts) result.alerts.push_back(std::move(a));

@@ -36,6 +36,7 @@ struct ReplayResult {
   decode::DecodeStats decode;
   NameTables* names = nullptr;
   const enrich::PeerClassifier* classifier = nullptr;
+  const enrich::Inventory* inventory = nullptr;
   std::vector<const ShardPipeline*> shards;
   // Every alert event, ordered by window, then VM, protocol, port, direction.
   std::vector<Alert> alerts;

@@ -1,6 +1,6 @@
 // Alert: one event of an incident on one FlowKey (firing or resolved), as the
 // detector emits it. Names (VM, peer class) are resolved when it is written
-// out (lib/alert/alert_json.h), not on the shard thread. Plain value.
+// out (lib/alert/alert_format.h), not on the shard thread. Plain value.
 #pragma once
 
 #include <cstdint>

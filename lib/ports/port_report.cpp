@@ -36,6 +36,7 @@ void PortReport::Add(const PortTable& table) {
     const std::string_view vm = names_.vms.Get(key.vm_id);
     if (!filter_.vm.empty() && vm != filter_.vm) return;
     if (filter_.direction && key.direction != *filter_.direction) return;
+    if (filter_.allowed_only && s.bytes == 0 && s.flows == s.denied_flows) return;
     if (rule_id != rule_id_none &&
         std::none_of(s.rules.begin(), s.rules.end(), [&](const RuleHits& r) { return r.rule_id == rule_id; })) {
       return;
@@ -157,11 +158,9 @@ std::string PortReport::Table() const {
     for (const PeerStats& p : TopPeers(s)) {
       if (!peers.empty()) peers += ", ";
       peers += p.ip.ToString() + " " + std::string(enrich::PeerClassName(classifier_.Classify(p.ip)));
-      if (peers.size() > 40) {
-        peers += ", ...";
-        break;
-      }
+      if (peers.size() > 40) break;
     }
+    if (s.peers.size() > static_cast<size_t>(std::count(peers.begin(), peers.end(), ',') + 1)) peers += ", ...";
     std::string rules;
     for (const RuleHits& r : SortedRules(s)) {
       if (!rules.empty()) rules += ", ";

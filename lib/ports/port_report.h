@@ -25,6 +25,7 @@ struct PortReportFilter {
   std::string vm;                       // exact VM name; empty: all
   std::optional<Direction> direction;   // empty: both
   std::string rule;                     // only keys that hit this NSG rule; empty: all
+  bool allowed_only = false;            // hide ports that only saw denied attempts
   int top_peers = 5;
 };
 
