@@ -87,7 +87,7 @@ class Decoder::Impl {
     }
     const std::string_view text(data + begin, size - begin);
     if (!IsNdjson(text)) {
-      DecodePieces(data + begin, size - begin, capacity - begin, sink);
+      DecodeValues(data + begin, size - begin, capacity - begin, sink);
       return;
     }
     // One document per line: a broken line cannot take its neighbours with it.
@@ -97,7 +97,7 @@ class Decoder::Impl {
       const size_t end = nl ? static_cast<size_t>(static_cast<const char*>(nl) - text.data()) : text.size();
       size_t b = pos;
       while (b < end && IsSpace(text[b])) ++b;
-      if (b < end) DecodePieces(data + begin + b, end - b, capacity - begin - b, sink);
+      if (b < end) DecodeValues(data + begin + b, end - b, capacity - begin - b, sink);
       pos = end + 1;
     }
   }
@@ -121,21 +121,69 @@ class Decoder::Impl {
     return whole && text.find_first_not_of(" \t\r\n", pos) != std::string_view::npos;
   }
 
-  void DecodePieces(const char* data, size_t size, size_t capacity, FlowSink* sink) {
+  // One or more JSON values (not NDJSON). Bodies up to kWholeDocumentMax are
+  // parsed as one document: the fast path. Bigger ones, and whatever follows a
+  // structural error, are split into records and parsed one by one, so the
+  // parser's memory stays bounded and a broken record fails alone.
+  static constexpr size_t kWholeDocumentMax = 8u << 20;
+
+  void DecodeValues(const char* data, size_t size, size_t capacity, FlowSink* sink) {
+    if (size > kWholeDocumentMax) {
+      DecodePieces(data, size, capacity, sink, 0, simdjson::SUCCESS);
+      return;
+    }
+    simdjson::ondemand::document doc;
+    size_t done = 0;
+    simdjson::error_code err = parser_.iterate(data, size, capacity).get(doc);
+    if (!err) err = reader_.ReadDocument(doc, sink, &done);
+    if (!err) {
+      // Concatenated documents: what follows the first value, piece by piece.
+      const char* rest = nullptr;
+      if (doc.current_location().get(rest) == simdjson::SUCCESS && rest > data && rest < data + size) {
+        const size_t off = static_cast<size_t>(rest - data);
+        DecodePieces(data + off, size - off, capacity - off, sink, 0, simdjson::SUCCESS);
+      }
+      return;
+    }
+    reader_.Abandon();
+    DecodePieces(data, size, capacity, sink, done, err);
+  }
+
+  // Parses each piece of the text on its own, skipping the first `skip` record
+  // elements (already handled). failure: the error that sent us here; counted
+  // once if no piece fails with a structural error of its own.
+  void DecodePieces(const char* data, size_t size, size_t capacity, FlowSink* sink, size_t skip,
+                    simdjson::error_code failure) {
     pieces_.clear();
     SplitPieces(std::string_view(data, size), &pieces_);
+    const uint64_t structural_before = StructuralErrors();
     for (const Piece& piece : pieces_) {
+      if (piece.kind != Piece::Kind::kValue && skip > 0) {
+        --skip;
+        continue;
+      }
       simdjson::ondemand::document doc;
       simdjson::error_code err =
           parser_.iterate(data + piece.begin, piece.end - piece.begin, capacity - piece.begin).get(doc);
       if (!err) err = reader_.ReadPiece(doc, piece.kind, sink);
       if (err) {
         reader_.Abandon();
-        Count(err == simdjson::UTF8_ERROR ? DecodeError::kBadUtf8
-              : err == simdjson::CAPACITY ? DecodeError::kTooLarge
-                                          : DecodeError::kBadJson);
+        Count(ErrorFor(err));
       }
     }
+    if (failure != simdjson::SUCCESS && StructuralErrors() == structural_before) Count(ErrorFor(failure));
+  }
+
+  static DecodeError ErrorFor(simdjson::error_code err) {
+    return err == simdjson::UTF8_ERROR ? DecodeError::kBadUtf8
+           : err == simdjson::CAPACITY ? DecodeError::kTooLarge
+                                       : DecodeError::kBadJson;
+  }
+
+  uint64_t StructuralErrors() const {
+    return stats_->errors[static_cast<int>(DecodeError::kBadJson)] +
+           stats_->errors[static_cast<int>(DecodeError::kBadUtf8)] +
+           stats_->errors[static_cast<int>(DecodeError::kTooLarge)];
   }
 
   const DecoderOptions options_;

@@ -26,6 +26,26 @@ namespace flowwatch::decode {
 bool ParseNsgTuple(std::string_view text, FlowRecord* out, DecodeError* error);
 bool ParseVnetTuple(std::string_view text, FlowRecord* out, DecodeError* error);
 
+// The fields of a tuple: where each ends (the comma after it, or the end).
+struct TupleFields {
+  static constexpr int kMax = 13;
+  const char* text = nullptr;
+  int count = 0;
+  uint16_t end[kMax];  // field i is text[i ? end[i-1] + 1 : 0, end[i])
+};
+
+// Finds the string that starts at p (just after its opening quote) in a JSON
+// buffer with at least 64 readable bytes past the closing quote (simdjson's
+// padding), and its comma-separated fields, in one vectorized pass. Returns
+// false if the string is longer than a tuple can be, holds an escape, or has
+// more than 13 fields (all: not a tuple). *length gets the string's length.
+bool ScanJsonTuple(const char* p, TupleFields* fields, size_t* length);
+
+// Parse already-scanned fields (what ParseNsgTuple/ParseVnetTuple do after a
+// scalar scan of their text).
+bool ParseNsgFields(const TupleFields& f, FlowRecord* out, DecodeError* error);
+bool ParseVnetFields(const TupleFields& f, FlowRecord* out, DecodeError* error);
+
 // Shared field parsers, also used for flat (per-tuple) records.
 bool ParseTupleTime(std::string_view text, int64_t* time_ms);
 bool ParsePort(std::string_view text, uint16_t* port);

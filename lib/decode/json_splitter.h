@@ -2,10 +2,11 @@
 // time: each element of a top-level records container ({"records":[...]} or a
 // root array), and each other top-level value whole.
 //
-// Why: simdjson needs about 6 bytes of index per input byte, so parsing a 100 MB
-// blob whole would cost 600 MB per decoder thread; parsing record by record keeps
-// the parser small and hot in cache. It also isolates damage: a corrupt or
-// truncated record fails alone while the records around it still decode.
+// The decoder parses bodies up to 8 MiB as one document (fastest) and uses the
+// splitter (a) for bigger ones: simdjson needs about 6 bytes of index per input
+// byte, so a 100 MB blob parsed whole would cost 600 MB per decoder thread; and
+// (b) after a structural error, to go on with the records after the broken one:
+// a corrupt or truncated record fails alone.
 //
 // The splitter only counts brackets outside strings (memchr finds string ends);
 // it does not validate. Each piece is validated when simdjson parses it, and

@@ -1,5 +1,6 @@
 #include "lib/decode/record_reader.h"
 
+
 #include "lib/common/hash.h"
 #include "lib/common/time_util.h"
 #include "lib/decode/flow_tuple.h"
@@ -73,26 +74,27 @@ struct RecordReader::Scratch {
 RecordReader::RecordReader(const DecoderOptions& options, NameTables* names, DecodeStats* stats)
     : options_(options), stats_(stats), rules_(&names->rules), resources_(&names->resources) {}
 
+// Valid JSON that is not ours is unknown_format; text that only looked like a
+// scalar (simdjson's type() peeks at one byte) is bad_json.
+error_code RecordReader::ValidateScalar(od::document& doc, od::json_type type) {
+  switch (type) {
+    case od::json_type::string: return doc.get_string().error();
+    case od::json_type::number: return doc.get_double().error();
+    case od::json_type::boolean: return doc.get_bool().error();
+    case od::json_type::null: {
+      bool is_null = false;
+      error_code err = doc.is_null().get(is_null);
+      return err ? err : is_null ? SUCCESS : simdjson::N_ATOM_ERROR;
+    }
+    default: return SUCCESS;
+  }
+}
+
 error_code RecordReader::ReadPiece(od::document& doc, Piece::Kind kind, FlowSink* sink) {
   od::json_type type;
   if (error_code err = doc.type().get(type)) return err;
   if (type != od::json_type::object) {
-    // Valid JSON that is not ours is unknown_format; text that only looked like
-    // a scalar (simdjson's type() peeks at one byte) is bad_json.
-    error_code err = SUCCESS;
-    switch (type) {
-      case od::json_type::string: err = doc.get_string().error(); break;
-      case od::json_type::number: err = doc.get_double().error(); break;
-      case od::json_type::boolean: err = doc.get_bool().error(); break;
-      case od::json_type::null: {
-        bool is_null = false;
-        err = doc.is_null().get(is_null);
-        if (!err && !is_null) err = simdjson::N_ATOM_ERROR;
-        break;
-      }
-      default: break;
-    }
-    if (err) return err;
+    if (error_code err = ValidateScalar(doc, type)) return err;
     Count(kind == Piece::Kind::kRecordElement ? DecodeError::kBadRecord : DecodeError::kUnknownFormat);
     return SUCCESS;
   }
@@ -101,7 +103,39 @@ error_code RecordReader::ReadPiece(od::document& doc, Piece::Kind kind, FlowSink
   return ReadObject(obj, kind != Piece::Kind::kRecordElement, sink);
 }
 
-error_code RecordReader::ReadObject(od::object obj, bool allow_container, FlowSink* sink) {
+error_code RecordReader::ReadDocument(od::document& doc, FlowSink* sink, size_t* elements_done) {
+  od::json_type type;
+  if (error_code err = doc.type().get(type)) return err;
+  if (type == od::json_type::object) {
+    od::object obj;
+    if (error_code err = doc.get_object().get(obj)) return err;
+    return ReadObject(obj, /*allow_container=*/true, sink, elements_done);
+  }
+  if (type != od::json_type::array) {
+    if (error_code err = ValidateScalar(doc, type)) return err;
+    Count(DecodeError::kUnknownFormat);
+    return SUCCESS;
+  }
+  od::array arr;
+  if (error_code err = doc.get_array().get(arr)) return err;
+  for (auto item : arr) {
+    od::value element;
+    if (error_code err = item.get(element)) return err;
+    od::object obj;
+    error_code err = element.get_object().get(obj);
+    if (err == SUCCESS) {
+      if ((err = ReadObject(obj, /*allow_container=*/true, sink))) return err;
+    } else if (Recoverable(err)) {
+      Count(DecodeError::kUnknownFormat);  // an element that is no object
+    } else {
+      return err;
+    }
+    ++*elements_done;
+  }
+  return SUCCESS;
+}
+
+error_code RecordReader::ReadObject(od::object obj, bool allow_container, FlowSink* sink, size_t* elements_done) {
   Scratch s;
   batch_.clear();
   error_code err = SUCCESS;
@@ -113,7 +147,8 @@ error_code RecordReader::ReadObject(od::object obj, bool allow_container, FlowSi
     if (key == "records") {
       if (allow_container) {
         s.container = true;
-        err = ReadRecordsArray(v, sink);
+        size_t ignored = 0;
+        err = ReadRecordsArray(v, sink, elements_done ? elements_done : &ignored);
       } else {
         s.nested_container = true;
       }
@@ -142,7 +177,7 @@ error_code RecordReader::ReadObject(od::object obj, bool allow_container, FlowSi
   return SUCCESS;
 }
 
-error_code RecordReader::ReadRecordsArray(Value v, FlowSink* sink) {
+error_code RecordReader::ReadRecordsArray(Value v, FlowSink* sink, size_t* elements_done) {
   od::array records;
   error_code err = v.get_array().get(records);
   if (err) {
@@ -155,12 +190,14 @@ error_code RecordReader::ReadRecordsArray(Value v, FlowSink* sink) {
     if ((err = item.get(record))) return err;
     od::object obj;
     err = record.get_object().get(obj);
-    if (err) {
-      if (!Recoverable(err)) return err;
+    if (err == SUCCESS) {
+      if ((err = ReadObject(obj, /*allow_container=*/false, sink))) return err;
+    } else if (Recoverable(err)) {
       Count(DecodeError::kBadRecord);
-      continue;
+    } else {
+      return err;
     }
-    if ((err = ReadObject(obj, /*allow_container=*/false, sink))) return err;
+    ++*elements_done;
   }
   return SUCCESS;
 }
@@ -314,21 +351,33 @@ error_code RecordReader::ReadTuples(Value v, bool vnet, Scratch* s) {
   if (err) return s->Soft(err);
   for (auto item : tuples) {
     const uint32_t ordinal = s->ordinal++;
-    std::string_view text;
-    err = item.get_string().get(text);
+    od::value value;
+    if ((err = item.get(value))) return err;
+    // Tuples are read straight from the (padded) input buffer, without
+    // simdjson's unescaping copy: they are digits, letters and . : , only, so a
+    // string with an escape or over 512 bytes is not a tuple.
+    od::raw_json_string raw;
+    err = value.get_raw_json_string().get(raw);
     if (err) {
       if (!Recoverable(err)) return err;
       Count(DecodeError::kBadTuple);
       continue;
     }
-    FlowRecord r;
+    const char* text = reinterpret_cast<const char*>(raw.raw());
+    TupleFields fields;
+    size_t length = 0;
+    if (!ScanJsonTuple(text, &fields, &length)) {
+      Count(DecodeError::kBadTuple);
+      continue;
+    }
+    FlowRecord& r = batch_.emplace_back();
     DecodeError e;
-    if (!(vnet ? ParseVnetTuple(text, &r, &e) : ParseNsgTuple(text, &r, &e))) {
+    if (!(vnet ? ParseVnetFields(fields, &r, &e) : ParseNsgFields(fields, &r, &e))) {
+      batch_.pop_back();
       Count(e);
       continue;
     }
-    r.dedup_hash = HashString(text, ordinal);
-    batch_.push_back(r);
+    r.dedup_hash = HashBytes(text, length, ordinal);
   }
   return SUCCESS;
 }

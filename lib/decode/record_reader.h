@@ -27,6 +27,11 @@ class RecordReader {
   // Reads the root value of doc, a piece of the given kind. Returns SUCCESS or the
   // structural error that ended the document (the caller counts it).
   simdjson::error_code ReadPiece(simdjson::ondemand::document& doc, Piece::Kind kind, FlowSink* sink);
+  // Reads a whole body parsed as one document: a blob, a bare record or an array.
+  // *elements_done counts the elements of its records array (or root array)
+  // fully handled, so that after a structural error the caller can re-read the
+  // rest piece by piece without delivering any record twice.
+  simdjson::error_code ReadDocument(simdjson::ondemand::document& doc, FlowSink* sink, size_t* elements_done);
   // Drops the record in progress after a structural error.
   void Abandon() { batch_.clear(); }
 
@@ -36,8 +41,9 @@ class RecordReader {
   using Value = simdjson::ondemand::value;
   using Object = simdjson::ondemand::object;
 
-  simdjson::error_code ReadObject(Object obj, bool allow_container, FlowSink* sink);
-  simdjson::error_code ReadRecordsArray(Value v, FlowSink* sink);
+  simdjson::error_code ReadObject(Object obj, bool allow_container, FlowSink* sink, size_t* elements_done = nullptr);
+  simdjson::error_code ReadRecordsArray(Value v, FlowSink* sink, size_t* elements_done);
+  simdjson::error_code ValidateScalar(simdjson::ondemand::document& doc, simdjson::ondemand::json_type type);
   simdjson::error_code ReadNsgProperties(Value v, Scratch* s);
   simdjson::error_code ReadNsgRule(Value v, Scratch* s);
   simdjson::error_code ReadNsgMacGroup(Value v, Scratch* s);

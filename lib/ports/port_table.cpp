@@ -97,6 +97,15 @@ void PortTable::AddPeer(PortStats* s, const FlowRecord& flow) {
   peer->bytes += flow.bytes();
 }
 
+size_t PortTable::memory_bytes() const {
+  size_t n = table_.memory_bytes() + keys_per_vm_.memory_bytes();
+  table_.ForEach([&](const FlowKey&, const PortStats& s) {
+    n += s.peers.capacity() * sizeof(PeerStats) + s.rules.capacity() * sizeof(RuleHits);
+    if (s.peer_index) n += sizeof(*s.peer_index) + s.peer_index->memory_bytes();
+  });
+  return n;
+}
+
 size_t PortTable::EvictIdle(int64_t now_ms) {
   const int64_t cutoff = now_ms - options_.idle_ttl_ms;
   const size_t n = table_.EraseIf([&](const FlowKey& key, const PortStats& s) {

@@ -35,6 +35,8 @@ class PortTable {
   size_t EvictIdle(int64_t now_ms);
 
   size_t size() const { return table_.size(); }
+  // Bytes held: the table plus each key's peer and rule lists (walks the table).
+  size_t memory_bytes() const;
   uint64_t folded_flows() const { return folded_tuples_; }  // tuples applied to an overflow key
   uint64_t evicted() const { return evicted_; }
   template <typename F>

@@ -152,6 +152,25 @@ TEST_CASE("NDJSON: a broken line does not take its neighbours with it") {
   REQUIRE(Errors(st, DecodeError::kBadJson) + Errors(st, DecodeError::kBadUtf8) == 2);
 }
 
+TEST_CASE("A body too large to parse whole is split into records; a broken one fails alone") {
+  // Over 8 MiB: decoded record by record (bounded parser memory).
+  std::string blob = R"({"records":[)";
+  const int kRecords = 40000;
+  for (int i = 0; i < kRecords; ++i) {
+    if (i) blob += ",";
+    blob += i == 20000 ? std::string(R"({"time":"x","properties":{"flows":[{"rule":}]}})")
+                       : NsgRecord(kV2Tuple, "000D3AF87856", "2018-11-13T12:00:" + std::to_string(i) + "Z");
+  }
+  blob += "]}";
+  REQUIRE(blob.size() > (8u << 20));
+  DecodeStats st;
+  auto f = DecodeAll(blob, &st);
+  REQUIRE(f.size() == kRecords - 1);
+  REQUIRE(st.records == kRecords - 1);
+  REQUIRE(Errors(st, DecodeError::kBadJson) == 1);
+  REQUIRE(st.error_total() == 1);
+}
+
 TEST_CASE("A nested records container inside a record is rejected, as in the v1 docs sample") {
   DecodeStats st;
   auto f = DecodeAll(Blob3(R"({"records":[)" + kGood1 + "]}"), &st);
