@@ -51,6 +51,7 @@ class ShardPipeline : public shard::ShardProcessor {
   const ShardCounters& counters() const { return counters_; }
   const ports::PortTable& ports() const { return ports_; }
   const detect::Detection& detection() const { return detection_; }
+  const shard::DedupWindow& dedup() const { return dedup_; }
 
  private:
   void UpdateGauges();

@@ -63,7 +63,7 @@ struct DecodeConfig {
 
 struct DedupConfig {
   Millis window{30 * 60 * 1000};
-  uint64_t max_entries = 1u << 21;  // per shard and generation
+  uint64_t max_entries = 1u << 20;  // per shard and generation
 };
 
 struct DetectionConfig {
@@ -83,7 +83,7 @@ struct DetectionConfig {
 };
 
 struct PortsConfig {
-  uint64_t max_peers_per_key = 256;
+  uint64_t max_peers_per_key = 64;
   Millis idle_ttl{30LL * 24 * 3600 * 1000};
 };
 

@@ -8,7 +8,7 @@
 namespace flowwatch::detect {
 namespace {
 
-constexpr size_t kMaxSpareMaps = 4;
+constexpr size_t kMaxSpareMaps = 1;  // a bucket table is large: keep one for reuse
 constexpr int64_t kEvictionEveryBuckets = 12;
 
 }  // namespace

@@ -84,6 +84,13 @@ class Detection {
   size_t open_buckets() const { return open_.size(); }
   // Bytes held by the baseline table (the per-key state between buckets).
   size_t baseline_bytes() const { return baselines_.memory_bytes(); }
+  // Bytes held by open buckets (and spare bucket tables kept for reuse).
+  size_t open_bucket_bytes() const {
+    size_t n = 0;
+    for (const auto& [bucket, map] : open_) n += map->memory_bytes();
+    for (const auto& map : spare_) n += map->memory_bytes();
+    return n;
+  }
 
  private:
   struct BucketAgg {

@@ -16,7 +16,7 @@ namespace flowwatch::detect {
 
 class PeerSketch {
  public:
-  static constexpr int kSlots = 8;
+  static constexpr int kSlots = 6;  // >= the default top_peers (5); 144 bytes
 
   void Add(const IpAddress& ip, uint64_t bytes) {
     for (int i = 0; i < n_; ++i) {

@@ -111,7 +111,6 @@ std::string PortReport::Json() const {
       w.Field("ip", p.ip.ToString());
       w.Field("class", enrich::PeerClassName(classifier_.Classify(p.ip)));
       w.Field("flows", p.flows);
-      w.Field("packets", p.packets);
       w.Field("bytes", p.bytes);
       w.EndObject();
     }

@@ -4,18 +4,15 @@
 #pragma once
 
 #include <cstdint>
-#include <memory>
 #include <vector>
 
-#include "lib/common/flat_hash_map.h"
 #include "lib/common/ip_address.h"
 
 namespace flowwatch::ports {
 
-struct PeerStats {
+struct PeerStats {  // 32 bytes
   IpAddress ip;
   uint64_t flows = 0;
-  uint64_t packets = 0;
   uint64_t bytes = 0;
 };
 
@@ -35,10 +32,10 @@ struct PortStats {
   int64_t first_seen_ms = INT64_MAX;
   int64_t last_seen_ms = INT64_MIN;
   std::vector<RuleHits> rules;
-  // Peers with exact counts, up to the table's per-key limit. Traffic from peers
-  // beyond it is summed in untracked_* and peers_truncated is set.
+  // Peers with exact counts, sorted by address, up to the table's per-key limit.
+  // Traffic from peers beyond it is summed in untracked_* and peers_truncated is
+  // set (which peers made the cut then depends on arrival order).
   std::vector<PeerStats> peers;
-  std::unique_ptr<FlatHashMap<IpAddress, uint32_t, IpAddressHash>> peer_index;  // once peers is large
   uint64_t untracked_flows = 0;
   uint64_t untracked_bytes = 0;
   bool peers_truncated = false;

@@ -1,12 +1,12 @@
 #include "lib/ports/port_table.h"
 
+#include <algorithm>
+
 #include "lib/common/interner.h"
 
 namespace flowwatch::ports {
 namespace {
 
-// Below this many peers a linear scan beats a hash index.
-constexpr size_t kLinearPeers = 16;
 
 }  // namespace
 
@@ -65,43 +65,26 @@ void PortTable::Apply(const FlowRecord& flow) {
 
 void PortTable::AddPeer(PortStats* s, const FlowRecord& flow) {
   const IpAddress& remote = flow.remote_ip();
-  PeerStats* peer = nullptr;
-  if (s->peer_index) {
-    if (const uint32_t* i = s->peer_index->Find(remote)) peer = &s->peers[*i];
-  } else {
-    for (PeerStats& p : s->peers) {
-      if (p.ip == remote) {
-        peer = &p;
-        break;
-      }
-    }
-  }
   const bool starts = flow.starts_flow();
-  if (peer == nullptr) {
+  auto it = std::lower_bound(s->peers.begin(), s->peers.end(), remote,
+                             [](const PeerStats& p, const IpAddress& ip) { return p.ip < ip; });
+  if (it == s->peers.end() || it->ip != remote) {
     if (s->peers.size() >= options_.max_peers_per_key) {
       s->peers_truncated = true;
       s->untracked_flows += starts ? 1 : 0;
       s->untracked_bytes += flow.bytes();
       return;
     }
-    peer = &s->peers.emplace_back(PeerStats{remote, 0, 0, 0});
-    if (s->peer_index) {
-      *s->peer_index->TryEmplace(remote).first = static_cast<uint32_t>(s->peers.size() - 1);
-    } else if (s->peers.size() > kLinearPeers) {
-      s->peer_index = std::make_unique<FlatHashMap<IpAddress, uint32_t, IpAddressHash>>();
-      for (uint32_t i = 0; i < s->peers.size(); ++i) *s->peer_index->TryEmplace(s->peers[i].ip).first = i;
-    }
+    it = s->peers.insert(it, PeerStats{remote, 0, 0});
   }
-  peer->flows += starts ? 1 : 0;
-  peer->packets += flow.packets();
-  peer->bytes += flow.bytes();
+  it->flows += starts ? 1 : 0;
+  it->bytes += flow.bytes();
 }
 
 size_t PortTable::memory_bytes() const {
   size_t n = table_.memory_bytes() + keys_per_vm_.memory_bytes();
   table_.ForEach([&](const FlowKey&, const PortStats& s) {
     n += s.peers.capacity() * sizeof(PeerStats) + s.rules.capacity() * sizeof(RuleHits);
-    if (s.peer_index) n += sizeof(*s.peer_index) + s.peer_index->memory_bytes();
   });
   return n;
 }

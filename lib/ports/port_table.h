@@ -21,7 +21,7 @@ namespace flowwatch::ports {
 struct PortTableOptions {
   size_t max_keys = 1u << 20;
   size_t max_keys_per_vm = 4096;
-  size_t max_peers_per_key = 256;
+  size_t max_peers_per_key = 64;
   size_t max_rules_per_key = 64;
   int64_t idle_ttl_ms = 30LL * 24 * 3600 * 1000;  // 30 days of event time
 };

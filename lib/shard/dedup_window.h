@@ -21,7 +21,7 @@ class DedupWindow {
  public:
   struct Options {
     int64_t window_ms = 30 * 60 * 1000;
-    size_t max_entries = 1u << 21;  // per generation
+    size_t max_entries = 1u << 20;  // per generation (about 20 MB at most)
   };
 
   explicit DedupWindow(const Options& options) : options_(options) {}
