@@ -14,6 +14,7 @@
 #include "daemon/replay.h"
 #include "lib/alert/alert_format.h"
 #include "lib/ports/port_report.h"
+#include "lib/common/logging.h"
 #include "lib/common/time_util.h"
 #include "lib/config/config_loader.h"
 #include "lib/gen/generator.h"
@@ -198,6 +199,8 @@ int Main(int argc, char** argv) {
   CLI::App app{"flowwatch: learns normal traffic per (VM, protocol, port, direction) from Azure flow logs and "
                "alerts when it deviates"};
   app.require_subcommand(1);
+  bool verbose = false;
+  app.add_flag("-v,--verbose", verbose, "log lifecycle events (INFO) on stderr");
   app.set_version_flag("--version", "flowwatch 0.1.0");
 
   ReplayArgs replay;
@@ -244,6 +247,7 @@ int Main(int argc, char** argv) {
   } catch (const CLI::ParseError& e) {
     return app.exit(e) == 0 ? kExitOk : kExitUsage;
   }
+  InitLogging(verbose ? LogLevel::kInfo : LogLevel::kWarn);
   if (replay_cmd->parsed()) return Replay(replay);
   if (check_cmd->parsed()) return CheckConfig(check_path);
   if (gen_cmd->parsed()) return Gen(gen_args);

@@ -13,6 +13,7 @@
 
 #include "daemon/decode_worker.h"
 #include "lib/common/json_writer.h"
+#include "lib/common/logging.h"
 #include "lib/enrich/vm_resolver.h"
 #include "lib/shard/shard_set.h"
 #include "lib/source/file/input_files.h"
@@ -109,6 +110,8 @@ int RunReplay(const ReplayOptions& options, const std::function<void(const Repla
       return 2;
     }
     inventory = std::move(loaded.value());
+    spdlog::info("inventory {}: {} VMs, {} addresses", cfg.inventory.file, inventory.vm_count(),
+                 inventory.address_count());
   }
   enrich::PeerClassifier classifier;
   if (!cfg.inventory.service_tags_file.empty()) {
@@ -117,6 +120,7 @@ int RunReplay(const ReplayOptions& options, const std::function<void(const Repla
       std::fprintf(stderr, "flowwatch: service tags: %s\n", st.message().c_str());
       return 2;
     }
+    spdlog::info("service tags: {}", classifier.source());
   }
 
   auto listed = source::ListInputFiles(options.paths);
@@ -131,6 +135,7 @@ int RunReplay(const ReplayOptions& options, const std::function<void(const Repla
   }
   uint64_t total_bytes = 0;
   for (const auto& f : files) total_bytes += f.size_bytes;
+  spdlog::info("replay: {} files, {} bytes", files.size(), total_bytes);
 
   NameTables names;
   const enrich::VmResolver resolver(&inventory, &names.vms);
@@ -195,7 +200,7 @@ int RunReplay(const ReplayOptions& options, const std::function<void(const Repla
         size_t size = 0;
         const Status st = source::ReadFilePadded(files[i].path, padding, &buf, &size);
         if (!st.ok()) {
-          std::fprintf(stderr, "flowwatch: skipping %s\n", st.message().c_str());
+          spdlog::warn("skipping {}", st.message());
           files_failed.fetch_add(1, std::memory_order_relaxed);
         } else {
           worker.DecodePadded(buf.data(), size, buf.size());

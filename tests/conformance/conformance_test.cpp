@@ -345,7 +345,7 @@ TEST_CASE("Microsoft docs: the v1 sample's nested records element is rejected, t
   }
 }
 
-TEST_CASE("Microsoft docs: a v1 block with empty flows arrays; a bare VNet record") {
+TEST_CASE("Microsoft docs: a v1 block with empty flows arrays, and a bare VNet record") {
   Decoded v1;
   DecodeFile(kDocs + "flow-logs-read.nsg-v1-block.json", &v1);
   REQUIRE(v1.stats.records == 1);

@@ -61,7 +61,7 @@ TEST_CASE("Every problem is reported with file, line and key") {
   REQUIRE(r.errors.size() == 6);
 }
 
-TEST_CASE("Environment variables expand; an unset one is an error that does not leak the value") {
+TEST_CASE("Environment variables expand - an unset one is an error that does not leak the value") {
   setenv("FW_TEST_TOPIC", "nsg-flows", 1);
   unsetenv("FW_TEST_UNSET");
   LoadResult ok = LoadConfigText("source:\n  kafka:\n    topic: \"${FW_TEST_TOPIC}\"\n", "e.yaml");
@@ -74,7 +74,7 @@ TEST_CASE("Environment variables expand; an unset one is an error that does not 
   for (const std::string& e : secret.errors) REQUIRE(e.find("hunter2") == std::string::npos);
 }
 
-TEST_CASE("YAML syntax errors name the line; an empty file is all defaults") {
+TEST_CASE("YAML syntax errors name the line - an empty file is all defaults") {
   const LoadResult r = LoadConfigText("detection:\n  bucket: [5m\n", "s.yaml");
   REQUIRE_FALSE(r.ok());
   REQUIRE(HasError(r, "s.yaml:"));

@@ -19,7 +19,7 @@ const std::string kGood2 = NsgRecord(kV2Tuple2, "000D3AF87856", "2018-11-13T12:0
 
 std::string Blob3(const std::string& middle) { return R"({"records":[)" + kGood1 + "," + middle + "," + kGood2 + "]}"; }
 
-TEST_CASE("A record with a structural error is dropped; its neighbours are kept") {
+TEST_CASE("A record with a structural error is dropped - its neighbours are kept") {
   DecodeStats st;
   auto f = DecodeAll(Blob3(R"({"time":"x","properties":{"flows":[{"rule":"r","flows":[{"mac":,}]}]}})"), &st);
   REQUIRE(f.size() == 2);
@@ -152,7 +152,7 @@ TEST_CASE("NDJSON: a broken line does not take its neighbours with it") {
   REQUIRE(Errors(st, DecodeError::kBadJson) + Errors(st, DecodeError::kBadUtf8) == 2);
 }
 
-TEST_CASE("A body too large to parse whole is split into records; a broken one fails alone") {
+TEST_CASE("A body too large to parse whole is split into records - a broken one fails alone") {
   // Over 8 MiB: decoded record by record (bounded parser memory).
   std::string blob = R"({"records":[)";
   const int kRecords = 40000;

@@ -150,7 +150,7 @@ TEST_CASE("Event Grid blob notifications are recognised and counted, not decoded
   REQUIRE(st.error_total() == 0);
 }
 
-TEST_CASE("Duplicate records carry equal fingerprints; distinct occurrences do not") {
+TEST_CASE("Duplicate records carry equal fingerprints - distinct occurrences do not") {
   const std::string r = NsgRecord(std::string(kV2Tuple) + "," + kV2Tuple);  // the same tuple twice in one record
   auto f = DecodeAll(Blob({r, r}));
   REQUIRE(f.size() == 4);

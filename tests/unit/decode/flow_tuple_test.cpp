@@ -23,7 +23,7 @@ TEST_CASE("NSG v1 tuples: 8 fields, no state, no counters") {
   REQUIRE(r.starts_flow());
 }
 
-TEST_CASE("NSG v2 tuples: counters s->d then d->s; B tuples have empty counters") {
+TEST_CASE("NSG v2 tuples: counters s->d then d->s - B tuples have empty counters") {
   FlowRecord r;
   DecodeError e;
   REQUIRE(ParseNsgTuple("1542110379,10.5.16.4,203.0.113.115,44931,443,T,O,A,C,30,16978,24,14008", &r, &e));

@@ -134,7 +134,7 @@ TEST_CASE("A key that falls silent while firing still resolves") {
   REQUIRE(sink.alerts.back().window_start_ms == kT0 + 51 * kBucket);  // silent 49, 50, 51
 }
 
-TEST_CASE("Windows close on the watermark; late flows are counted, not applied") {
+TEST_CASE("Windows close on the watermark - late flows are counted, not applied") {
   Sink sink;
   Detection d(Options(), &sink);
   d.OnFlow(Flow(kT0 + 1000, 2'000'000));
@@ -163,7 +163,7 @@ TEST_CASE("Idle buckets are applied as zeros: a key seen once a day is not a 1x 
   REQUIRE(sink.alerts[0].baseline_bytes < 1'000'000);
 }
 
-TEST_CASE("Zero-byte flows create no keys; keys are capped per VM and evicted when idle") {
+TEST_CASE("Zero-byte flows create no keys - keys are capped per VM and evicted when idle") {
   Sink sink;
   DetectionOptions o = Options();
   o.max_keys_per_vm = 10;
