@@ -39,7 +39,7 @@ inline uint64_t Load64(const char* p) {
 }
 inline uint64_t LoadTail(const char* p, size_t n) {  // 0 <= n < 8
   uint64_t v = 0;
-  std::memcpy(&v, p, n);
+  if (n > 0) std::memcpy(&v, p, n);  // p may be null when n is 0 (an empty string_view)
   return v;
 }
 }  // namespace detail
