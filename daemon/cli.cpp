@@ -136,7 +136,7 @@ int Ports(const PortsArgs& a) {
   if (a.direction == "outbound" || a.direction == "out") filter.direction = Direction::kOutbound;
   bool write_failed = false;
   const int rc = RunReplay(o, [&](const ReplayResult& r) {
-    ports::PortReport report(*r.names, *r.classifier, filter);
+    ports::PortReport report(*r.names, *r.classifier, r.inventory, filter);
     for (const ShardPipeline* s : r.shards) report.Add(s->ports());
     if (!WriteFileOrStdout("-", a.json ? report.Json() + "\n" : report.Table())) write_failed = true;
     if (r.exit_code != 0) std::fprintf(stderr, "flowwatch: %s\n", r.error.c_str());

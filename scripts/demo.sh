@@ -22,6 +22,10 @@ echo
 echo "Alerts (JSON Lines for machines: flowwatch replay --alerts FILE):"
 sed 's/^/  /' "$OUT/alerts.txt"
 echo
+echo "vm01's two incidents fire in the first anomalous 5-minute window, with the VMs on the other end."
+echo "vm02, vm03 and vm04 alert on the receiving side of the same flows: each NIC logs its own side,"
+echo "and each VM is judged on what it receives. Nothing else alerts."
+echo
 echo "Port inventory of vm03, allowed traffic (flowwatch ports --vm vm03 --allowed):"
 "$FW" ports --inventory "$OUT/flowlogs/inventory.csv" --vm vm03 --allowed "$OUT/flowlogs" | sed 's/^/  /'
 echo

@@ -25,8 +25,8 @@ std::string HumanBytes(uint64_t bytes) {
 }  // namespace
 
 PortReport::PortReport(const NameTables& names, const enrich::PeerClassifier& classifier,
-                       const PortReportFilter& filter)
-    : names_(names), classifier_(classifier), filter_(filter) {}
+                       const enrich::Inventory* inventory, const PortReportFilter& filter)
+    : names_(names), classifier_(classifier), inventory_(inventory), filter_(filter) {}
 
 void PortReport::Add(const PortTable& table) {
   const uint32_t rule_id_none = UINT32_MAX;
@@ -110,6 +110,7 @@ std::string PortReport::Json() const {
       w.BeginObject();
       w.Field("ip", p.ip.ToString());
       w.Field("class", enrich::PeerClassName(classifier_.Classify(p.ip)));
+      if (const std::string* vm = inventory_ ? inventory_->FindByIp(p.ip) : nullptr) w.Field("vm", *vm);
       w.Field("flows", p.flows);
       w.Field("bytes", p.bytes);
       w.EndObject();
@@ -156,7 +157,8 @@ std::string PortReport::Table() const {
     std::string peers;
     for (const PeerStats& p : TopPeers(s)) {
       if (!peers.empty()) peers += ", ";
-      peers += p.ip.ToString() + " " + std::string(enrich::PeerClassName(classifier_.Classify(p.ip)));
+      const std::string* vm = inventory_ ? inventory_->FindByIp(p.ip) : nullptr;
+      peers += vm ? *vm : p.ip.ToString() + " " + std::string(enrich::PeerClassName(classifier_.Classify(p.ip)));
       if (peers.size() > 40) break;
     }
     if (s.peers.size() > static_cast<size_t>(std::count(peers.begin(), peers.end(), ',') + 1)) peers += ", ...";

@@ -14,6 +14,7 @@
 #include <string>
 #include <vector>
 
+#include "lib/enrich/inventory.h"
 #include "lib/enrich/peer_classifier.h"
 #include "lib/model/flow_key.h"
 #include "lib/model/names.h"
@@ -31,7 +32,9 @@ struct PortReportFilter {
 
 class PortReport {
  public:
-  PortReport(const NameTables& names, const enrich::PeerClassifier& classifier, const PortReportFilter& filter);
+  // inventory may be null; peers it knows are shown by VM name.
+  PortReport(const NameTables& names, const enrich::PeerClassifier& classifier, const enrich::Inventory* inventory,
+             const PortReportFilter& filter);
 
   void Add(const PortTable& table);
 
@@ -51,6 +54,7 @@ class PortReport {
 
   const NameTables& names_;
   const enrich::PeerClassifier& classifier_;
+  const enrich::Inventory* inventory_;
   const PortReportFilter filter_;
   mutable std::vector<Row> rows_;
   mutable bool sorted_ = true;
