@@ -13,6 +13,7 @@
 
 #include "daemon/decode_worker.h"
 #include "lib/common/json_writer.h"
+#include "lib/common/text_format.h"
 #include "lib/common/logging.h"
 #include "lib/enrich/vm_resolver.h"
 #include "lib/shard/shard_set.h"
@@ -23,17 +24,6 @@ namespace {
 
 int DefaultThreads() { return std::max(1u, std::thread::hardware_concurrency()); }
 
-std::string HumanBytes(double b) {
-  const char* units[] = {"B", "KB", "MB", "GB", "TB"};
-  int u = 0;
-  while (b >= 1000 && u < 4) {
-    b /= 1000;
-    ++u;
-  }
-  char buf[32];
-  std::snprintf(buf, sizeof buf, u == 0 ? "%.0f %s" : "%.1f %s", b, units[u]);
-  return buf;
-}
 
 // Prints replay progress to stderr until stopped: every second on a terminal
 // (one line, rewritten), every 10 seconds otherwise.

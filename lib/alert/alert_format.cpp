@@ -4,6 +4,7 @@
 
 #include "lib/common/hash.h"
 #include "lib/common/json_writer.h"
+#include "lib/common/text_format.h"
 #include "lib/common/time_util.h"
 
 namespace flowwatch::alert {
@@ -55,22 +56,6 @@ std::string AlertJson(const Alert& a, const NameTables& names, const enrich::Pee
   w.EndObject();
   return out;
 }
-
-namespace {
-
-std::string HumanBytes(double b) {
-  const char* units[] = {"B", "KB", "MB", "GB", "TB", "PB"};
-  int u = 0;
-  while (b >= 1000 && u < 5) {
-    b /= 1000;
-    ++u;
-  }
-  char buf[32];
-  std::snprintf(buf, sizeof buf, u == 0 ? "%.0f %s" : "%.1f %s", b, units[u]);
-  return buf;
-}
-
-}  // namespace
 
 std::string AlertText(const Alert& a, const NameTables& names, const enrich::PeerClassifier& classifier,
                       const enrich::Inventory* inventory) {

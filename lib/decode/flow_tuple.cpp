@@ -70,25 +70,6 @@ bool ParseNsgProtocol(std::string_view text, uint8_t* protocol) {
   return true;
 }
 
-bool ParseMac(std::string_view text, uint64_t* mac) {
-  uint64_t v = 0;
-  int digits = 0;
-  for (size_t i = 0; i < text.size(); ++i) {
-    const char c = text[i];
-    int d;
-    if (c >= '0' && c <= '9') d = c - '0';
-    else if (c >= 'a' && c <= 'f') d = c - 'a' + 10;
-    else if (c >= 'A' && c <= 'F') d = c - 'A' + 10;
-    else if ((c == '-' || c == ':') && digits % 2 == 0 && digits > 0 && i + 1 < text.size()) continue;
-    else return false;
-    if (++digits > 12) return false;
-    v = (v << 4) | static_cast<uint64_t>(d);
-  }
-  if (digits != 12) return false;
-  *mac = v;
-  return true;
-}
-
 // Tuple parsing is the hottest code in flowwatch. It runs in two steps: find
 // where every field ends (a vectorized scan in ScanJsonTuple, a scalar one for
 // plain strings), then convert each field knowing its length, so the digit

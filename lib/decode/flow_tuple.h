@@ -51,7 +51,6 @@ bool ParseTupleTime(std::string_view text, int64_t* time_ms);
 bool ParsePort(std::string_view text, uint16_t* port);
 bool ParseCounter(std::string_view text, uint64_t* value);  // "" -> 0
 bool ParseNsgProtocol(std::string_view text, uint8_t* protocol);  // T, U or a number
-bool ParseMac(std::string_view text, uint64_t* mac);  // "000D3AF8801A", "00-0D-3A-..", "00:0d:.."
 
 // Plausible event times: 2000-01-01 .. 2200-01-01.
 inline constexpr int64_t kMinEventTimeMs = 946684800000;

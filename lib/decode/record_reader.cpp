@@ -2,6 +2,7 @@
 
 
 #include "lib/common/hash.h"
+#include "lib/common/text_format.h"
 #include "lib/common/time_util.h"
 #include "lib/decode/flow_tuple.h"
 
@@ -202,147 +203,93 @@ error_code RecordReader::ReadRecordsArray(Value v, FlowSink* sink, size_t* eleme
   return SUCCESS;
 }
 
-// properties: {"Version": 2, "flows": [ <rule> ... ]}
-error_code RecordReader::ReadNsgProperties(Value v, Scratch* s) {
-  od::object props;
-  error_code err = v.get_object().get(props);
+template <typename F>
+error_code RecordReader::ForEachField(Value v, Scratch* s, F&& f) {
+  od::object obj;
+  error_code err = v.get_object().get(obj);
   if (err) return s->Soft(err);
-  for (auto field : props) {
+  for (auto field : obj) {
     std::string_view key;
     if ((err = field.unescaped_key().get(key))) return err;
-    if (key != "flows") continue;
-    od::array rules;
-    if ((err = field.value().get_array().get(rules))) return s->Soft(err);
-    for (auto item : rules) {
-      od::value rule;
-      if ((err = item.get(rule))) return err;
-      if ((err = ReadNsgRule(rule, s))) return err;
-    }
+    od::value value;  // not consumed unless f reads it: skipping is cheap
+    if ((err = field.value().get(value))) return err;
+    if ((err = f(key, value))) return err;
   }
   return SUCCESS;
 }
 
-// {"rule": "...", "flows": [ {"mac": "...", "flowTuples": [...]}, ... ]}
-error_code RecordReader::ReadNsgRule(Value v, Scratch* s) {
-  od::object obj;
-  error_code err = v.get_object().get(obj);
+template <typename F>
+error_code RecordReader::ForEachElement(Value v, Scratch* s, F&& f) {
+  od::array arr;
+  error_code err = v.get_array().get(arr);
   if (err) return s->Soft(err);
+  for (auto item : arr) {
+    od::value element;
+    if ((err = item.get(element))) return err;
+    if ((err = f(element))) return err;
+  }
+  return SUCCESS;
+}
+
+template <typename F>
+error_code RecordReader::ReadRuleGroup(Value v, Scratch* s, std::string_view body_key, F&& read_body) {
   const size_t first = batch_.size();
   uint32_t rule_id = StringInterner::kEmptyId;
-  for (auto field : obj) {
-    std::string_view key;
-    if ((err = field.unescaped_key().get(key))) return err;
-    od::value value;
-    if ((err = field.value().get(value))) return err;
+  error_code err = ForEachField(v, s, [&](std::string_view key, Value value) -> error_code {
     if (key == "rule") {
       std::string_view name;
-      if ((err = ReadName(value, &name, s))) return err;
+      if (error_code e = ReadName(value, &name, s)) return e;
       rule_id = rules_.Intern(name);
-    } else if (key == "flows") {
-      od::array groups;
-      if ((err = value.get_array().get(groups))) {
-        if ((err = s->Soft(err))) return err;
-        continue;
-      }
-      for (auto item : groups) {
-        od::value group;
-        if ((err = item.get(group))) return err;
-        if ((err = ReadNsgMacGroup(group, s))) return err;
-      }
+      return SUCCESS;
     }
-  }
+    return key == body_key ? read_body(value) : SUCCESS;
+  });
+  if (err) return err;
   for (size_t i = first; i < batch_.size(); ++i) batch_[i].rule_id = rule_id;
   return SUCCESS;
 }
 
+// properties: {"Version": 2, "flows": [ {"rule": r, "flows": [ <mac group> ... ]} ... ]}
+error_code RecordReader::ReadNsgProperties(Value v, Scratch* s) {
+  return ForEachField(v, s, [&](std::string_view key, Value flows) -> error_code {
+    if (key != "flows") return SUCCESS;
+    return ForEachElement(flows, s, [&](Value rule) {
+      return ReadRuleGroup(rule, s, "flows", [&](Value groups) {
+        return ForEachElement(groups, s, [&](Value group) { return ReadNsgMacGroup(group, s); });
+      });
+    });
+  });
+}
+
+// {"mac": m, "flowTuples": [...]}, in either order.
 error_code RecordReader::ReadNsgMacGroup(Value v, Scratch* s) {
-  od::object obj;
-  error_code err = v.get_object().get(obj);
-  if (err) return s->Soft(err);
   const size_t first = batch_.size();
   uint64_t mac = 0;
-  for (auto field : obj) {
-    std::string_view key;
-    if ((err = field.unescaped_key().get(key))) return err;
-    od::value value;
-    if ((err = field.value().get(value))) return err;
-    if (key == "mac") {
-      err = ReadMac(value, &mac, s);
-    } else if (key == "flowTuples") {
-      err = ReadTuples(value, /*vnet=*/false, s);
-    }
-    if (err) return err;
-  }
+  error_code err = ForEachField(v, s, [&](std::string_view key, Value value) -> error_code {
+    if (key == "mac") return ReadMac(value, &mac, s);
+    if (key == "flowTuples") return ReadTuples(value, /*vnet=*/false, s);
+    return SUCCESS;
+  });
+  if (err) return err;
   if (mac != 0) {
     for (size_t i = first; i < batch_.size(); ++i) batch_[i].mac = mac;
   }
   return SUCCESS;
 }
 
-// flowRecords: {"flows": [ {"aclID": "...", "flowGroups": [ <group> ... ]} ... ]}
+// flowRecords: {"flows": [ {"aclID": a, "flowGroups": [ {"rule": r, "flowTuples": [...]} ... ]} ... ]}
 error_code RecordReader::ReadVnetFlowRecords(Value v, Scratch* s) {
-  od::object obj;
-  error_code err = v.get_object().get(obj);
-  if (err) return s->Soft(err);
-  for (auto field : obj) {
-    std::string_view key;
-    if ((err = field.unescaped_key().get(key))) return err;
-    if (key != "flows") continue;
-    od::array acls;
-    if ((err = field.value().get_array().get(acls))) return s->Soft(err);
-    for (auto item : acls) {
-      od::value acl;
-      if ((err = item.get(acl))) return err;
-      if ((err = ReadVnetAcl(acl, s))) return err;
-    }
-  }
-  return SUCCESS;
-}
-
-error_code RecordReader::ReadVnetAcl(Value v, Scratch* s) {
-  od::object obj;
-  error_code err = v.get_object().get(obj);
-  if (err) return s->Soft(err);
-  for (auto field : obj) {
-    std::string_view key;
-    if ((err = field.unescaped_key().get(key))) return err;
-    if (key != "flowGroups") continue;
-    od::array groups;
-    if ((err = field.value().get_array().get(groups))) {
-      if ((err = s->Soft(err))) return err;
-      continue;
-    }
-    for (auto item : groups) {
-      od::value group;
-      if ((err = item.get(group))) return err;
-      if ((err = ReadVnetGroup(group, s))) return err;
-    }
-  }
-  return SUCCESS;
-}
-
-// {"rule": "...", "flowTuples": [...]}
-error_code RecordReader::ReadVnetGroup(Value v, Scratch* s) {
-  od::object obj;
-  error_code err = v.get_object().get(obj);
-  if (err) return s->Soft(err);
-  const size_t first = batch_.size();
-  uint32_t rule_id = StringInterner::kEmptyId;
-  for (auto field : obj) {
-    std::string_view key;
-    if ((err = field.unescaped_key().get(key))) return err;
-    od::value value;
-    if ((err = field.value().get(value))) return err;
-    if (key == "rule") {
-      std::string_view name;
-      if ((err = ReadName(value, &name, s))) return err;
-      rule_id = rules_.Intern(name);
-    } else if (key == "flowTuples") {
-      if ((err = ReadTuples(value, /*vnet=*/true, s))) return err;
-    }
-  }
-  for (size_t i = first; i < batch_.size(); ++i) batch_[i].rule_id = rule_id;
-  return SUCCESS;
+  return ForEachField(v, s, [&](std::string_view key, Value flows) -> error_code {
+    if (key != "flows") return SUCCESS;
+    return ForEachElement(flows, s, [&](Value acl) {
+      return ForEachField(acl, s, [&](std::string_view acl_key, Value groups) -> error_code {
+        if (acl_key != "flowGroups") return SUCCESS;
+        return ForEachElement(groups, s, [&](Value group) {
+          return ReadRuleGroup(group, s, "flowTuples", [&](Value tuples) { return ReadTuples(tuples, /*vnet=*/true, s); });
+        });
+      });
+    });
+  });
 }
 
 error_code RecordReader::ReadTuples(Value v, bool vnet, Scratch* s) {

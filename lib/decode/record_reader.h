@@ -44,12 +44,19 @@ class RecordReader {
   simdjson::error_code ReadObject(Object obj, bool allow_container, FlowSink* sink, size_t* elements_done = nullptr);
   simdjson::error_code ReadRecordsArray(Value v, FlowSink* sink, size_t* elements_done);
   simdjson::error_code ValidateScalar(simdjson::ondemand::document& doc, simdjson::ondemand::json_type type);
+  // Walkers: f(key, value) for each field of an object, f(element) for each
+  // element of an array. A value of the wrong type marks the record bad.
+  template <typename F>
+  simdjson::error_code ForEachField(Value v, Scratch* s, F&& f);
+  template <typename F>
+  simdjson::error_code ForEachElement(Value v, Scratch* s, F&& f);
+  // {"rule": r, <body_key>: body}: read_body(body), then r applies to every
+  // tuple read from it (the rule may come before or after the tuples).
+  template <typename F>
+  simdjson::error_code ReadRuleGroup(Value v, Scratch* s, std::string_view body_key, F&& read_body);
   simdjson::error_code ReadNsgProperties(Value v, Scratch* s);
-  simdjson::error_code ReadNsgRule(Value v, Scratch* s);
   simdjson::error_code ReadNsgMacGroup(Value v, Scratch* s);
   simdjson::error_code ReadVnetFlowRecords(Value v, Scratch* s);
-  simdjson::error_code ReadVnetAcl(Value v, Scratch* s);
-  simdjson::error_code ReadVnetGroup(Value v, Scratch* s);
   simdjson::error_code ReadTuples(Value v, bool vnet, Scratch* s);
   // Reads a name-like string field. Recoverable problems mark the record bad.
   simdjson::error_code ReadName(Value v, std::string_view* out, Scratch* s);

@@ -1,5 +1,7 @@
 #include "lib/enrich/inventory.h"
 
+#include "lib/common/text_format.h"
+
 #include <simdjson.h>
 
 #include <algorithm>
@@ -30,27 +32,6 @@ std::string Quote(std::string_view s) {
   q += s;
   q += "'";
   return q;
-}
-
-// "000D3AF8801A", "00-0D-3A-F8-80-1A", "00:0d:3a:f8:80:1a". The same forms as
-// decode::ParseMac (kept here so that enrich does not depend on decode).
-bool ParseMac(std::string_view text, uint64_t* mac) {
-  uint64_t v = 0;
-  int digits = 0;
-  for (size_t i = 0; i < text.size(); ++i) {
-    const char c = text[i];
-    int d;
-    if (c >= '0' && c <= '9') d = c - '0';
-    else if (c >= 'a' && c <= 'f') d = c - 'a' + 10;
-    else if (c >= 'A' && c <= 'F') d = c - 'A' + 10;
-    else if ((c == '-' || c == ':') && digits % 2 == 0 && digits > 0 && i + 1 < text.size()) continue;
-    else return false;
-    if (++digits > 12) return false;
-    v = (v << 4) | static_cast<uint64_t>(d);
-  }
-  if (digits != 12) return false;
-  *mac = v;
-  return true;
 }
 
 // Empty when the name is acceptable, else why not.

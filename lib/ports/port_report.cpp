@@ -4,26 +4,10 @@
 #include <cstdio>
 
 #include "lib/common/json_writer.h"
+#include "lib/common/text_format.h"
 #include "lib/common/time_util.h"
 
 namespace flowwatch::ports {
-namespace {
-
-std::string HumanBytes(uint64_t bytes) {
-  const char* units[] = {"B", "KB", "MB", "GB", "TB", "PB"};
-  double b = static_cast<double>(bytes);
-  int u = 0;
-  while (b >= 1000 && u < 5) {
-    b /= 1000;
-    ++u;
-  }
-  char buf[32];
-  std::snprintf(buf, sizeof buf, u == 0 ? "%.0f %s" : "%.1f %s", b, units[u]);
-  return buf;
-}
-
-}  // namespace
-
 PortReport::PortReport(const NameTables& names, const enrich::PeerClassifier& classifier,
                        const enrich::Inventory* inventory, const PortReportFilter& filter)
     : names_(names), classifier_(classifier), inventory_(inventory), filter_(filter) {}

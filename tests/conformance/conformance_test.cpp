@@ -21,6 +21,7 @@
 #include <string>
 #include <vector>
 
+#include "lib/common/text_format.h"
 #include "lib/common/time_util.h"
 #include "lib/decode/decoder.h"
 #include "lib/decode/flow_tuple.h"
@@ -106,7 +107,7 @@ std::vector<Expected> ElasticNsgTuples(simdjson::dom::element log) {
   for (simdjson::dom::element rule : log["properties"]["flows"].get_array()) {
     for (simdjson::dom::element group : rule["flows"].get_array()) {
       uint64_t mac = 0;
-      REQUIRE(decode::ParseMac(Str(group, "mac"), &mac));
+      REQUIRE(ParseMac(Str(group, "mac"), &mac));
       for (simdjson::dom::element t : group["tuples"].get_array()) {
         Expected x = ReadCommon(t);
         x.direction = Str(t["traffic"], "flow");
@@ -125,7 +126,7 @@ std::vector<Expected> ElasticNsgTuples(simdjson::dom::element log) {
 std::vector<Expected> ElasticVnetTuples(simdjson::dom::element log) {
   std::vector<Expected> out;
   uint64_t mac = 0;
-  REQUIRE(decode::ParseMac(Str(log, "mac_address"), &mac));
+  REQUIRE(ParseMac(Str(log, "mac_address"), &mac));
   for (simdjson::dom::element acl : log["records"]["flows"].get_array()) {
     for (simdjson::dom::element group : acl["groups"].get_array()) {
       for (simdjson::dom::element t : group["tuples"].get_array()) {

@@ -130,20 +130,5 @@ TEST_CASE("Malformed tuples are rejected with the right error type") {
   REQUIRE(e == DecodeError::kBadTuple);
 }
 
-TEST_CASE("MAC addresses in the spellings Azure and its peers use") {
-  uint64_t mac = 0;
-  REQUIRE(ParseMac("000D3AF87856", &mac));
-  REQUIRE(mac == 0x000D3AF87856ull);
-  REQUIRE(ParseMac("00-0D-3A-F8-78-56", &mac));
-  REQUIRE(mac == 0x000D3AF87856ull);
-  REQUIRE(ParseMac("0022487bC205", &mac));
-  REQUIRE(mac == 0x0022487BC205ull);
-  REQUIRE(ParseMac("00:0d:3a:f8:78:56", &mac));
-  for (const char* bad : {"", "000D3AF8785", "000D3AF878561", "000D3AF8785G", "-00D3AF87856", "000D3AF87856-"}) {
-    INFO(bad);
-    REQUIRE_FALSE(ParseMac(bad, &mac));
-  }
-}
-
 }  // namespace
 }  // namespace flowwatch::decode
