@@ -43,9 +43,9 @@ class Decoder::Impl {
   Impl(const DecoderOptions& options, NameTables* names, DecodeStats* stats)
       : options_(options), stats_(stats), reader_(options, names, stats) {}
 
-  void DecodeBody(const char* data, size_t size, size_t capacity, FlowSink* sink) {
-    ++stats_->bodies;
-    stats_->body_bytes += size;
+  // counted: TooLarge() already ran for this body.
+  void DecodeBody(const char* data, size_t size, size_t capacity, FlowSink* sink, bool counted = false) {
+    if (!counted && TooLarge(size)) return;
     if (IsGzip(std::string_view(data, size))) {
       size_t inflated = 0;
       switch (Gunzip(std::string_view(data, size), options_.max_body_bytes, RequiredPadding(),
@@ -57,23 +57,30 @@ class Decoder::Impl {
       DecodeText(inflate_buf_.data(), inflated, inflate_buf_.size(), sink);
       return;
     }
-    if (size > options_.max_body_bytes) {
-      Count(DecodeError::kTooLarge);
-      return;
-    }
     DecodeText(data, size, capacity, sink);
   }
 
   // Copies an unpadded body into the reusable padded buffer.
   void DecodeCopy(std::string_view body, FlowSink* sink) {
+    if (TooLarge(body.size())) return;  // before copying it
     if (copy_buf_.size() < body.size() + RequiredPadding()) copy_buf_.resize(body.size() + RequiredPadding());
     std::memcpy(copy_buf_.data(), body.data(), body.size());
     std::memset(copy_buf_.data() + body.size(), 0, RequiredPadding());
-    DecodeBody(copy_buf_.data(), body.size(), copy_buf_.size(), sink);
+    DecodeBody(copy_buf_.data(), body.size(), copy_buf_.size(), sink, /*counted=*/true);
   }
 
  private:
   void Count(DecodeError e) { ++stats_->errors[static_cast<int>(e)]; }
+
+  // Counts the body; true (and counted as too_large) when it is over the limit.
+  // A compressed body that is already over the limit would only grow inflated.
+  bool TooLarge(size_t size) {
+    ++stats_->bodies;
+    stats_->body_bytes += size;
+    if (size <= options_.max_body_bytes) return false;
+    Count(DecodeError::kTooLarge);
+    return true;
+  }
 
   static bool IsSpace(char c) { return c == ' ' || c == '\n' || c == '\r' || c == '\t'; }
 
