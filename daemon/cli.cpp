@@ -175,10 +175,11 @@ int Gen(GenArgs a) {
     std::fprintf(stderr, "flowwatch: gen: %s\n", result.status().message().c_str());
     return result.status().code() == StatusCode::kInvalidArgument ? kExitUsage : 1;
   }
-  std::fprintf(stderr, "gen: %s scenario, %s: %llu files, %llu records, %llu tuples in %s\n",
+  std::fprintf(stderr, "gen: %s scenario, %s: %llu %s, %llu records, %llu tuples in %s\n",
                std::string(gen::ScenarioName(a.options.scenario)).c_str(), a.format.c_str(),
-               static_cast<unsigned long long>(result->files), static_cast<unsigned long long>(result->records),
-               static_cast<unsigned long long>(result->tuples), a.options.out_dir.c_str());
+               static_cast<unsigned long long>(result->files), a.options.messages ? "messages" : "files",
+               static_cast<unsigned long long>(result->records), static_cast<unsigned long long>(result->tuples),
+               a.options.out_dir.c_str());
   return kExitOk;
 }
 
@@ -237,6 +238,8 @@ int Main(int argc, char** argv) {
   gen_cmd->add_option("--flows-per-minute", gen_args.options.flows_per_minute, "steady: new flows per key and minute")
       ->check(CLI::Range(1, 1000));
   gen_cmd->add_flag("--gzip", gen_args.options.gzip, "write PT1H.json.gz");
+  gen_cmd->add_flag("--messages", gen_args.options.messages,
+                    "write messages.ndjson (one Event Hubs message per NIC-minute, in time order) instead of blobs");
 
   std::string check_path;
   CLI::App* check_cmd = app.add_subcommand("check-config", "validate a configuration file");

@@ -92,16 +92,16 @@ int RunReplay(const ReplayOptions& options, const std::function<void(const Repla
   const config::Config& cfg = options.config;
   ReplayResult result;
 
-  enrich::Inventory inventory;
+  auto inventory = std::make_shared<enrich::Inventory>();
   if (!cfg.inventory.file.empty()) {
     auto loaded = enrich::Inventory::LoadFile(cfg.inventory.file);
     if (!loaded.ok()) {
       std::fprintf(stderr, "flowwatch: inventory: %s\n", loaded.status().message().c_str());
       return 2;
     }
-    inventory = std::move(loaded.value());
-    spdlog::info("inventory {}: {} VMs, {} addresses", cfg.inventory.file, inventory.vm_count(),
-                 inventory.address_count());
+    *inventory = std::move(loaded.value());
+    spdlog::info("inventory {}: {} VMs, {} addresses", cfg.inventory.file, inventory->vm_count(),
+                 inventory->address_count());
   }
   enrich::PeerClassifier classifier;
   if (!cfg.inventory.service_tags_file.empty()) {
@@ -128,7 +128,7 @@ int RunReplay(const ReplayOptions& options, const std::function<void(const Repla
   spdlog::info("replay: {} files, {} bytes", files.size(), total_bytes);
 
   NameTables names;
-  const enrich::VmResolver resolver(&inventory, &names.vms);
+  const enrich::VmResolver resolver(inventory, &names.vms);
 
   const int decoders = std::min<int>(cfg.pipeline.decoders > 0 ? cfg.pipeline.decoders : DefaultThreads(),
                                      static_cast<int>(files.size()));
@@ -212,7 +212,7 @@ int RunReplay(const ReplayOptions& options, const std::function<void(const Repla
   for (auto& w : workers) result.decode.Add(w->stats());
   result.names = &names;
   result.classifier = &classifier;
-  result.inventory = &inventory;
+  result.inventory = inventory.get();
   for (ShardPipeline* p : pipelines) result.shards.push_back(p);
   for (CollectingAlertSink& sink : alert_sinks) {
     for (Alert& a : sink.alerts) result.alerts.push_back(std::move(a));

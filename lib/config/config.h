@@ -20,12 +20,22 @@ struct KafkaConfig {
   std::string group_id = "flowwatch";
   std::string event_hubs_connection_string;  // secret: never logged
   std::map<std::string, std::string> librdkafka;  // passed through to librdkafka
+  std::string dead_letter_topic;             // copy undecodable messages here; "" = don't
+  Millis commit_interval{5000};
 };
 
 struct SourceConfig {
   KafkaConfig kafka;
   bool kafka_configured = false;     // the source.kafka section is present
   std::vector<std::string> files;    // alternative source: folders of blobs
+  // A partition (or a decoding thread) without messages this long stops holding
+  // event time back: the others' progress closes the buckets.
+  Millis idle_timeout{30000};
+};
+
+struct LogConfig {
+  std::string format = "text";  // text | json
+  std::string level = "info";   // debug | info | warn | error
 };
 
 struct InventoryConfig {
@@ -89,6 +99,7 @@ struct PortsConfig {
 
 struct Config {
   SourceConfig source;
+  LogConfig log;
   InventoryConfig inventory;
   HttpConfig http;
   StateConfig state;

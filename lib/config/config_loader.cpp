@@ -205,11 +205,15 @@ class Reader {
 };
 
 void ReadSource(Reader& r, const YAML::Node& n, SourceConfig* c) {
-  if (!r.Map(n, "source", {"kafka", "files"})) return;
+  if (!r.Map(n, "source", {"kafka", "files", "idle_timeout"})) return;
+  r.Duration(n, "source", "idle_timeout", &c->idle_timeout, Millis(1000));
   if (n["kafka"].IsDefined() && !n["kafka"].IsNull()) {
     const YAML::Node k = n["kafka"];
     c->kafka_configured = true;
-    if (r.Map(k, "source.kafka", {"brokers", "topic", "group_id", "event_hubs_connection_string", "librdkafka"})) {
+    if (r.Map(k, "source.kafka", {"brokers", "topic", "group_id", "event_hubs_connection_string", "librdkafka",
+                                  "dead_letter_topic", "commit_interval"})) {
+      r.String(k, "source.kafka", "dead_letter_topic", &c->kafka.dead_letter_topic);
+      r.Duration(k, "source.kafka", "commit_interval", &c->kafka.commit_interval, Millis(100));
       r.String(k, "source.kafka", "brokers", &c->kafka.brokers);
       r.String(k, "source.kafka", "topic", &c->kafka.topic);
       r.String(k, "source.kafka", "group_id", &c->kafka.group_id);
@@ -269,9 +273,17 @@ void ReadDetection(Reader& r, const YAML::Node& n, DetectionConfig* c) {
 
 void ReadRoot(Reader& r, const YAML::Node& root, Config* c) {
   if (!root.IsDefined() || root.IsNull()) return;  // an empty file: all defaults
-  if (!r.Map(root, "", {"source", "inventory", "http", "state", "alerts", "pipeline", "decode", "dedup",
+  if (!r.Map(root, "", {"source", "log", "inventory", "http", "state", "alerts", "pipeline", "decode", "dedup",
                         "detection", "ports"})) {
     return;
+  }
+  if (const YAML::Node n = root["log"]; n.IsDefined() && r.Map(n, "log", {"format", "level"})) {
+    r.String(n, "log", "format", &c->log.format);
+    r.String(n, "log", "level", &c->log.level);
+    if (c->log.format != "text" && c->log.format != "json") r.Error(n["format"], "log.format", "must be text or json");
+    if (c->log.level != "debug" && c->log.level != "info" && c->log.level != "warn" && c->log.level != "error") {
+      r.Error(n["level"], "log.level", "must be debug, info, warn or error");
+    }
   }
   if (root["source"].IsDefined()) ReadSource(r, root["source"], &c->source);
   if (const YAML::Node n = root["inventory"]; n.IsDefined() && r.Map(n, "inventory", {"file", "service_tags_file"})) {

@@ -21,6 +21,15 @@ Detection::Detection(const DetectionOptions& options, AlertSink* sink)
 
 Detection::~Detection() = default;
 
+void Detection::UpdateThresholds(const DetectionOptions& o) {
+  const int64_t bucket_ms = options_.bucket_ms, lateness_ms = options_.allowed_lateness_ms,
+                half_life_ms = options_.half_life_ms;
+  options_ = o;
+  options_.bucket_ms = bucket_ms;
+  options_.allowed_lateness_ms = lateness_ms;
+  options_.half_life_ms = half_life_ms;
+}
+
 FlowKey Detection::Admit(FlowKey key) {
   if (baselines_.Find(key) != nullptr) return key;
   const uint32_t* vm_keys = keys_per_vm_.Find(key.vm_id);

@@ -70,6 +70,11 @@ class Detection {
   Detection(const DetectionOptions& options, AlertSink* sink);
   ~Detection();
 
+  // Applies new thresholds (volume tests, resolve_after_buckets, top_peers,
+  // caps, idle_ttl) from the next bucket on; the bucket size, lateness and
+  // half-life of a running detector do not change (that needs a restart).
+  void UpdateThresholds(const DetectionOptions& options);
+
   void OnFlow(const FlowRecord& flow);
   // The shards' input frontier: everything up to it has been delivered.
   void OnProgress(int64_t frontier_ms);
@@ -116,7 +121,7 @@ class Detection {
   Alert MakeAlert(AlertStatus status, const FlowKey& key, int64_t bucket, const BucketAgg& agg,
                   const VolumeVerdict& v, int64_t incident_start) const;
 
-  const DetectionOptions options_;
+  DetectionOptions options_;
   const double alpha_;
   const uint32_t young_age_;  // below it the mean is a plain running average
   AlertSink* sink_;

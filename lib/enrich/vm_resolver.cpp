@@ -4,15 +4,37 @@
 
 namespace flowwatch::enrich {
 
+VmResolver::VmResolver(std::shared_ptr<const Inventory> inventory, StringInterner* vm_names) : vm_names_(vm_names) {
+  SetInventory(std::move(inventory));
+}
+
+void VmResolver::SetInventory(std::shared_ptr<const Inventory> inventory) {
+  std::lock_guard<std::mutex> lock(mu_);
+  current_.store(inventory.get(), std::memory_order_release);
+  inventories_.push_back(std::move(inventory));
+  generation_.fetch_add(1, std::memory_order_release);
+}
+
+std::shared_ptr<const Inventory> VmResolver::inventory() const {
+  std::lock_guard<std::mutex> lock(mu_);
+  return inventories_.back();
+}
+
 VmResolver::Vm VmResolver::Resolve(const IpAddress& local_ip, uint64_t mac, Cache* cache) const {
+  const uint64_t generation = generation_.load(std::memory_order_acquire);
+  if (cache->generation_ != generation) {
+    cache->map_.Clear();
+    cache->generation_ = generation;
+  }
   const Cache::Key key{local_ip, mac};
   if (const Vm* hit = cache->map_.Find(key)) return *hit;
   if (cache->map_.size() >= Cache::kMaxEntries) cache->map_.Clear();
 
+  const Inventory* inventory = current_.load(std::memory_order_acquire);
   const std::string* name = nullptr;
-  if (inventory_ != nullptr) {
-    name = inventory_->FindByIp(local_ip);
-    if (name == nullptr && mac != 0) name = inventory_->FindByMac(mac);
+  if (inventory != nullptr) {
+    name = inventory->FindByIp(local_ip);
+    if (name == nullptr && mac != 0) name = inventory->FindByMac(mac);
   }
   Vm vm;
   if (name != nullptr) {

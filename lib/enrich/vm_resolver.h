@@ -9,11 +9,17 @@
 // across processes and restarts (a checkpoint's keys land on the same shard,
 // and a key's owner could later be "the replica holding its partition").
 //
-// Threads: the resolver is immutable and shared; each decoding thread passes its
-// own Cache, so lookups after warm-up take no lock and do not allocate.
+// Threads: the resolver is shared; each decoding thread passes its own Cache,
+// so lookups after warm-up take no lock and do not allocate. SetInventory()
+// (SIGHUP) may run concurrently: caches notice the new inventory and start
+// afresh; replaced inventories are kept alive until the resolver goes.
 #pragma once
 
+#include <atomic>
 #include <cstdint>
+#include <memory>
+#include <mutex>
+#include <vector>
 
 #include "lib/common/flat_hash_map.h"
 #include "lib/common/interner.h"
@@ -45,17 +51,25 @@ class VmResolver {
       uint64_t operator()(const Key& k) const { return HashCombine(k.ip.Hash(), k.mac); }
     };
     FlatHashMap<Key, Vm, KeyHash> map_;
+    uint64_t generation_ = 0;
   };
 
-  // inventory may be empty; vm_names must outlive the resolver.
-  VmResolver(const Inventory* inventory, StringInterner* vm_names)
-      : inventory_(inventory), vm_names_(vm_names) {}
+  // inventory may be null (no inventory); vm_names must outlive the resolver.
+  VmResolver(std::shared_ptr<const Inventory> inventory, StringInterner* vm_names);
 
   Vm Resolve(const IpAddress& local_ip, uint64_t mac, Cache* cache) const;
 
+  // Replaces the inventory. VMs keep their keys by name: a renamed VM's keys
+  // start afresh under the new name.
+  void SetInventory(std::shared_ptr<const Inventory> inventory);
+  std::shared_ptr<const Inventory> inventory() const;
+
  private:
-  const Inventory* inventory_;
+  std::atomic<const Inventory*> current_{nullptr};
+  std::atomic<uint64_t> generation_{1};
   StringInterner* vm_names_;
+  mutable std::mutex mu_;
+  std::vector<std::shared_ptr<const Inventory>> inventories_;  // guarded by mu_; all ever set
 };
 
 }  // namespace flowwatch::enrich

@@ -231,6 +231,14 @@ void BlobWriter::WriteVnetRecord(const std::string& time, std::span<const NicTup
   w.EndObject();
 }
 
+std::string BlobWriter::TakeBody() {
+  if (records_ == 0) return {};
+  json_.EndArray();
+  json_.EndObject();
+  records_ = 0;
+  return std::move(body_);
+}
+
 Status BlobWriter::Finish(const std::string& out_dir, bool gzip, uint64_t* written) {
   *written = 0;
   if (records_ == 0) return Status::Ok();

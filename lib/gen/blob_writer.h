@@ -69,6 +69,9 @@ class BlobWriter {
   // Writes the blob at out_dir/<Azure path>/PT1H.json (or .json.gz), creating
   // folders. A blob without records is not written. Adds the file size to *written.
   [[nodiscard]] Status Finish(const std::string& out_dir, bool gzip, uint64_t* written);
+  // Closes the blob and returns its JSON (one line, no newline) instead of
+  // writing it: one Event Hubs message. Empty if it has no record.
+  std::string TakeBody();
 
   // The blob's folder relative to the output folder (no trailing '/').
   static std::string BlobDirectory(RecordFormat format, const AzureNames& names, uint64_t mac, int64_t hour_ms);

@@ -7,6 +7,7 @@
 //  - inventory.csv (name,ip,mac: one row per VM), for the daemon's inventory;
 //  - ground_truth.jsonl: one object per injected anomaly, {"vm","protocol",
 //    "port","direction","start","end","factor"}; empty when there is none.
+// With `messages`, messages.ndjson replaces the blobs (see GenOptions).
 // A flow between two VMs is logged on both NICs (sender: O, receiver: I, same
 // 5-tuple and counters); a flow with an outside peer only on the VM's NIC. Each
 // allowed flow is a B tuple plus an E tuple in the same minute carrying its
@@ -55,6 +56,10 @@ struct GenOptions {
   int ports_per_vm = 5;                // steady: service ports (keys) per VM, 1..10,000
   int flows_per_minute = 1;            // steady: new flows per key per minute, 1..1,000
   bool gzip = false;                   // write PT1H.json.gz instead of PT1H.json
+  // Instead of blobs, write messages.ndjson: what a forwarder puts on the Event
+  // Hub, one {"records":[...]} message per NIC and minute, in time order, each
+  // line "<MAC>\t<message>" (kcat -P -K '\t' -l messages.ndjson).
+  bool messages = false;
 };
 
 struct GenReport {

@@ -174,6 +174,8 @@ void Producer::Finish() {
   Broadcast(m);
 }
 
+uint64_t Producer::sent(int shard) const { return set_->workers_[shard]->rings[index_]->produced(); }
+
 void Producer::Flush() {
   for (auto& w : set_->workers_) set_->Wake(w.get());
 }

@@ -63,6 +63,10 @@ class Producer {
   void Finish();
   // Wakes shard workers that went to sleep; call after a batch of Send()s.
   void Flush();
+  // How many messages this producer has put in a shard's ring (producer thread).
+  // Once ShardSet::consumed(producer, shard) reaches this value, the shard has
+  // applied everything sent before: how the daemon knows a Kafka message is done.
+  uint64_t sent(int shard) const;
   // Nanoseconds spent waiting on full rings (read from any thread).
   uint64_t backpressure_ns() const { return backpressure_ns_.load(std::memory_order_relaxed); }
 
@@ -96,6 +100,8 @@ class ShardSet {
   ShardProcessor& processor(int shard) { return *workers_[shard]->processor; }
   // Messages waiting in the rings feeding a shard (approximate, any thread).
   size_t queued(int shard) const;
+  // Messages of a producer a shard has finished applying (any thread).
+  uint64_t consumed(int producer, int shard) const { return workers_[shard]->rings[producer]->consumed(); }
 
  private:
   friend class Producer;

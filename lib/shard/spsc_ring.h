@@ -80,6 +80,12 @@ class SpscRing {
     return cached_tail_ == head_.load(std::memory_order_relaxed);
   }
 
+  // Producer: how many items it has pushed since the ring was made.
+  uint64_t produced() const { return tail_.load(std::memory_order_relaxed); }
+  // Any thread: how many items the consumer has finished with. Acquire: whatever
+  // the consumer did with them (applying flows to shard state) happened before.
+  uint64_t consumed() const { return head_.load(std::memory_order_acquire); }
+
   // Either side: an instantaneous, possibly stale, item count (for metrics).
   size_t size_approx() const {
     const uint64_t head = head_.load(std::memory_order_relaxed);
