@@ -47,7 +47,7 @@ RunFigures RunOnce(const std::string& dir, int shards, int decoders) {
     o.config.pipeline.decoders = decoders;
     RunFigures f;
     app::RunReplay(o, [&](const app::ReplayResult& r) {
-      const app::ReplayTotals t = app::Totals(r);
+      const app::PipelineTotals t = app::Totals(r);
       f.seconds = r.seconds;
       f.tuples = t.tuples;
       f.input_bytes = r.input_bytes;

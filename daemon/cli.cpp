@@ -12,6 +12,7 @@
 #include <vector>
 
 #include "daemon/replay.h"
+#include "daemon/run.h"
 #include "lib/alert/alert_format.h"
 #include "lib/ports/port_report.h"
 #include "lib/common/logging.h"
@@ -101,7 +102,7 @@ int Replay(const ReplayArgs& a) {
     const std::string summary = SummaryJson(r);
     if (!a.summary.empty() && !WriteFileOrStdout(a.summary, summary + "\n")) write_failed = true;
     if (!a.quiet) {
-      const ReplayTotals t = Totals(r);
+      const PipelineTotals t = Totals(r);
       std::fprintf(stderr,
                    "replay: %zu files, %llu records, %llu tuples applied, %llu duplicates dropped, %llu decode "
                    "errors, %.2f s\n",
@@ -241,6 +242,11 @@ int Main(int argc, char** argv) {
   gen_cmd->add_flag("--messages", gen_args.options.messages,
                     "write messages.ndjson (one Event Hubs message per NIC-minute, in time order) instead of blobs");
 
+  RunOptions run_options;
+  CLI::App* run_cmd = app.add_subcommand("run", "the daemon: consume flow logs from Kafka / Event Hubs and alert");
+  run_cmd->add_option("--config", run_options.config_path, "YAML configuration")->required();
+  run_cmd->add_option("--summary", run_options.summary_path, "summary file (default: <state.dir>/summary.json)");
+
   std::string check_path;
   CLI::App* check_cmd = app.add_subcommand("check-config", "validate a configuration file");
   check_cmd->add_option("file", check_path, "configuration file")->required();
@@ -250,6 +256,7 @@ int Main(int argc, char** argv) {
   } catch (const CLI::ParseError& e) {
     return app.exit(e) == 0 ? kExitOk : kExitUsage;
   }
+  if (run_cmd->parsed()) return RunDaemon(run_options);  // logs as its config says
   InitLogging(verbose ? LogLevel::kInfo : LogLevel::kWarn);
   if (replay_cmd->parsed()) return Replay(replay);
   if (check_cmd->parsed()) return CheckConfig(check_path);

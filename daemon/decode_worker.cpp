@@ -34,7 +34,7 @@ void DecodeWorker::OnFlows(std::span<FlowRecord> flows) {
   }
   flows_sent_.Add(flows.size());
   since_progress_ += flows.size();
-  if (since_progress_ >= kFlowsPerProgress) ReportProgress();
+  if (progress_cap_ && since_progress_ >= kFlowsPerProgress) ReportProgress();
 }
 
 void DecodeWorker::ReportProgress() {

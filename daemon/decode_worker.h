@@ -22,6 +22,8 @@ class DecodeWorker : public decode::FlowSink {
  public:
   // progress_cap returns the earliest event time that input not yet taken by any
   // worker may hold (INT64_MAX if none); progress is never promised beyond it.
+  // Without progress_cap the worker reports no progress by itself (the daemon
+  // reports it per partition, see DecoderPool).
   DecodeWorker(const decode::DecoderOptions& options, NameTables* names, const enrich::VmResolver* resolver,
                shard::Producer* producer, std::function<int64_t()> progress_cap);
 
@@ -36,6 +38,8 @@ class DecodeWorker : public decode::FlowSink {
 
   const decode::DecodeStats& stats() const { return decoder_.stats(); }  // owner thread only
   uint64_t flows_sent() const { return flows_sent_.value(); }
+  // The largest event time of the current input so far (INT64_MIN: none yet).
+  int64_t input_max_ms() const { return input_max_ms_; }
   uint64_t bytes_in() const { return bytes_in_.value(); }
 
  private:

@@ -234,52 +234,13 @@ int RunReplay(const ReplayOptions& options, const std::function<void(const Repla
   return result.exit_code;
 }
 
-ReplayTotals Totals(const ReplayResult& r) {
-  ReplayTotals t;
-  for (const ShardPipeline* s : r.shards) {
-    const ShardCounters& c = s->counters();
-    for (int f = 0; f < kRecordFormatCount; ++f) t.tuples_by_format[f] += c.tuples_by_format[f].value();
-    t.tuples += c.tuples();
-    t.bytes += c.bytes.value();
-    t.packets += c.packets.value();
-    t.duplicates += c.duplicates.value();
-    t.keys += c.detect_keys.value();
-    t.port_keys += c.port_keys.value();
-    t.alerts_firing += c.firing.value();
-    t.late_flows += s->detection().late_flows();
-    t.folded_flows += s->detection().folded_flows();
-  }
-  return t;
-}
+PipelineTotals Totals(const ReplayResult& r) { return Totals(r.shards); }
 
 std::string SummaryJson(const ReplayResult& r) {
-  const ReplayTotals t = Totals(r);
   std::string out;
   JsonWriter w(&out);
   w.BeginObject();
-  w.Field("records", r.decode.records);
-  w.Field("tuples", t.tuples);
-  w.Key("tuples_by_format");
-  w.BeginObject();
-  for (int f = 0; f < kRecordFormatCount; ++f) w.Field(FormatName(static_cast<RecordFormat>(f)), t.tuples_by_format[f]);
-  w.EndObject();
-  w.Field("bytes", t.bytes);
-  w.Field("packets", t.packets);
-  w.Key("errors");
-  w.BeginObject();
-  for (int e = 0; e < decode::kDecodeErrorCount; ++e) {
-    if (r.decode.errors[e] > 0) w.Field(decode::DecodeErrorName(static_cast<decode::DecodeError>(e)), r.decode.errors[e]);
-  }
-  w.EndObject();
-  w.Field("notifications", r.decode.notifications);
-  w.Field("duplicates_dropped", t.duplicates);
-  w.Field("keys", t.keys);
-  w.Field("alerts_firing", t.alerts_firing);
-  // Ours: the balance (tuples_decoded = tuples + duplicates_dropped) and the run.
-  w.Field("tuples_decoded", r.decode.tuples());
-  w.Field("late_flows", t.late_flows);
-  w.Field("keys_folded_flows", t.folded_flows);
-  w.Field("port_keys", t.port_keys);
+  WriteSummaryFields(&w, r.decode, Totals(r));
   w.Field("alerts", static_cast<uint64_t>(r.alerts.size()));
   w.Field("files", static_cast<uint64_t>(r.files));
   w.Field("files_failed", static_cast<uint64_t>(r.files_failed));

@@ -10,6 +10,7 @@
 #include <vector>
 
 #include "daemon/shard_pipeline.h"
+#include "daemon/summary.h"
 #include "lib/config/config.h"
 #include "lib/decode/decode_stats.h"
 #include "lib/enrich/inventory.h"
@@ -46,13 +47,7 @@ struct ReplayResult {
 // replays. Calls done(result) while the pipeline state is still alive.
 int RunReplay(const ReplayOptions& options, const std::function<void(const ReplayResult&)>& done);
 
-// Totals over all shards, after de-duplication.
-struct ReplayTotals {
-  uint64_t tuples = 0, bytes = 0, packets = 0, duplicates = 0, keys = 0, port_keys = 0, alerts_firing = 0,
-           late_flows = 0, folded_flows = 0;
-  std::array<uint64_t, kRecordFormatCount> tuples_by_format{};
-};
-ReplayTotals Totals(const ReplayResult& result);
+PipelineTotals Totals(const ReplayResult& result);
 
 // The replay summary JSON of PRODUCT.md (plus a few fields of ours).
 std::string SummaryJson(const ReplayResult& result);

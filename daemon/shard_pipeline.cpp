@@ -42,8 +42,12 @@ detect::DetectionOptions DetectionOptionsFrom(const config::Config& c) {
   return o;
 }
 
-ShardPipeline::ShardPipeline(const config::Config& config, detect::AlertSink* alerts)
-    : dedup_(DedupOptions(config)), ports_(PortOptions(config)), detection_(DetectionOptionsFrom(config), alerts) {}
+ShardPipeline::ShardPipeline(const config::Config& config, detect::AlertSink* alerts, Mode mode)
+    : dedup_(DedupOptions(config)),
+      ports_(PortOptions(config)),
+      detection_(DetectionOptionsFrom(config), alerts),
+      mode_(mode),
+      config_generation_(mode.live ? mode.live->generation() : 0) {}
 
 void ShardPipeline::OnFlow(const FlowRecord& flow) {
   if (dedup_.CheckAndInsert(flow.dedup_hash, flow.time_ms)) {
@@ -58,6 +62,10 @@ void ShardPipeline::OnFlow(const FlowRecord& flow) {
 }
 
 void ShardPipeline::OnProgress(int64_t input_time_ms) {
+  if (mode_.live && mode_.live->generation() != config_generation_) {
+    config_generation_ = mode_.live->generation();
+    detection_.UpdateThresholds(DetectionOptionsFrom(*mode_.live->Get()));
+  }
   detection_.OnProgress(input_time_ms);
   if (last_eviction_ms_ == INT64_MIN) last_eviction_ms_ = input_time_ms;
   if (input_time_ms - last_eviction_ms_ >= kEvictionIntervalMs) {
@@ -68,7 +76,7 @@ void ShardPipeline::OnProgress(int64_t input_time_ms) {
 }
 
 void ShardPipeline::OnEndOfInput() {
-  detection_.Finish();
+  if (mode_.close_at_end) detection_.Finish();
   UpdateGauges();
 }
 

@@ -11,6 +11,7 @@
 #include <array>
 #include <cstdint>
 
+#include "daemon/live_config.h"
 #include "lib/common/counter.h"
 #include "lib/config/config.h"
 #include "lib/detect/detection.h"
@@ -41,8 +42,16 @@ detect::DetectionOptions DetectionOptionsFrom(const config::Config& config);
 
 class ShardPipeline : public shard::ShardProcessor {
  public:
+  struct Mode {
+    // Close every open bucket at the end of input (replay). The daemon does
+    // not: its input never ends, and a partial bucket would be judged wrongly.
+    bool close_at_end = true;
+    // Where new thresholds come from on SIGHUP (daemon); may be null.
+    const LiveConfig* live = nullptr;
+  };
   // alerts: where this shard's alerts go, called on the shard's thread.
-  ShardPipeline(const config::Config& config, detect::AlertSink* alerts);
+  ShardPipeline(const config::Config& config, detect::AlertSink* alerts, Mode mode);
+  ShardPipeline(const config::Config& config, detect::AlertSink* alerts) : ShardPipeline(config, alerts, Mode{}) {}
 
   void OnFlow(const FlowRecord& flow) override;
   void OnProgress(int64_t input_time_ms) override;
@@ -60,6 +69,8 @@ class ShardPipeline : public shard::ShardProcessor {
   ports::PortTable ports_;
   detect::Detection detection_;
   ShardCounters counters_;
+  const Mode mode_;
+  uint64_t config_generation_ = 0;
   int64_t last_eviction_ms_ = INT64_MIN;
 };
 

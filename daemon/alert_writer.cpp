@@ -1,0 +1,77 @@
+#include "daemon/alert_writer.h"
+
+#include <cerrno>
+#include <cstring>
+
+#include "lib/alert/alert_format.h"
+#include "lib/common/logging.h"
+
+namespace flowwatch::app {
+
+AlertWriter::AlertWriter(const NameTables* names, Snapshot snapshot, size_t max_queued)
+    : names_(names), snapshot_(std::move(snapshot)), max_queued_(max_queued) {}
+
+AlertWriter::~AlertWriter() {
+  Stop();
+  if (own_file_ && out_) std::fclose(out_);
+}
+
+Status AlertWriter::Open(const std::string& path) {
+  if (path.empty()) return Status::Ok();
+  if (path == "-") {
+    out_ = stdout;
+    return Status::Ok();
+  }
+  out_ = std::fopen(path.c_str(), "a");
+  if (!out_) return Status::IoError("alerts.file " + path + ": " + std::strerror(errno));
+  own_file_ = true;
+  return Status::Ok();
+}
+
+void AlertWriter::Start() {
+  thread_ = std::thread([this] { Run(); });
+}
+
+void AlertWriter::Stop() {
+  {
+    std::lock_guard<std::mutex> lock(mu_);
+    stop_ = true;
+  }
+  cv_.notify_all();
+  if (thread_.joinable()) thread_.join();
+}
+
+void AlertWriter::Emit(Alert alert) {
+  {
+    std::lock_guard<std::mutex> lock(mu_);
+    if (queue_.size() >= max_queued_) {
+      dropped_.Add();
+      return;
+    }
+    queue_.push_back(std::move(alert));
+  }
+  cv_.notify_one();
+}
+
+void AlertWriter::Run() {
+  std::unique_lock<std::mutex> lock(mu_);
+  while (true) {
+    cv_.wait(lock, [&] { return stop_ || !queue_.empty(); });
+    if (queue_.empty()) break;  // stop_ and nothing left
+    Alert a = std::move(queue_.front());
+    queue_.pop_front();
+    lock.unlock();
+    const auto [classifier, inventory] = snapshot_();
+    const std::string line = alert::AlertJson(a, *names_, *classifier, inventory.get()) + "\n";
+    if (out_) {
+      std::fwrite(line.data(), 1, line.size(), out_);
+      std::fflush(out_);
+    }
+    written_.Add();
+    spdlog::info("alert {} {} {}/{} {} ratio {:.1f}", AlertStatusName(a.status), names_->vms.Get(a.key.vm_id),
+                 KeyProtocolText(a.key.protocol), a.key.port, DirectionName(a.key.direction), a.ratio);
+    lock.lock();
+  }
+}
+
+}  // namespace flowwatch::app

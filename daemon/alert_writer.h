@@ -1,0 +1,65 @@
+// AlertWriter: the daemon's alert output. Shards Emit() alerts (any thread);
+// one writer thread formats each as a JSON line (PRODUCT.md's alert event) and
+// appends it to alerts.file ("-": stdout, where AKS log collectors pick it up;
+// "": nowhere), flushing every line. Names are resolved when written, with the
+// inventory and service tags current at that moment (they change on SIGHUP).
+// The queue is bounded: beyond it alerts are counted as dropped (an alert
+// storm must not exhaust memory; the alerting stage will add a spool).
+#pragma once
+
+#include <atomic>
+#include <condition_variable>
+#include <cstdio>
+#include <deque>
+#include <functional>
+#include <memory>
+#include <mutex>
+#include <string>
+#include <thread>
+
+#include "lib/common/counter.h"
+#include "lib/common/status.h"
+#include "lib/detect/detection.h"
+#include "lib/enrich/inventory.h"
+#include "lib/enrich/peer_classifier.h"
+#include "lib/model/names.h"
+
+namespace flowwatch::app {
+
+class AlertWriter : public detect::AlertSink {
+ public:
+  using Snapshot = std::function<std::pair<std::shared_ptr<const enrich::PeerClassifier>,
+                                           std::shared_ptr<const enrich::Inventory>>()>;
+
+  AlertWriter(const NameTables* names, Snapshot snapshot, size_t max_queued = 100000);
+  ~AlertWriter() override;
+
+  // path: "-" for stdout, "" for none, else a file (appended to).
+  [[nodiscard]] Status Open(const std::string& path);
+  void Start();
+  // Writes what is queued, then stops.
+  void Stop();
+
+  void Emit(Alert alert) override;  // any thread
+
+  uint64_t written() const { return written_.value(); }
+  uint64_t dropped() const { return dropped_.value(); }
+
+ private:
+  void Run();
+
+  const NameTables* names_;
+  Snapshot snapshot_;
+  const size_t max_queued_;
+  std::FILE* out_ = nullptr;
+  bool own_file_ = false;
+  std::mutex mu_;
+  std::condition_variable cv_;
+  std::deque<Alert> queue_;  // guarded by mu_
+  bool stop_ = false;        // guarded by mu_
+  std::thread thread_;
+  Counter written_;
+  Counter dropped_;  // Emit() runs on several threads: counted under mu_
+};
+
+}  // namespace flowwatch::app

@@ -1,0 +1,210 @@
+#include "daemon/decoder_pool.h"
+
+#include <algorithm>
+
+namespace flowwatch::app {
+
+using Clock = std::chrono::steady_clock;
+
+DecoderPool::DecoderPool(const DecoderPoolOptions& options, NameTables* names, const enrich::VmResolver* resolver,
+                         shard::ShardSet* shards, DeadLetterFn dead_letter)
+    : options_(options), shards_(shards), dead_letter_(std::move(dead_letter)) {
+  for (int i = 0; i < options_.decoders; ++i) {
+    auto d = std::make_unique<Decoder>();
+    d->worker = std::make_unique<DecodeWorker>(options_.decode, names, resolver, &shards_->producer(i), nullptr);
+    decoders_.push_back(std::move(d));
+  }
+}
+
+DecoderPool::~DecoderPool() { Stop(); }
+
+void DecoderPool::Start() {
+  for (size_t i = 0; i < decoders_.size(); ++i) {
+    decoders_[i]->thread = std::thread([this, i] { Run(static_cast<int>(i)); });
+  }
+}
+
+void DecoderPool::Stop() {
+  for (auto& d : decoders_) {
+    {
+      std::lock_guard<std::mutex> lock(d->mu);
+      d->stop = true;
+    }
+    d->cv.notify_all();
+  }
+  for (auto& d : decoders_) {
+    if (d->thread.joinable()) d->thread.join();
+  }
+}
+
+bool DecoderPool::Offer(source::SourceMessage& message) {
+  Decoder& d = For(message.partition);
+  {
+    std::lock_guard<std::mutex> lock(d.mu);
+    if (!HasRoomLocked(d, message.size)) return false;
+    ++d.partitions[message.partition].in_flight;
+    d.queue_bytes += message.size;
+    d.queue.push_back(std::move(message));
+  }
+  d.cv.notify_one();
+  return true;
+}
+
+bool DecoderPool::HasRoomLocked(const Decoder& d, size_t size) const {
+  if (d.queue.empty()) return true;
+  return d.queue.size() < options_.queue_messages && d.queue_bytes + size <= options_.queue_bytes;
+}
+
+void DecoderPool::WaitForRoom(int32_t partition, std::chrono::milliseconds timeout) {
+  Decoder& d = For(partition);
+  std::unique_lock<std::mutex> lock(d.mu);
+  d.room.wait_for(lock, timeout, [&] { return d.queue.size() < options_.queue_messages; });
+}
+
+void DecoderPool::Run(int index) {
+  Decoder& d = *decoders_[index];
+  shard::Producer& producer = shards_->producer(index);
+  while (true) {
+    source::SourceMessage m;
+    int64_t progress = INT64_MIN;
+    {
+      std::unique_lock<std::mutex> lock(d.mu);
+      // Wake at least once a second so that idle partitions let time move on.
+      d.cv.wait_for(lock, std::chrono::seconds(1), [&] { return d.stop || !d.queue.empty(); });
+      if (d.queue.empty()) {
+        if (d.stop) break;
+        progress = ProgressLocked(&d, Clock::now());
+      } else {
+        m = std::move(d.queue.front());
+        d.queue.pop_front();
+        d.queue_bytes -= m.size;
+      }
+    }
+    if (m.owner) d.room.notify_one();
+    if (m.owner) Process(index, m);
+    else if (progress != INT64_MIN) producer.Progress(progress);
+  }
+  producer.Finish();
+}
+
+void DecoderPool::Process(int index, source::SourceMessage& m) {
+  Decoder& d = *decoders_[index];
+  DecodeWorker& worker = *d.worker;
+  const decode::DecodeStats before = worker.stats();
+  worker.BeginInput(INT64_MIN);
+  worker.Decode(std::string_view(m.data, m.size));
+  const decode::DecodeStats& after = worker.stats();
+  messages_.Add();
+  // Poison: nothing at all could be read from it.
+  if (after.records == before.records && after.notifications == before.notifications &&
+      after.error_total() > before.error_total()) {
+    poison_.Add();
+    if (dead_letter_) dead_letter_(m.partition, m.offset, m.data, m.size);
+  }
+  Ack ack{m.partition, m.offset + 1, {}};
+  for (int s = 0; s < shards_->shard_count(); ++s) ack.sent.push_back(shards_->producer(index).sent(s));
+  const int64_t message_max = worker.input_max_ms();
+  if (message_max != INT64_MIN) {
+    int64_t g = global_max_ms_.load(std::memory_order_relaxed);
+    while (message_max > g && !global_max_ms_.compare_exchange_weak(g, message_max, std::memory_order_relaxed)) {
+    }
+  }
+  int64_t progress;
+  {
+    std::lock_guard<std::mutex> lock(d.mu);
+    Partition& p = d.partitions[m.partition];
+    p.max_time_ms = std::max(p.max_time_ms, message_max);
+    p.last_activity = Clock::now();
+    if (p.in_flight > 0) --p.in_flight;
+    if (p.assigned) d.acks.push_back(std::move(ack));
+    d.stats = after;
+    progress = ProgressLocked(&d, p.last_activity);
+  }
+  if (progress != INT64_MIN) shards_->producer(index).Progress(progress);
+}
+
+int64_t DecoderPool::ProgressLocked(Decoder* d, Clock::time_point now) const {
+  int64_t progress = INT64_MAX;
+  bool any = false;
+  for (const auto& [id, p] : d->partitions) {
+    if (!p.assigned || (now - p.last_activity > options_.idle_timeout && p.in_flight == 0)) continue;
+    any = true;
+    progress = std::min(progress, p.max_time_ms);  // INT64_MIN until the partition's first message
+  }
+  // No live partition: follow the others, so an idle decoder holds no one back.
+  return any ? progress : global_max_ms_.load(std::memory_order_relaxed);
+}
+
+bool DecoderPool::Applied(int index, const Ack& ack) const {
+  for (int s = 0; s < shards_->shard_count(); ++s) {
+    if (shards_->consumed(index, s) < ack.sent[static_cast<size_t>(s)]) return false;
+  }
+  return true;
+}
+
+void DecoderPool::CollectCompleted(std::vector<std::pair<int32_t, int64_t>>* out) {
+  for (size_t i = 0; i < decoders_.size(); ++i) {
+    Decoder& d = *decoders_[i];
+    std::lock_guard<std::mutex> lock(d.mu);
+    while (!d.acks.empty() && Applied(static_cast<int>(i), d.acks.front())) {
+      out->emplace_back(d.acks.front().partition, d.acks.front().next_offset);
+      d.acks.pop_front();
+    }
+  }
+}
+
+bool DecoderPool::Drain(const std::vector<int32_t>& partitions, std::chrono::milliseconds budget) {
+  const auto deadline = Clock::now() + budget;
+  while (true) {
+    bool pending = false;
+    for (size_t i = 0; i < decoders_.size() && !pending; ++i) {
+      Decoder& d = *decoders_[i];
+      std::lock_guard<std::mutex> lock(d.mu);
+      for (int32_t p : partitions) {
+        auto it = d.partitions.find(p);
+        if (it != d.partitions.end() && it->second.in_flight > 0) pending = true;
+      }
+      for (const Ack& a : d.acks) {
+        if (std::find(partitions.begin(), partitions.end(), a.partition) != partitions.end() &&
+            !Applied(static_cast<int>(i), a)) {
+          pending = true;
+        }
+      }
+    }
+    if (!pending) return true;
+    if (Clock::now() >= deadline) return false;
+    std::this_thread::sleep_for(std::chrono::milliseconds(2));
+  }
+}
+
+void DecoderPool::OnAssigned(const std::vector<int32_t>& partitions) {
+  const auto now = Clock::now();
+  for (int32_t id : partitions) {
+    Decoder& d = For(id);
+    std::lock_guard<std::mutex> lock(d.mu);
+    Partition& p = d.partitions[id];
+    p.assigned = true;
+    p.last_activity = now;  // a partition that never delivers goes idle after idle_timeout
+  }
+}
+
+void DecoderPool::OnRevoked(const std::vector<int32_t>& partitions) {
+  for (int32_t id : partitions) {
+    Decoder& d = For(id);
+    std::lock_guard<std::mutex> lock(d.mu);
+    d.partitions[id].assigned = false;
+    // Its completions are no longer ours to report (its new owner commits).
+    std::erase_if(d.acks, [&](const Ack& a) { return a.partition == id; });
+  }
+}
+
+decode::DecodeStats DecoderPool::stats() const {
+  decode::DecodeStats total;
+  for (const auto& d : decoders_) {
+    std::lock_guard<std::mutex> lock(d->mu);
+    total.Add(d->stats);
+  }
+  return total;
+}
+
+}  // namespace flowwatch::app

@@ -1,0 +1,117 @@
+// DecoderPool: the daemon's decoding threads, fed by a message source (Kafka).
+//
+// Each partition goes to one decoder (partition % decoders), in order, through
+// a small bounded queue: Offer() says "no room" instead of waiting, so the
+// source pauses the partition and the backlog stays in Kafka.
+//
+// A message is fully processed when every shard has applied its flows. After
+// decoding one, a decoder notes how far it has filled each shard's ring (an
+// Ack); the message is done once every shard has consumed its ring up to there
+// (ShardSet::consumed). Acks complete in order, so CollectCompleted reports the
+// contiguous processed prefix of each partition: what may be committed.
+//
+// Event time: a decoder's progress is the minimum, over its partitions, of the
+// largest event time seen in each; a partition that has been silent for
+// idle_timeout no longer counts (and a decoder with none left follows the
+// others). So one partition racing ahead in a backlog cannot make another's
+// data late.
+//
+// Threads: Offer, CollectCompleted, Drain and the notifications on the source's
+// thread; one thread per decoder; stats() from any.
+#pragma once
+
+#include <atomic>
+#include <chrono>
+#include <condition_variable>
+#include <deque>
+#include <functional>
+#include <map>
+#include <memory>
+#include <mutex>
+#include <thread>
+#include <vector>
+
+#include "daemon/decode_worker.h"
+#include "lib/common/counter.h"
+#include "lib/shard/shard_set.h"
+#include "lib/source/message_handler.h"
+
+namespace flowwatch::app {
+
+struct DecoderPoolOptions {
+  int decoders = 1;                      // = the shard set's producers
+  size_t queue_messages = 64;            // per decoder
+  size_t queue_bytes = 32u << 20;        // per decoder (a message over it is taken alone)
+  std::chrono::milliseconds idle_timeout{30000};
+  decode::DecoderOptions decode;
+};
+
+class DecoderPool : public source::MessageHandler {
+ public:
+  // dead_letter(partition, offset, data, size) is called (on a decoder thread)
+  // for a message from which nothing could be decoded.
+  using DeadLetterFn = std::function<void(int32_t, int64_t, const char*, size_t)>;
+
+  DecoderPool(const DecoderPoolOptions& options, NameTables* names, const enrich::VmResolver* resolver,
+              shard::ShardSet* shards, DeadLetterFn dead_letter);
+  ~DecoderPool() override;
+
+  void Start();
+  // Processes what is queued, then ends each decoder's stream into the shards.
+  void Stop();
+
+  bool Offer(source::SourceMessage& message) override;
+  void WaitForRoom(int32_t partition, std::chrono::milliseconds timeout) override;
+  void CollectCompleted(std::vector<std::pair<int32_t, int64_t>>* out) override;
+  bool Drain(const std::vector<int32_t>& partitions, std::chrono::milliseconds budget) override;
+  void OnAssigned(const std::vector<int32_t>& partitions) override;
+  void OnRevoked(const std::vector<int32_t>& partitions) override;
+
+  decode::DecodeStats stats() const;  // summed over decoders
+  uint64_t poison_messages() const { return poison_.value(); }
+  uint64_t messages() const { return messages_.value(); }
+
+ private:
+  struct Ack {
+    int32_t partition;
+    int64_t next_offset;
+    std::vector<uint64_t> sent;  // per shard: the ring position after this message
+  };
+  struct Partition {
+    bool assigned = false;
+    int64_t max_time_ms = INT64_MIN;
+    std::chrono::steady_clock::time_point last_activity;  // last message, or assignment
+    uint64_t in_flight = 0;                                // offered, not yet decoded
+  };
+  struct Decoder {
+    std::thread thread;
+    std::unique_ptr<DecodeWorker> worker;  // its thread only
+    mutable std::mutex mu;                 // guards everything below
+    std::condition_variable cv;
+    std::deque<source::SourceMessage> queue;
+    size_t queue_bytes = 0;
+    std::condition_variable room;  // signalled when a message leaves the queue
+    std::deque<Ack> acks;  // decoded, waiting for the shards
+    std::map<int32_t, Partition> partitions;
+    decode::DecodeStats stats;  // a snapshot of the worker's
+    bool stop = false;
+  };
+
+  void Run(int index);
+  void Process(int index, source::SourceMessage& m);
+  // The decoder's event-time progress (INT64_MIN: none). Its mu must be held.
+  int64_t ProgressLocked(Decoder* d, std::chrono::steady_clock::time_point now) const;
+  bool Applied(int index, const Ack& ack) const;
+  bool HasRoomLocked(const Decoder& d, size_t size) const;
+  Decoder& For(int32_t partition) { return *decoders_[static_cast<size_t>(partition) % decoders_.size()]; }
+
+  const DecoderPoolOptions options_;
+  shard::ShardSet* shards_;
+  DeadLetterFn dead_letter_;
+  std::vector<std::unique_ptr<Decoder>> decoders_;
+  std::atomic<int64_t> global_max_ms_{INT64_MIN};  // the largest event time any decoder has seen
+  Counter poison_;
+  Counter messages_;
+};
+
+}  // namespace flowwatch::app

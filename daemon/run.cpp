@@ -1,0 +1,252 @@
+#include "daemon/run.h"
+
+#include <unistd.h>
+
+#include <atomic>
+#include <chrono>
+#include <cstdio>
+#include <filesystem>
+#include <fstream>
+#include <memory>
+#include <mutex>
+#include <thread>
+
+#include "daemon/alert_writer.h"
+#include "daemon/decoder_pool.h"
+#include "daemon/live_config.h"
+#include "daemon/shard_pipeline.h"
+#include "daemon/signals.h"
+#include "daemon/summary.h"
+#include "lib/common/json_writer.h"
+#include "lib/common/logging.h"
+#include "lib/config/config_loader.h"
+#include "lib/enrich/vm_resolver.h"
+#include "lib/shard/shard_set.h"
+#include "lib/source/kafka/client_config.h"
+#include "lib/source/kafka/kafka_source.h"
+
+namespace flowwatch::app {
+namespace {
+
+constexpr int kExitRuntime = 1;
+constexpr int kExitConfig = 2;
+
+int Threads(int configured) { return configured > 0 ? configured : std::max(1u, std::thread::hardware_concurrency()); }
+
+// The inventory and service tags in force, swapped whole on SIGHUP.
+class Enrichment {
+ public:
+  Status Load(const config::Config& c) {
+    auto inventory = std::make_shared<enrich::Inventory>();
+    if (!c.inventory.file.empty()) {
+      auto loaded = enrich::Inventory::LoadFile(c.inventory.file);
+      if (!loaded.ok()) return Status::InvalidArgument("inventory: " + loaded.status().message());
+      *inventory = std::move(loaded.value());
+    }
+    auto classifier = std::make_shared<enrich::PeerClassifier>();
+    if (!c.inventory.service_tags_file.empty()) {
+      if (Status s = classifier->LoadServiceTags(c.inventory.service_tags_file); !s.ok()) {
+        return Status::InvalidArgument("service tags: " + s.message());
+      }
+    }
+    spdlog::info("inventory: {} VMs, {} addresses; peer classes: {}", inventory->vm_count(),
+                 inventory->address_count(), classifier->source());
+    std::lock_guard<std::mutex> lock(mu_);
+    inventory_ = std::move(inventory);
+    classifier_ = std::move(classifier);
+    return Status::Ok();
+  }
+  std::shared_ptr<const enrich::Inventory> inventory() const {
+    std::lock_guard<std::mutex> lock(mu_);
+    return inventory_;
+  }
+  std::pair<std::shared_ptr<const enrich::PeerClassifier>, std::shared_ptr<const enrich::Inventory>> Snapshot() const {
+    std::lock_guard<std::mutex> lock(mu_);
+    return {classifier_, inventory_};
+  }
+
+ private:
+  mutable std::mutex mu_;
+  std::shared_ptr<const enrich::Inventory> inventory_;
+  std::shared_ptr<const enrich::PeerClassifier> classifier_;
+};
+
+// Writes text to path atomically (temp file, then rename).
+bool WriteAtomically(const std::string& path, const std::string& text) {
+  const std::string tmp = path + ".tmp";
+  {
+    std::ofstream out(tmp, std::ios::binary | std::ios::trunc);
+    out << text;
+    if (!out) return false;
+  }
+  return std::rename(tmp.c_str(), path.c_str()) == 0;
+}
+
+Status PrepareStateDir(const std::string& dir) {
+  std::error_code ec;
+  std::filesystem::create_directories(dir, ec);
+  if (ec) return Status::IoError("state.dir " + dir + ": " + ec.message());
+  const std::string probe = dir + "/.write-test";
+  if (!WriteAtomically(probe, "ok\n")) return Status::IoError("state.dir " + dir + ": not writable");
+  std::filesystem::remove(probe, ec);
+  return Status::Ok();
+}
+
+}  // namespace
+
+int RunDaemon(const RunOptions& options) {
+  // Before any thread exists: signals are then delivered to the watcher only.
+  SignalWatcher signals;
+
+  config::LoadResult loaded = config::LoadConfigFile(options.config_path);
+  for (const std::string& e : loaded.errors) std::fprintf(stderr, "flowwatch: %s\n", e.c_str());
+  if (!loaded.ok()) return kExitConfig;
+  const config::Config cfg = loaded.config;
+  LogLevel level = LogLevel::kInfo;
+  ParseLogLevel(cfg.log.level, &level);
+  InitLogging(level, cfg.log.format == "json" ? LogFormat::kJson : LogFormat::kText);
+
+  if (!cfg.source.kafka_configured) {
+    if (cfg.source.files.empty()) {
+      spdlog::error("{}: configure source.kafka (flowwatch run consumes Kafka / Event Hubs)", options.config_path);
+    } else {
+      spdlog::error("{}: source.files is not supported by `run` yet; use `flowwatch replay` on those folders",
+                    options.config_path);
+    }
+    return kExitConfig;
+  }
+  auto client = source::kafka::BuildConsumerConfig(cfg.source.kafka);
+  if (!client.ok()) {
+    spdlog::error("{}: {}", options.config_path, client.status().message());
+    return kExitConfig;
+  }
+  if (Status s = PrepareStateDir(cfg.state.dir); !s.ok()) {
+    spdlog::error("{}", s.message());
+    return kExitRuntime;
+  }
+  const std::string summary_path = options.summary_path.empty() ? cfg.state.dir + "/summary.json" : options.summary_path;
+
+  Enrichment enrichment;
+  if (Status s = enrichment.Load(cfg); !s.ok()) {
+    spdlog::error("{}", s.message());
+    return kExitConfig;
+  }
+  NameTables names;
+  enrich::VmResolver resolver(enrichment.inventory(), &names.vms);
+  LiveConfig live(cfg);
+
+  AlertWriter alerts(&names, [&] { return enrichment.Snapshot(); });
+  if (Status s = alerts.Open(cfg.alerts.file); !s.ok()) {
+    spdlog::error("{}", s.message());
+    return kExitRuntime;
+  }
+
+  shard::ShardSetOptions set_options;
+  set_options.producers = Threads(cfg.pipeline.decoders);
+  set_options.shards = Threads(cfg.pipeline.shards);
+  set_options.ring_capacity = static_cast<size_t>(cfg.pipeline.ring_capacity);
+  std::vector<const ShardPipeline*> pipelines(set_options.shards);
+  shard::ShardSet shards(set_options, [&](int s) {
+    auto p = std::make_unique<ShardPipeline>(cfg, &alerts, ShardPipeline::Mode{/*close_at_end=*/false, &live});
+    pipelines[s] = p.get();
+    return p;
+  });
+
+  source::kafka::KafkaSource* source_ptr = nullptr;
+  DecoderPoolOptions pool_options;
+  pool_options.decoders = set_options.producers;
+  pool_options.idle_timeout = cfg.source.idle_timeout;
+  pool_options.decode.max_body_bytes = cfg.decode.max_body_bytes;
+  DecoderPool pool(pool_options, &names, &resolver, &shards,
+                   [&](int32_t partition, int64_t offset, const char* data, size_t size) {
+                     if (source_ptr) source_ptr->DeadLetter(partition, offset, data, size);
+                   });
+
+  source::kafka::KafkaSourceOptions source_options;
+  source_options.client = client.value();
+  source_options.dead_letter_topic = cfg.source.kafka.dead_letter_topic;
+  source_options.commit_interval = cfg.source.kafka.commit_interval;
+  auto source = source::kafka::KafkaSource::Create(source_options, &pool);
+  if (!source.ok()) {
+    spdlog::error("{}: {}", options.config_path, source.status().message());
+    return kExitConfig;
+  }
+  source_ptr = source->get();
+
+  const auto started = std::chrono::steady_clock::now();
+  std::mutex summary_mu;
+  auto write_summary = [&] {
+    std::lock_guard<std::mutex> lock(summary_mu);
+    const source::kafka::KafkaSourceCounters& k = source_ptr->counters();
+    std::string out;
+    JsonWriter w(&out);
+    w.BeginObject();
+    WriteSummaryFields(&w, pool.stats(), Totals(pipelines));
+    w.Field("alerts", alerts.written());
+    w.Field("alerts_dropped", alerts.dropped());
+    w.Field("messages", pool.messages());
+    w.Field("poison_messages", pool.poison_messages());
+    w.Field("dead_lettered", k.dead_lettered.value());
+    w.Field("consumer_lag", k.lag.load());
+    w.Field("kafka_errors", k.errors.value());
+    w.Field("commits", k.commits.value());
+    w.Field("rebalances", k.rebalances.value());
+    w.Field("pauses", k.pauses.value());
+    w.Key("committed");
+    w.BeginObject();
+    for (const auto& [p, offset] : source_ptr->committed()) w.Field(std::to_string(p), offset);
+    w.EndObject();
+    w.FieldDouble("uptime_seconds",
+                  std::chrono::duration<double>(std::chrono::steady_clock::now() - started).count(), 1);
+    w.EndObject();
+    if (!WriteAtomically(summary_path, out + "\n")) spdlog::warn("cannot write the summary {}", summary_path);
+  };
+
+  std::atomic<bool> stop{false};
+  auto reload = [&] {
+    config::LoadResult next = config::LoadConfigFile(options.config_path);
+    if (!next.ok()) {
+      for (const std::string& e : next.errors) spdlog::error("reload: {}", e);
+      spdlog::error("reload: {} has errors; keeping the running configuration", options.config_path);
+      return;
+    }
+    if (Status s = enrichment.Load(next.config); !s.ok()) {
+      spdlog::error("reload: {}; keeping the running inventory and service tags", s.message());
+    } else {
+      resolver.SetInventory(enrichment.inventory());
+    }
+    const config::DetectionConfig& a = cfg.detection;
+    const config::DetectionConfig& b = next.config.detection;
+    if (a.bucket != b.bucket || a.allowed_lateness != b.allowed_lateness || a.half_life != b.half_life) {
+      spdlog::warn("reload: detection.bucket, allowed_lateness and half_life only change on restart");
+    }
+    live.Set(next.config);
+    spdlog::info("reload: thresholds min_ratio {} min_zscore {} min_bytes {} in force", b.min_ratio, b.min_zscore,
+                 b.min_bytes);
+  };
+
+  shards.Start();
+  pool.Start();
+  alerts.Start();
+  signals.Start(
+      [&] {
+        if (!stop.exchange(true)) spdlog::info("stopping: draining in-flight messages and committing");
+      },
+      reload);
+  spdlog::info("flowwatch running: {} decoders, {} shards, summary {}", set_options.producers, set_options.shards,
+               summary_path);
+
+  const Status status = source_ptr->Run(stop, write_summary);
+  pool.Stop();
+  shards.Join();
+  alerts.Stop();
+  write_summary();
+  if (!status.ok()) {
+    spdlog::error("{}", status.message());
+    return kExitRuntime;
+  }
+  spdlog::info("flowwatch stopped");
+  return 0;
+}
+
+}  // namespace flowwatch::app

@@ -1,0 +1,350 @@
+#include "lib/source/kafka/kafka_source.h"
+
+#include <librdkafka/rdkafkacpp.h>
+#include <simdjson.h>
+
+#include <algorithm>
+
+namespace flowwatch::source::kafka {
+namespace {
+
+constexpr int kPollMs = 100;
+constexpr std::chrono::milliseconds kRoomWait{50};
+
+std::vector<RdKafka::TopicPartition*> MakePartitions(const std::string& topic, const std::vector<int32_t>& ids) {
+  std::vector<RdKafka::TopicPartition*> out;
+  for (int32_t p : ids) out.push_back(RdKafka::TopicPartition::create(topic, p));
+  return out;
+}
+
+void FreePartitions(std::vector<RdKafka::TopicPartition*>* tps) {
+  RdKafka::TopicPartition::destroy(*tps);
+  tps->clear();
+}
+
+}  // namespace
+
+// librdkafka's callbacks, all called on the consumer thread (inside consume()).
+class KafkaSource::Callbacks : public RdKafka::RebalanceCb, public RdKafka::EventCb {
+ public:
+  explicit Callbacks(KafkaSource* source) : source_(source) {}
+
+  void rebalance_cb(RdKafka::KafkaConsumer* consumer, RdKafka::ErrorCode err,
+                    std::vector<RdKafka::TopicPartition*>& partitions) override {
+    const bool cooperative = consumer->rebalance_protocol() == "COOPERATIVE";
+    std::vector<int32_t> ids;
+    for (const RdKafka::TopicPartition* tp : partitions) ids.push_back(tp->partition());
+    source_->counters_.rebalances.Add();
+    if (err == RdKafka::ERR__ASSIGN_PARTITIONS) {
+      source_->OnRebalance(true, ids, cooperative, false);
+      RdKafka::Error* e = cooperative ? consumer->incremental_assign(partitions) : nullptr;
+      if (!cooperative) consumer->assign(partitions);
+      if (e != nullptr) {
+        spdlog::error("kafka: assigning partitions failed: {}", e->str());
+        delete e;
+      }
+    } else {
+      if (err != RdKafka::ERR__REVOKE_PARTITIONS) spdlog::error("kafka: rebalance error: {}", RdKafka::err2str(err));
+      source_->OnRebalance(false, ids, cooperative, consumer->assignment_lost());
+      RdKafka::Error* e = cooperative ? consumer->incremental_unassign(partitions) : nullptr;
+      if (!cooperative) consumer->unassign();
+      if (e != nullptr) {
+        spdlog::error("kafka: giving up partitions failed: {}", e->str());
+        delete e;
+      }
+    }
+  }
+
+  void event_cb(RdKafka::Event& event) override {
+    uint64_t suppressed = 0;
+    switch (event.type()) {
+      case RdKafka::Event::EVENT_ERROR:
+        source_->counters_.errors.Add();
+        if (event.fatal()) {
+          source_->fatal_reason_ = RdKafka::err2str(event.err()) + ": " + event.str();
+          source_->fatal_.store(true);
+          spdlog::error("kafka: fatal error: {}", source_->fatal_reason_);
+        } else if (source_->log_limiter_.Allow("kafka-error", &suppressed)) {
+          // Transient (a broker down, a timeout): librdkafka retries; nothing
+          // is committed past what was processed.
+          spdlog::warn("kafka: {}: {}{}", RdKafka::err2str(event.err()), event.str(),
+                       suppressed ? " (" + std::to_string(suppressed) + " similar suppressed)" : "");
+        }
+        break;
+      case RdKafka::Event::EVENT_STATS:
+        source_->ParseStats(event.str());
+        break;
+      case RdKafka::Event::EVENT_LOG:
+        if (event.severity() <= RdKafka::Event::EVENT_SEVERITY_WARNING &&
+            source_->log_limiter_.Allow("kafka-log", &suppressed)) {
+          spdlog::warn("kafka: {} {}", event.fac(), event.str());
+        } else {
+          spdlog::debug("kafka: {} {}", event.fac(), event.str());
+        }
+        break;
+      default:
+        break;
+    }
+  }
+
+ private:
+  KafkaSource* source_;
+};
+
+KafkaSource::KafkaSource(const KafkaSourceOptions& options, MessageHandler* handler)
+    : options_(options), handler_(handler), callbacks_(std::make_unique<Callbacks>(this)),
+      log_limiter_(std::chrono::seconds(60), 5) {}
+
+KafkaSource::~KafkaSource() = default;
+
+Result<std::unique_ptr<KafkaSource>> KafkaSource::Create(const KafkaSourceOptions& options, MessageHandler* handler) {
+  std::unique_ptr<KafkaSource> source(new KafkaSource(options, handler));
+  if (Status s = source->Init(); !s.ok()) return s;
+  return source;
+}
+
+Status KafkaSource::Init() {
+  std::string errstr;
+  std::unique_ptr<RdKafka::Conf> conf(RdKafka::Conf::create(RdKafka::Conf::CONF_GLOBAL));
+  for (const auto& [k, v] : options_.client.properties) {
+    if (conf->set(k, v, errstr) != RdKafka::Conf::CONF_OK) {
+      // errstr names the property; never the value of a secret one.
+      return Status::InvalidArgument("source.kafka: property " + k + ": " +
+                                     (IsSecretProperty(k) ? std::string("invalid") : errstr));
+    }
+  }
+  if (conf->set("rebalance_cb", static_cast<RdKafka::RebalanceCb*>(callbacks_.get()), errstr) != RdKafka::Conf::CONF_OK ||
+      conf->set("event_cb", static_cast<RdKafka::EventCb*>(callbacks_.get()), errstr) != RdKafka::Conf::CONF_OK) {
+    return Status::Internal("kafka: " + errstr);
+  }
+  consumer_.reset(RdKafka::KafkaConsumer::create(conf.get(), errstr));
+  if (!consumer_) return Status::InvalidArgument("source.kafka: cannot create the consumer: " + errstr);
+
+  if (!options_.dead_letter_topic.empty()) {
+    std::unique_ptr<RdKafka::Conf> pconf(RdKafka::Conf::create(RdKafka::Conf::CONF_GLOBAL));
+    for (const auto& [k, v] : options_.client.properties) {
+      // Connection and security settings only; consumer settings would be refused.
+      if (k == "bootstrap.servers" || k == "client.id" || k.starts_with("security.") || k.starts_with("sasl.") ||
+          k.starts_with("ssl.") || k == "socket.keepalive.enable" || k == "connections.max.idle.ms" ||
+          k == "metadata.max.age.ms" || k == "request.timeout.ms") {
+        pconf->set(k, v, errstr);
+      }
+    }
+    pconf->set("event_cb", static_cast<RdKafka::EventCb*>(callbacks_.get()), errstr);
+    dead_letters_.reset(RdKafka::Producer::create(pconf.get(), errstr));
+    if (!dead_letters_) return Status::InvalidArgument("source.kafka.dead_letter_topic: cannot create the producer: " + errstr);
+  }
+  spdlog::info("kafka: consumer for topic {} with {}", options_.client.topic, options_.client.Redacted());
+  return Status::Ok();
+}
+
+void KafkaSource::OnRebalance(bool assign, const std::vector<int32_t>& partitions, bool cooperative, bool lost) {
+  std::string list;
+  for (int32_t p : partitions) list += (list.empty() ? "" : ",") + std::to_string(p);
+  if (assign) {
+    {
+      std::lock_guard<std::mutex> lock(mu_);
+      assigned_.insert(partitions.begin(), partitions.end());
+    }
+    handler_->OnAssigned(partitions);
+    spdlog::info("kafka: assigned partitions {} ({})", list.empty() ? "none" : list,
+                 cooperative ? "cooperative" : "eager");
+    return;
+  }
+  // Held messages were never offered: the next owner reads them again.
+  for (int32_t p : partitions) held_.erase(p);
+  if (!lost) {
+    if (!handler_->Drain(partitions, options_.drain_budget)) {
+      spdlog::warn("kafka: partitions {} not fully drained within {} ms; the rest is processed again by their next owner",
+                   list, options_.drain_budget.count());
+    }
+    Commit(/*sync=*/true, &partitions);
+  } else {
+    spdlog::warn("kafka: partitions {} were lost (session timeout): not committing them", list);
+  }
+  handler_->OnRevoked(partitions);
+  {
+    std::lock_guard<std::mutex> lock(mu_);
+    for (int32_t p : partitions) assigned_.erase(p);
+  }
+  for (int32_t p : partitions) done_.erase(p);
+  spdlog::info("kafka: revoked partitions {}", list);
+}
+
+void KafkaSource::Commit(bool sync, const std::vector<int32_t>* only) {
+  std::vector<std::pair<int32_t, int64_t>> completed;
+  handler_->CollectCompleted(&completed);
+  for (const auto& [p, next] : completed) {
+    int64_t& d = done_[p];
+    d = std::max(d, next);
+  }
+  std::vector<int32_t> ids;
+  {
+    std::lock_guard<std::mutex> lock(mu_);
+    for (const auto& [p, next] : done_) {
+      if (only && std::find(only->begin(), only->end(), p) == only->end()) continue;
+      if (!assigned_.count(p)) continue;
+      auto it = committed_.find(p);
+      if (it == committed_.end() || it->second < next) ids.push_back(p);
+    }
+  }
+  if (ids.empty()) return;
+  if (before_commit_) before_commit_();
+  std::vector<RdKafka::TopicPartition*> tps = MakePartitions(options_.client.topic, ids);
+  for (RdKafka::TopicPartition* tp : tps) tp->set_offset(done_[tp->partition()]);
+  const RdKafka::ErrorCode err = sync ? consumer_->commitSync(tps) : consumer_->commitAsync(tps);
+  if (err != RdKafka::ERR_NO_ERROR) {
+    counters_.commit_failures.Add();
+    uint64_t suppressed = 0;
+    if (log_limiter_.Allow("kafka-commit", &suppressed)) {
+      spdlog::warn("kafka: commit failed ({}); retrying at the next interval", RdKafka::err2str(err));
+    }
+  } else {
+    counters_.commits.Add();
+    std::lock_guard<std::mutex> lock(mu_);
+    for (RdKafka::TopicPartition* tp : tps) {
+      if (tp->err() == RdKafka::ERR_NO_ERROR) committed_[tp->partition()] = tp->offset();
+    }
+  }
+  FreePartitions(&tps);
+}
+
+void KafkaSource::Pause(int32_t partition) {
+  std::vector<RdKafka::TopicPartition*> tps = MakePartitions(options_.client.topic, {partition});
+  consumer_->pause(tps);
+  FreePartitions(&tps);
+  counters_.pauses.Add();
+}
+
+void KafkaSource::Hold(SourceMessage message) {
+  auto [it, first] = held_.try_emplace(message.partition);
+  if (it->second.empty()) Pause(message.partition);
+  it->second.push_back(std::move(message));
+}
+
+void KafkaSource::OfferHeld() {
+  for (auto it = held_.begin(); it != held_.end();) {
+    std::deque<SourceMessage>& q = it->second;
+    while (!q.empty() && handler_->Offer(q.front())) q.pop_front();
+    if (q.empty()) {
+      std::vector<RdKafka::TopicPartition*> tps = MakePartitions(options_.client.topic, {it->first});
+      consumer_->resume(tps);
+      FreePartitions(&tps);
+      it = held_.erase(it);
+    } else {
+      ++it;
+    }
+  }
+}
+
+Status KafkaSource::Run(const std::atomic<bool>& stop, const std::function<void()>& before_commit) {
+  before_commit_ = before_commit;
+  const RdKafka::ErrorCode err = consumer_->subscribe({options_.client.topic});
+  if (err != RdKafka::ERR_NO_ERROR) {
+    return Status::Unavailable("kafka: cannot subscribe to " + options_.client.topic + ": " + RdKafka::err2str(err));
+  }
+  spdlog::info("kafka: subscribed to {}", options_.client.topic);
+  auto last_commit = std::chrono::steady_clock::now();
+  while (!stop.load(std::memory_order_relaxed) && !fatal_.load()) {
+    if (!held_.empty()) {
+      handler_->WaitForRoom(held_.begin()->first, kRoomWait);
+      OfferHeld();
+    }
+    std::shared_ptr<RdKafka::Message> msg(consumer_->consume(kPollMs));
+    switch (msg->err()) {
+      case RdKafka::ERR_NO_ERROR: {
+        counters_.messages.Add();
+        counters_.bytes.Add(msg->len());
+        SourceMessage m;
+        m.partition = msg->partition();
+        m.offset = msg->offset();
+        m.data = static_cast<const char*>(msg->payload());
+        m.size = msg->len();
+        m.owner = msg;
+        if (held_.count(m.partition) == 0 && !handler_->Offer(m)) {
+          // Full: give the pipeline a moment before pausing the partition.
+          handler_->WaitForRoom(m.partition, kRoomWait);
+          if (handler_->Offer(m)) break;
+        }
+        if (m.owner) Hold(std::move(m));
+        break;
+      }
+      case RdKafka::ERR__TIMED_OUT:
+      case RdKafka::ERR__PARTITION_EOF:
+        break;
+      default: {
+        counters_.errors.Add();
+        uint64_t suppressed = 0;
+        if (log_limiter_.Allow("kafka-consume", &suppressed)) {
+          spdlog::warn("kafka: consume: {}", msg->errstr());
+        }
+      }
+    }
+    if (dead_letters_) dead_letters_->poll(0);
+    if (std::chrono::steady_clock::now() - last_commit >= options_.commit_interval) {
+      Commit(/*sync=*/false, nullptr);
+      last_commit = std::chrono::steady_clock::now();
+    }
+  }
+  // Stop: hold nothing back that was offered; drain it, commit it, leave the group.
+  held_.clear();
+  const std::vector<int32_t> mine = assigned();
+  if (!handler_->Drain(mine, options_.drain_budget)) {
+    spdlog::warn("kafka: in-flight messages not drained within {} ms; they will be processed again",
+                 options_.drain_budget.count());
+  }
+  Commit(/*sync=*/true, nullptr);
+  consumer_->close();  // leaves the group (revoke callbacks run here)
+  if (dead_letters_) dead_letters_->flush(5000);
+  spdlog::info("kafka: consumer closed");
+  if (fatal_.load()) return Status::Unavailable("kafka: " + fatal_reason_);
+  return Status::Ok();
+}
+
+void KafkaSource::DeadLetter(int32_t partition, int64_t offset, const char* data, size_t size) {
+  if (!dead_letters_) return;
+  const std::string key = std::to_string(partition) + ":" + std::to_string(offset);
+  const RdKafka::ErrorCode err =
+      dead_letters_->produce(options_.dead_letter_topic, RdKafka::Topic::PARTITION_UA, RdKafka::Producer::RK_MSG_COPY,
+                             const_cast<char*>(data), size, key.data(), key.size(), 0, nullptr);
+  if (err == RdKafka::ERR_NO_ERROR) {
+    counters_.dead_lettered.Add();
+  } else {
+    uint64_t suppressed = 0;
+    if (log_limiter_.Allow("kafka-dlq", &suppressed)) {
+      spdlog::warn("kafka: dead-letter copy of {} failed: {}", key, RdKafka::err2str(err));
+    }
+  }
+}
+
+std::map<int32_t, int64_t> KafkaSource::committed() const {
+  std::lock_guard<std::mutex> lock(mu_);
+  return committed_;
+}
+
+std::vector<int32_t> KafkaSource::assigned() const {
+  std::lock_guard<std::mutex> lock(mu_);
+  return std::vector<int32_t>(assigned_.begin(), assigned_.end());
+}
+
+void KafkaSource::ParseStats(const std::string& json) {
+  simdjson::dom::parser parser;
+  simdjson::dom::element doc;
+  if (parser.parse(json).get(doc)) return;
+  simdjson::dom::object partitions;
+  if (doc["topics"][options_.client.topic]["partitions"].get(partitions)) return;
+  const std::vector<int32_t> mine = assigned();
+  int64_t lag = 0;
+  bool known = false;
+  for (auto [name, p] : partitions) {
+    int64_t id = -1, partition_lag = -1;
+    if (p["partition"].get(id) || p["consumer_lag"].get(partition_lag)) continue;
+    if (partition_lag < 0 || std::find(mine.begin(), mine.end(), static_cast<int32_t>(id)) == mine.end()) continue;
+    lag += partition_lag;
+    known = true;
+  }
+  counters_.lag.store(known ? lag : -1, std::memory_order_relaxed);
+  spdlog::info("kafka: consumer lag {} messages on {} partitions", known ? std::to_string(lag) : "unknown", mine.size());
+}
+
+}  // namespace flowwatch::source::kafka

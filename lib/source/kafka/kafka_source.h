@@ -1,0 +1,112 @@
+// KafkaSource: flowwatch's consumer of an Event Hub (or any Kafka topic), with
+// at-least-once processing and manual offsets.
+//
+// One thread (Run) polls librdkafka and offers each message to the
+// MessageHandler in partition order. Offsets are committed every
+// commit_interval, and only up to what the handler reports fully processed
+// (the contiguous prefix per partition). When the handler has no room, the
+// partition is paused and its messages are held, in order, until it does: the
+// backlog stays in Kafka, memory stays bounded. On a rebalance (cooperative-
+// sticky) revoked partitions are drained within drain_budget (below the
+// session timeout) and committed before they are given up. On stop: fetching
+// stops, in-flight work drains, offsets are committed, the consumer closes.
+// Undecodable messages may be copied to a dead-letter topic (DeadLetter, any
+// thread). Consumer lag comes from librdkafka's statistics.
+//
+// Threads: Run on one thread; DeadLetter and the counters from any. The
+// connection string never reaches a log line (ClientConfig::Redacted).
+#pragma once
+
+#include <atomic>
+#include <chrono>
+#include <cstdint>
+#include <deque>
+#include <functional>
+#include <map>
+#include <memory>
+#include <mutex>
+#include <set>
+#include <string>
+#include <vector>
+
+#include "lib/common/counter.h"
+#include "lib/common/logging.h"
+#include "lib/common/status.h"
+#include "lib/source/kafka/client_config.h"
+#include "lib/source/message_handler.h"
+
+namespace RdKafka {
+class KafkaConsumer;
+class Producer;
+}  // namespace RdKafka
+
+namespace flowwatch::source::kafka {
+
+struct KafkaSourceOptions {
+  ClientConfig client;
+  std::string dead_letter_topic;  // "" = none
+  std::chrono::milliseconds commit_interval{5000};
+  std::chrono::milliseconds drain_budget{10000};  // on revoke and on stop; keep below session.timeout.ms
+};
+
+struct KafkaSourceCounters {
+  Counter messages;
+  Counter bytes;
+  Counter errors;  // consumer errors (transient ones included)
+  Counter commits;
+  Counter commit_failures;
+  Counter dead_lettered;
+  Counter rebalances;
+  Counter pauses;
+  std::atomic<int64_t> lag{-1};  // messages behind the end of the assigned partitions; -1 unknown
+};
+
+class KafkaSource {
+ public:
+  static Result<std::unique_ptr<KafkaSource>> Create(const KafkaSourceOptions& options, MessageHandler* handler);
+  ~KafkaSource();
+
+  // Consumes until stop is set, then drains, commits and closes. before_commit
+  // runs on this thread just before each commit (the daemon writes its summary
+  // there, so that the summary always covers what was committed). Returns an
+  // error on a fatal consumer error.
+  Status Run(const std::atomic<bool>& stop, const std::function<void()>& before_commit);
+
+  // Copies a message to the dead-letter topic, if one is configured.
+  void DeadLetter(int32_t partition, int64_t offset, const char* data, size_t size);
+
+  const KafkaSourceCounters& counters() const { return counters_; }
+  // partition -> committed offset, for the summary.
+  std::map<int32_t, int64_t> committed() const;
+  std::vector<int32_t> assigned() const;
+
+ private:
+  class Callbacks;
+  friend class Callbacks;
+  KafkaSource(const KafkaSourceOptions& options, MessageHandler* handler);
+  Status Init();
+  void OnRebalance(bool assign, const std::vector<int32_t>& partitions, bool cooperative, bool lost);
+  void Commit(bool sync, const std::vector<int32_t>* only);
+  void Pause(int32_t partition);
+  void OfferHeld();
+  void Hold(SourceMessage message);
+  void ParseStats(const std::string& json);
+
+  const KafkaSourceOptions options_;
+  MessageHandler* handler_;
+  std::unique_ptr<Callbacks> callbacks_;
+  std::unique_ptr<RdKafka::KafkaConsumer> consumer_;
+  std::unique_ptr<RdKafka::Producer> dead_letters_;
+  std::function<void()> before_commit_;
+  std::map<int32_t, std::deque<SourceMessage>> held_;  // paused partitions' messages, in order
+  std::map<int32_t, int64_t> done_;                    // partition -> next offset processed, not yet committed
+  mutable std::mutex mu_;                              // guards committed_ and assigned_
+  std::map<int32_t, int64_t> committed_;
+  std::set<int32_t> assigned_;
+  std::atomic<bool> fatal_{false};
+  std::string fatal_reason_;
+  KafkaSourceCounters counters_;
+  LogLimiter log_limiter_;
+};
+
+}  // namespace flowwatch::source::kafka
