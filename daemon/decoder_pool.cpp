@@ -2,14 +2,18 @@
 
 #include <algorithm>
 
+#include "lib/common/logging.h"
+
 namespace flowwatch::app {
 
 using Clock = std::chrono::steady_clock;
 
 DecoderPool::DecoderPool(const DecoderPoolOptions& options, NameTables* names, const enrich::VmResolver* resolver,
                          shard::ShardSet* shards, DeadLetterFn dead_letter)
-    : options_(options), shards_(shards), dead_letter_(std::move(dead_letter)) {
+    : options_(options), shards_(shards), dead_letter_(std::move(dead_letter)),
+      live_progress_(std::make_unique<std::atomic<int64_t>[]>(static_cast<size_t>(options.decoders))) {
   for (int i = 0; i < options_.decoders; ++i) {
+    live_progress_[i].store(INT64_MAX, std::memory_order_relaxed);
     auto d = std::make_unique<Decoder>();
     d->worker = std::make_unique<DecodeWorker>(options_.decode, names, resolver, &shards_->producer(i), nullptr);
     decoders_.push_back(std::move(d));
@@ -73,7 +77,8 @@ void DecoderPool::Run(int index) {
       d.cv.wait_for(lock, std::chrono::seconds(1), [&] { return d.stop || !d.queue.empty(); });
       if (d.queue.empty()) {
         if (d.stop) break;
-        progress = ProgressLocked(&d, Clock::now());
+        progress = LiveProgressLocked(index, Clock::now());
+        if (spdlog::should_log(spdlog::level::debug)) LogStateLocked(index, progress);
       } else {
         m = std::move(d.queue.front());
         d.queue.pop_front();
@@ -81,8 +86,11 @@ void DecoderPool::Run(int index) {
       }
     }
     if (m.owner) d.room.notify_one();
-    if (m.owner) Process(index, m);
-    else if (progress != INT64_MIN) producer.Progress(progress);
+    if (m.owner) {
+      Process(index, m);
+    } else if ((progress = Progress(progress)) != INT64_MIN) {
+      producer.Progress(progress);
+    }
   }
   producer.Finish();
 }
@@ -115,24 +123,55 @@ void DecoderPool::Process(int index, source::SourceMessage& m) {
     Partition& p = d.partitions[m.partition];
     p.max_time_ms = std::max(p.max_time_ms, message_max);
     p.last_activity = Clock::now();
+    p.delivered = true;
     if (p.in_flight > 0) --p.in_flight;
     if (p.assigned) d.acks.push_back(std::move(ack));
     d.stats = after;
-    progress = ProgressLocked(&d, p.last_activity);
+    progress = LiveProgressLocked(index, p.last_activity);
   }
-  if (progress != INT64_MIN) shards_->producer(index).Progress(progress);
+  if ((progress = Progress(progress)) != INT64_MIN) shards_->producer(index).Progress(progress);
 }
 
-int64_t DecoderPool::ProgressLocked(Decoder* d, Clock::time_point now) const {
+int64_t DecoderPool::LiveProgressLocked(int index, Clock::time_point now) const {
+  const Decoder* d = decoders_[index].get();
   int64_t progress = INT64_MAX;
-  bool any = false;
   for (const auto& [id, p] : d->partitions) {
-    if (!p.assigned || (now - p.last_activity > options_.idle_timeout && p.in_flight == 0)) continue;
-    any = true;
+    const auto quiet = now - p.last_activity;
+    const bool silent = quiet > options_.idle_timeout && p.in_flight == 0;
+    // Unknown backlog: only a partition that has delivered nothing for a long
+    // while counts as empty (its first fetch may be slow after a rebalance).
+    const bool nothing_waiting = p.backlog == 0 || (p.backlog < 0 && !p.delivered && quiet > 5 * options_.idle_timeout);
+    if (!p.assigned || (silent && nothing_waiting)) continue;
     progress = std::min(progress, p.max_time_ms);  // INT64_MIN until the partition's first message
   }
-  // No live partition: follow the others, so an idle decoder holds no one back.
-  return any ? progress : global_max_ms_.load(std::memory_order_relaxed);
+  live_progress_[index].store(progress, std::memory_order_relaxed);
+  return progress;
+}
+
+void DecoderPool::LogStateLocked(int index, int64_t live) const {
+  std::string state;
+  for (const auto& [id, p] : decoders_[index]->partitions) {
+    state += " p" + std::to_string(id) + (p.assigned ? "" : " (revoked)") + " max=" +
+             (p.max_time_ms == INT64_MIN ? std::string("none") : std::to_string(p.max_time_ms / 1000)) +
+             " backlog=" + std::to_string(p.backlog);
+  }
+  spdlog::debug("decoder {}: live progress {}:{}", index,
+                live == INT64_MAX ? std::string("none live") : live == INT64_MIN ? std::string("waiting") : std::to_string(live / 1000),
+                state);
+}
+
+int64_t DecoderPool::Progress(int64_t live) const {
+  if (live != INT64_MAX) return live;
+  // No live partition: follow the slowest decoder that has one, so an idle
+  // decoder holds no one back and pushes no one ahead.
+  std::lock_guard<std::mutex> lock(rebalance_mu_);
+  int64_t slowest = INT64_MAX;
+  for (int i = 0; i < options_.decoders; ++i) slowest = std::min(slowest, live_progress_[i].load(std::memory_order_relaxed));
+  if (slowest != INT64_MAX) return slowest;
+  // None has one. With partitions assigned, they are all idle (caught up):
+  // event time may move to the largest seen, so the last buckets close. With
+  // none (between a revocation and an assignment), nothing moves.
+  return assigned_ > 0 ? global_max_ms_.load(std::memory_order_relaxed) : INT64_MIN;
 }
 
 bool DecoderPool::Applied(int index, const Ack& ack) const {
@@ -177,24 +216,40 @@ bool DecoderPool::Drain(const std::vector<int32_t>& partitions, std::chrono::mil
   }
 }
 
+void DecoderPool::OnBacklog(int32_t partition, int64_t backlog) {
+  Decoder& d = For(partition);
+  std::lock_guard<std::mutex> lock(d.mu);
+  d.partitions[partition].backlog = backlog;
+}
+
 void DecoderPool::OnAssigned(const std::vector<int32_t>& partitions) {
   const auto now = Clock::now();
+  std::lock_guard<std::mutex> rebalance(rebalance_mu_);
   for (int32_t id : partitions) {
     Decoder& d = For(id);
     std::lock_guard<std::mutex> lock(d.mu);
     Partition& p = d.partitions[id];
+    if (!p.assigned) ++assigned_;
     p.assigned = true;
+    p.delivered = false;
+    p.backlog = -1;
     p.last_activity = now;  // a partition that never delivers goes idle after idle_timeout
+    LiveProgressLocked(static_cast<int>(static_cast<size_t>(id) % decoders_.size()), now);
   }
 }
 
 void DecoderPool::OnRevoked(const std::vector<int32_t>& partitions) {
+  const auto now = Clock::now();
+  std::lock_guard<std::mutex> rebalance(rebalance_mu_);
   for (int32_t id : partitions) {
     Decoder& d = For(id);
     std::lock_guard<std::mutex> lock(d.mu);
-    d.partitions[id].assigned = false;
+    Partition& p = d.partitions[id];
+    if (p.assigned) --assigned_;
+    p.assigned = false;
     // Its completions are no longer ours to report (its new owner commits).
     std::erase_if(d.acks, [&](const Ack& a) { return a.partition == id; });
+    LiveProgressLocked(static_cast<int>(static_cast<size_t>(id) % decoders_.size()), now);
   }
 }
 

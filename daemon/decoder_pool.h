@@ -11,10 +11,15 @@
 // contiguous processed prefix of each partition: what may be committed.
 //
 // Event time: a decoder's progress is the minimum, over its partitions, of the
-// largest event time seen in each; a partition that has been silent for
-// idle_timeout no longer counts (and a decoder with none left follows the
-// others). So one partition racing ahead in a backlog cannot make another's
-// data late.
+// largest event time seen in each. A partition is idle, and no longer counts,
+// when it has been silent for idle_timeout and nothing of it waits in the
+// broker (OnBacklog; when the backlog is unknown, after 5 x idle_timeout
+// without any message since it was assigned). A decoder with
+// no live partition follows the slowest decoder that has one; when none has,
+// all follow the largest event time seen if partitions are assigned (all of
+// them idle: caught up), and nobody moves if none is (mid-rebalance). So one partition
+// racing ahead cannot make another's data late, not even when a broker outage
+// or a rebalance stalls that other one.
 //
 // Threads: Offer, CollectCompleted, Drain and the notifications on the source's
 // thread; one thread per decoder; stats() from any.
@@ -64,6 +69,7 @@ class DecoderPool : public source::MessageHandler {
   void WaitForRoom(int32_t partition, std::chrono::milliseconds timeout) override;
   void CollectCompleted(std::vector<std::pair<int32_t, int64_t>>* out) override;
   bool Drain(const std::vector<int32_t>& partitions, std::chrono::milliseconds budget) override;
+  void OnBacklog(int32_t partition, int64_t backlog) override;
   void OnAssigned(const std::vector<int32_t>& partitions) override;
   void OnRevoked(const std::vector<int32_t>& partitions) override;
 
@@ -79,6 +85,8 @@ class DecoderPool : public source::MessageHandler {
   };
   struct Partition {
     bool assigned = false;
+    bool delivered = false;  // a message arrived since the assignment
+    int64_t backlog = -1;    // messages waiting in the broker; -1 unknown
     int64_t max_time_ms = INT64_MIN;
     std::chrono::steady_clock::time_point last_activity;  // last message, or assignment
     uint64_t in_flight = 0;                                // offered, not yet decoded
@@ -99,8 +107,16 @@ class DecoderPool : public source::MessageHandler {
 
   void Run(int index);
   void Process(int index, source::SourceMessage& m);
-  // The decoder's event-time progress (INT64_MIN: none). Its mu must be held.
-  int64_t ProgressLocked(Decoder* d, std::chrono::steady_clock::time_point now) const;
+  // The minimum over the decoder's live partitions (INT64_MIN: one has not
+  // delivered; INT64_MAX: none is live); also published in live_progress_.
+  // Its mu must be held.
+  int64_t LiveProgressLocked(int index, std::chrono::steady_clock::time_point now) const;
+  // Once a second at debug level: each partition's event time and backlog. Its mu must be held.
+  void LogStateLocked(int index, int64_t live) const;
+  // What a decoder reports: its live progress, or the slowest other decoder's
+  // when it has no live partition (INT64_MIN: nothing to report). No decoder
+  // mu may be held (takes rebalance_mu_).
+  int64_t Progress(int64_t live) const;
   bool Applied(int index, const Ack& ack) const;
   bool HasRoomLocked(const Decoder& d, size_t size) const;
   Decoder& For(int32_t partition) { return *decoders_[static_cast<size_t>(partition) % decoders_.size()]; }
@@ -109,9 +125,17 @@ class DecoderPool : public source::MessageHandler {
   shard::ShardSet* shards_;
   DeadLetterFn dead_letter_;
   std::vector<std::unique_ptr<Decoder>> decoders_;
+  // Per decoder: the minimum over its live partitions (INT64_MIN: one has not
+  // delivered yet; INT64_MAX: it has none), for decoders without any to follow.
+  std::unique_ptr<std::atomic<int64_t>[]> live_progress_;
+  // Held while a rebalance changes partitions (across all decoders) and while a
+  // decoder reads the others' live_progress_, so it never sees a half-revoked
+  // pool. Lock order: rebalance_mu_, then a decoder's mu.
+  mutable std::mutex rebalance_mu_;
+  int assigned_ = 0;  // partitions assigned, over all decoders; under rebalance_mu_
   std::atomic<int64_t> global_max_ms_{INT64_MIN};  // the largest event time any decoder has seen
-  Counter poison_;
-  Counter messages_;
+  SharedCounter poison_;    // added to by every decoder
+  SharedCounter messages_;
 };
 
 }  // namespace flowwatch::app

@@ -4,6 +4,7 @@
 
 #include <atomic>
 #include <chrono>
+#include <condition_variable>
 #include <cstdio>
 #include <filesystem>
 #include <fstream>
@@ -196,6 +197,10 @@ int RunDaemon(const RunOptions& options) {
     w.BeginObject();
     for (const auto& [p, offset] : source_ptr->committed()) w.Field(std::to_string(p), offset);
     w.EndObject();
+    w.Key("assigned");
+    w.BeginArray();
+    for (int32_t p : source_ptr->assigned()) w.Int(p);
+    w.EndArray();
     w.FieldDouble("uptime_seconds",
                   std::chrono::duration<double>(std::chrono::steady_clock::now() - started).count(), 1);
     w.EndObject();
@@ -236,7 +241,23 @@ int RunDaemon(const RunOptions& options) {
   spdlog::info("flowwatch running: {} decoders, {} shards, summary {}", set_options.producers, set_options.shards,
                summary_path);
 
+  // The summary is also refreshed between commits (it is always written before
+  // a commit too, so it covers at least everything committed).
+  std::mutex refresher_mu;
+  std::condition_variable refresher_cv;
+  bool refresher_stop = false;
+  std::thread refresher([&] {
+    std::unique_lock<std::mutex> lock(refresher_mu);
+    while (!refresher_cv.wait_for(lock, std::chrono::seconds(2), [&] { return refresher_stop; })) write_summary();
+  });
+
   const Status status = source_ptr->Run(stop, write_summary);
+  {
+    std::lock_guard<std::mutex> lock(refresher_mu);
+    refresher_stop = true;
+  }
+  refresher_cv.notify_all();
+  refresher.join();
   pool.Stop();
   shards.Join();
   alerts.Stop();

@@ -19,4 +19,15 @@ class Counter {
   std::atomic<uint64_t> v_{0};
 };
 
+// SharedCounter: the same, for a statistic that several threads add to (e.g.
+// the daemon's decoders): Add() is an atomic fetch_add.
+class SharedCounter {
+ public:
+  void Add(uint64_t n = 1) { v_.fetch_add(n, std::memory_order_relaxed); }
+  uint64_t value() const { return v_.load(std::memory_order_relaxed); }
+
+ private:
+  std::atomic<uint64_t> v_{0};
+};
+
 }  // namespace flowwatch

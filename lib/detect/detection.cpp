@@ -4,6 +4,7 @@
 #include <cmath>
 
 #include "lib/common/interner.h"
+#include "lib/common/logging.h"
 
 namespace flowwatch::detect {
 namespace {
@@ -52,6 +53,10 @@ void Detection::OnFlow(const FlowRecord& flow) {
   const int64_t bucket = flow.time_ms / options_.bucket_ms;
   if (bucket <= closed_through_) {
     late_flows_.Add();
+    if (late_flows_.value() <= 5) {
+      spdlog::debug("late flow: event time {} s, bucket {} closed through {} (vm {})", flow.time_ms / 1000,
+                    bucket, closed_through_, flow.vm_id);
+    }
     return;
   }
   const FlowKey key = Admit(FlowKey::Of(flow));
@@ -81,6 +86,9 @@ void Detection::OnProgress(int64_t frontier_ms) {
   const int64_t watermark = frontier_ms - options_.allowed_lateness_ms;
   // Buckets whose end is at or before the watermark close.
   const int64_t last = (watermark >= 0 ? watermark / options_.bucket_ms : -1) - 1;
+  if (last > closed_through_ && closed_through_ != INT64_MIN) {
+    spdlog::debug("detection: frontier {} s closes buckets {}..{}", frontier_ms / 1000, closed_through_ + 1, last);
+  }
   CloseThrough(last);
 }
 

@@ -47,6 +47,11 @@ class MessageHandler {
   // has been processed. Returns whether it finished in time.
   virtual bool Drain(const std::vector<int32_t>& partitions, std::chrono::milliseconds budget) = 0;
 
+  // How many messages of a partition wait in the broker (and in the source)
+  // beyond what was offered; -1 when unknown. A partition with a backlog is
+  // not idle, however long it has been silent (a broker outage, a rebalance).
+  virtual void OnBacklog(int32_t partition, int64_t backlog) = 0;
+
   // The group gave or took partitions. Messages of a revoked partition that
   // are still in flight may finish, but must no longer be reported complete.
   virtual void OnAssigned(const std::vector<int32_t>& partitions) = 0;

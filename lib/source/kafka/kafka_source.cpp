@@ -10,6 +10,7 @@ namespace {
 
 constexpr int kPollMs = 100;
 constexpr std::chrono::milliseconds kRoomWait{50};
+constexpr std::chrono::milliseconds kBacklogInterval{500};
 
 std::vector<RdKafka::TopicPartition*> MakePartitions(const std::string& topic, const std::vector<int32_t>& ids) {
   std::vector<RdKafka::TopicPartition*> out;
@@ -36,7 +37,7 @@ class KafkaSource::Callbacks : public RdKafka::RebalanceCb, public RdKafka::Even
     for (const RdKafka::TopicPartition* tp : partitions) ids.push_back(tp->partition());
     source_->counters_.rebalances.Add();
     if (err == RdKafka::ERR__ASSIGN_PARTITIONS) {
-      source_->OnRebalance(true, ids, cooperative, false);
+      source_->OnRebalance(consumer, true, ids, cooperative, false);
       RdKafka::Error* e = cooperative ? consumer->incremental_assign(partitions) : nullptr;
       if (!cooperative) consumer->assign(partitions);
       if (e != nullptr) {
@@ -45,7 +46,7 @@ class KafkaSource::Callbacks : public RdKafka::RebalanceCb, public RdKafka::Even
       }
     } else {
       if (err != RdKafka::ERR__REVOKE_PARTITIONS) spdlog::error("kafka: rebalance error: {}", RdKafka::err2str(err));
-      source_->OnRebalance(false, ids, cooperative, consumer->assignment_lost());
+      source_->OnRebalance(consumer, false, ids, cooperative, consumer->assignment_lost());
       RdKafka::Error* e = cooperative ? consumer->incremental_unassign(partitions) : nullptr;
       if (!cooperative) consumer->unassign();
       if (e != nullptr) {
@@ -138,10 +139,18 @@ Status KafkaSource::Init() {
   return Status::Ok();
 }
 
-void KafkaSource::OnRebalance(bool assign, const std::vector<int32_t>& partitions, bool cooperative, bool lost) {
+void KafkaSource::OnRebalance(RdKafka::KafkaConsumer* consumer, bool assign, const std::vector<int32_t>& partitions,
+                              bool cooperative, bool lost) {
   std::string list;
   for (int32_t p : partitions) list += (list.empty() ? "" : ",") + std::to_string(p);
   if (assign) {
+    // Where the group left each partition: until a partition delivers its
+    // first message, its backlog is the end of the log minus this.
+    std::vector<RdKafka::TopicPartition*> tps = MakePartitions(options_.client.topic, partitions);
+    if (consumer->committed(tps, 5000) == RdKafka::ERR_NO_ERROR) {
+      for (const RdKafka::TopicPartition* tp : tps) start_[tp->partition()] = tp->offset();
+    }
+    FreePartitions(&tps);
     {
       std::lock_guard<std::mutex> lock(mu_);
       assigned_.insert(partitions.begin(), partitions.end());
@@ -167,7 +176,10 @@ void KafkaSource::OnRebalance(bool assign, const std::vector<int32_t>& partition
     std::lock_guard<std::mutex> lock(mu_);
     for (int32_t p : partitions) assigned_.erase(p);
   }
-  for (int32_t p : partitions) done_.erase(p);
+  for (int32_t p : partitions) {
+    done_.erase(p);
+    start_.erase(p);
+  }
   spdlog::info("kafka: revoked partitions {}", list);
 }
 
@@ -245,6 +257,7 @@ Status KafkaSource::Run(const std::atomic<bool>& stop, const std::function<void(
   }
   spdlog::info("kafka: subscribed to {}", options_.client.topic);
   auto last_commit = std::chrono::steady_clock::now();
+  auto last_backlog = last_commit;
   while (!stop.load(std::memory_order_relaxed) && !fatal_.load()) {
     if (!held_.empty()) {
       handler_->WaitForRoom(held_.begin()->first, kRoomWait);
@@ -281,6 +294,10 @@ Status KafkaSource::Run(const std::atomic<bool>& stop, const std::function<void(
       }
     }
     if (dead_letters_) dead_letters_->poll(0);
+    if (std::chrono::steady_clock::now() - last_backlog >= kBacklogInterval) {
+      UpdateBacklog();
+      last_backlog = std::chrono::steady_clock::now();
+    }
     if (std::chrono::steady_clock::now() - last_commit >= options_.commit_interval) {
       Commit(/*sync=*/false, nullptr);
       last_commit = std::chrono::steady_clock::now();
@@ -325,6 +342,38 @@ std::map<int32_t, int64_t> KafkaSource::committed() const {
 std::vector<int32_t> KafkaSource::assigned() const {
   std::lock_guard<std::mutex> lock(mu_);
   return std::vector<int32_t>(assigned_.begin(), assigned_.end());
+}
+
+// From librdkafka's cached state (no request to the broker): the end of each
+// assigned partition as last fetched, minus the application's position (or,
+// before the partition's first message, where the group had committed it, or
+// its beginning when nothing was committed and auto.offset.reset is earliest).
+void KafkaSource::UpdateBacklog() {
+  const std::vector<int32_t> mine = assigned();
+  if (mine.empty()) return;
+  std::vector<RdKafka::TopicPartition*> tps = MakePartitions(options_.client.topic, mine);
+  consumer_->position(tps);
+  const bool from_beginning = options_.client.Get("auto.offset.reset") == "earliest";
+  for (const RdKafka::TopicPartition* tp : tps) {
+    int64_t low = -1, high = -1;
+    int64_t backlog = -1;
+    if (consumer_->get_watermark_offsets(options_.client.topic, tp->partition(), &low, &high) == RdKafka::ERR_NO_ERROR &&
+        high >= 0) {
+      int64_t position = tp->offset();
+      if (position < 0) {
+        auto start = start_.find(tp->partition());
+        if (start != start_.end() && start->second >= 0) position = start->second;
+        else if (start != start_.end() && from_beginning && low >= 0) position = low;  // nothing committed
+      }
+      if (position >= 0) backlog = std::max<int64_t>(0, high - position);
+    }
+    if (backlog >= 0) {
+      auto held = held_.find(tp->partition());
+      if (held != held_.end()) backlog += static_cast<int64_t>(held->second.size());
+    }
+    handler_->OnBacklog(tp->partition(), backlog);
+  }
+  FreePartitions(&tps);
 }
 
 void KafkaSource::ParseStats(const std::string& json) {

@@ -55,7 +55,7 @@ struct KafkaSourceCounters {
   Counter errors;  // consumer errors (transient ones included)
   Counter commits;
   Counter commit_failures;
-  Counter dead_lettered;
+  SharedCounter dead_lettered;  // DeadLetter runs on decoder threads
   Counter rebalances;
   Counter pauses;
   std::atomic<int64_t> lag{-1};  // messages behind the end of the assigned partitions; -1 unknown
@@ -85,12 +85,14 @@ class KafkaSource {
   friend class Callbacks;
   KafkaSource(const KafkaSourceOptions& options, MessageHandler* handler);
   Status Init();
-  void OnRebalance(bool assign, const std::vector<int32_t>& partitions, bool cooperative, bool lost);
+  void OnRebalance(RdKafka::KafkaConsumer* consumer, bool assign, const std::vector<int32_t>& partitions,
+                   bool cooperative, bool lost);
   void Commit(bool sync, const std::vector<int32_t>* only);
   void Pause(int32_t partition);
   void OfferHeld();
   void Hold(SourceMessage message);
   void ParseStats(const std::string& json);
+  void UpdateBacklog();
 
   const KafkaSourceOptions options_;
   MessageHandler* handler_;
@@ -100,6 +102,7 @@ class KafkaSource {
   std::function<void()> before_commit_;
   std::map<int32_t, std::deque<SourceMessage>> held_;  // paused partitions' messages, in order
   std::map<int32_t, int64_t> done_;                    // partition -> next offset processed, not yet committed
+  std::map<int32_t, int64_t> start_;                   // partition -> the group's committed offset at assignment
   mutable std::mutex mu_;                              // guards committed_ and assigned_
   std::map<int32_t, int64_t> committed_;
   std::set<int32_t> assigned_;

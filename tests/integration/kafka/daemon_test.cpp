@@ -1,0 +1,356 @@
+// The daemon against a Kafka-protocol broker process (librdkafka's mock
+// cluster, mock_broker.c), with flow logs produced by kcat (an independent
+// client) and `flowwatch run` as a separate process, judged by its summary file
+// and its alert output:
+//  - the demo story's alerts come out exactly as replay's on the same messages;
+//  - two daemons in one group split the partitions, and when one is killed
+//    (SIGKILL) the other takes over: every flow is applied at least once;
+//  - a broker outage and injected request errors lose nothing;
+//  - SIGTERM in the middle of a backlog drains and commits: a restart resumes
+//    exactly there;
+//  - garbage between good messages is counted, skipped, and dead-lettered.
+#include <catch2/catch.hpp>
+
+#include <algorithm>
+#include <set>
+
+#include "tests/integration/kafka/harness.h"
+#include "tests/integration/process_util.h"
+
+namespace flowwatch::testing {
+namespace {
+
+const std::string kBin = FW_FLOWWATCH_BIN;
+const std::string kMockBroker = FW_MOCK_BROKER_BIN;
+const std::string kTopic = "flowlogs";
+
+// The demo story as Event Hubs messages ("<MAC>\t<message>" lines), plus one
+// later message whose only job is to move event time past the story's end, as
+// the next minute's logs would.
+struct Story {
+  std::string keyed_file;            // for kcat -K '\t' -l
+  std::vector<std::string> lines;    // keyed lines
+  uint64_t tuples = 0;
+};
+
+Story MakeStory(const TempDir& dir) {
+  Story s;
+  const RunResult gen = Run({kBin, "gen", "--scenario", "demo", "--messages", "--out", dir / "story"});
+  REQUIRE(gen.exit_code == 0);
+  s.keyed_file = dir / "story/messages.ndjson";
+  {
+    std::ofstream(s.keyed_file, std::ios::app)
+        << "000D3A000004\t"
+        << R"({"records":[{"time":"2021-05-04T00:10:30Z","macAddress":"000D3A000004","category":"NetworkSecurityGroupFlowEvent",)"
+        << R"("resourceId":"/HEARTBEAT","properties":{"Version":2,"flows":[{"rule":"hb","flows":[{"mac":"000D3A000004",)"
+        << R"("flowTuples":["1620087000,10.0.1.7,10.0.1.6,50000,9,T,O,A,B,,,,"]}]}]}}]})" << "\n";
+  }
+  std::istringstream in(Slurp(s.keyed_file));
+  std::string line;
+  while (std::getline(in, line)) s.lines.push_back(line);
+  s.tuples = 48219 + 1;  // the demo's tuples (see the generator tests) and the heartbeat's
+  return s;
+}
+
+// paced: one message per batch, so that fetch-size limits and broker latency
+// spread consumption over seconds (a fetch always returns at least one batch).
+void Produce(const MockBroker& broker, const std::string& keyed_file, bool paced = false) {
+  std::vector<std::string> argv = {"kcat", "-P", "-b", broker.bootstrap(), "-t", kTopic, "-K", "\t", "-l", keyed_file};
+  if (paced) argv.insert(argv.begin() + 1, {"-X", "batch.num.messages=1"});
+  REQUIRE(RunToEnd(argv) == 0);
+}
+
+// Small fetches for paced consumption (librdkafka wants fetch.max.bytes >= message.max.bytes).
+const std::map<std::string, std::string> kSmallFetches = {
+    {"message.max.bytes", "32768"}, {"fetch.max.bytes", "32768"}, {"max.partition.fetch.bytes", "8192"}};
+
+std::string WriteLines(const TempDir& dir, const std::string& name, const std::vector<std::string>& lines) {
+  std::ofstream out(dir / name);
+  for (const std::string& l : lines) out << l << "\n";
+  return dir / name;
+}
+
+// Offsets one past the last message of each partition, as kcat sees them.
+std::map<int, int64_t> EndOffsets(const MockBroker& broker, const std::string& topic = kTopic) {
+  Process p({"kcat", "-C", "-b", broker.bootstrap(), "-t", topic, "-e", "-q", "-o", "beginning", "-f", "%p %o\\n"}, "",
+            "", false, true);
+  std::map<int, int64_t> ends;
+  char line[128];
+  while (fgets(line, sizeof line, p.out())) {
+    int partition = 0;
+    long long offset = 0;
+    if (sscanf(line, "%d %lld", &partition, &offset) == 2) ends[partition] = std::max<int64_t>(ends[partition], offset + 1);
+  }
+  p.Wait(30s);
+  return ends;
+}
+
+bool CommittedAll(const Summary& s, const std::map<int, int64_t>& ends) {
+  for (const auto& [p, end] : ends) {
+    auto it = s.committed.find(p);
+    if (it == s.committed.end() || it->second < end) return false;
+  }
+  return true;
+}
+
+struct DaemonConfig {
+  std::string group = "flowwatch";
+  std::string dead_letter_topic;
+  std::map<std::string, std::string> librdkafka;
+  int decoders = 2;
+  int shards = 2;
+};
+
+class Daemon {
+ public:
+  Daemon(const TempDir& dir, const std::string& name, const MockBroker& broker, const DaemonConfig& c)
+      : dir_(dir / name), summary_(dir_ + "/state/summary.json"), alerts_(dir_ + "/alerts.jsonl") {
+    std::filesystem::create_directories(dir_);
+    std::ofstream cfg(dir_ + "/flowwatch.yaml");
+    cfg << "source:\n  kafka:\n    brokers: \"" << broker.bootstrap() << "\"\n    topic: " << kTopic
+        << "\n    group_id: " << c.group << "\n    commit_interval: 1s\n";
+    if (!c.dead_letter_topic.empty()) cfg << "    dead_letter_topic: " << c.dead_letter_topic << "\n";
+    cfg << "    librdkafka:\n      session.timeout.ms: \"6000\"\n      heartbeat.interval.ms: \"1000\"\n";
+    for (const auto& [k, v] : c.librdkafka) cfg << "      " << k << ": \"" << v << "\"\n";
+    cfg << "  idle_timeout: 2s\ninventory:\n  file: " << dir / "story/inventory.csv" << "\nstate:\n  dir: " << dir_
+        << "/state\nalerts:\n  file: " << alerts_ << "\npipeline:\n  decoders: " << c.decoders
+        << "\n  shards: " << c.shards << "\nlog:\n  level: info\n";
+  }
+  void Start() {
+    process_ = std::make_unique<Process>(std::vector<std::string>{kBin, "run", "--config", dir_ + "/flowwatch.yaml"},
+                                         dir_ + "/stdout.log", dir_ + "/daemon.log");
+  }
+  // SIGTERM; returns the exit code and how long the daemon took to exit.
+  std::pair<int, std::chrono::milliseconds> Stop() {
+    const auto t0 = std::chrono::steady_clock::now();
+    process_->Signal(SIGTERM);
+    const int rc = process_->Wait(60s);
+    return {rc, std::chrono::duration_cast<std::chrono::milliseconds>(std::chrono::steady_clock::now() - t0)};
+  }
+  void Kill() {
+    process_->Signal(SIGKILL);
+    process_->Wait(10s);
+  }
+  Summary summary() const { return ReadSummary(summary_); }
+  std::string summary_text() const { return Slurp(summary_); }
+  std::string alerts() const { return Slurp(alerts_); }
+  std::string log() const { return Slurp(dir_ + "/daemon.log"); }
+
+ private:
+  std::string dir_;
+  std::string summary_;
+  std::string alerts_;
+  std::unique_ptr<Process> process_;
+};
+
+std::vector<std::string> SortedLines(const std::string& text) {
+  std::vector<std::string> lines;
+  std::istringstream in(text);
+  std::string line;
+  while (std::getline(in, line)) {
+    if (!line.empty()) lines.push_back(line);
+  }
+  std::sort(lines.begin(), lines.end());
+  return lines;
+}
+
+// Replays the story's messages as one NDJSON file and returns its alert lines.
+std::vector<std::string> ReplayAlerts(const TempDir& dir, const Story& story) {
+  std::vector<std::string> bodies;
+  for (const std::string& l : story.lines) bodies.push_back(l.substr(l.find('\t') + 1));
+  std::filesystem::create_directories(dir / "replay");
+  WriteLines(dir, "replay/story.ndjson", bodies);
+  const RunResult r = Run({kBin, "replay", "-q", "--inventory", dir / "story/inventory.csv", "--alerts",
+                           dir / "replay-alerts.jsonl", dir / "replay"});
+  REQUIRE(r.exit_code == 0);
+  return SortedLines(Slurp(dir / "replay-alerts.jsonl"));
+}
+
+TEST_CASE("The daemon raises the demo story's alerts exactly as replay does") {
+  TempDir dir;
+  const Story story = MakeStory(dir);
+  MockBroker broker(kMockBroker, 1, kTopic, 4, dir / "broker.log");
+  Produce(broker, story.keyed_file);
+  const auto ends = EndOffsets(broker);
+  Daemon d(dir, "d", broker, {});
+  d.Start();
+  const bool done = WaitUntil([&] { return d.summary().alerts >= 10 && CommittedAll(d.summary(), ends); }, 90s);
+  INFO(d.log());
+  REQUIRE(done);
+  const auto [rc, took] = d.Stop();
+  REQUIRE(rc == 0);
+  const Summary s = d.summary();
+  REQUIRE(s.messages == story.lines.size());
+  REQUIRE(s.tuples == story.tuples);
+  REQUIRE(s.late_flows == 0);
+  REQUIRE(SortedLines(d.alerts()) == ReplayAlerts(dir, story));
+}
+
+TEST_CASE("Two daemons split the partitions, and when one is killed the other takes over: nothing is lost") {
+  TempDir dir;
+  const Story story = MakeStory(dir);
+  MockBroker broker(kMockBroker, 1, kTopic, 4, dir / "broker.log");
+  DaemonConfig c;
+  c.group = "pair";
+  Daemon a(dir, "a", broker, c), b(dir, "b", broker, c);
+  a.Start();
+  b.Start();
+  // Both members of the group, each with its own partitions.
+  const bool split = WaitUntil(
+      [&] {
+        const Summary sa = a.summary(), sb = b.summary();
+        std::set<int> all(sa.assigned.begin(), sa.assigned.end());
+        for (int p : sb.assigned) {
+          if (!all.insert(p).second) return false;  // overlap
+        }
+        return !sa.assigned.empty() && !sb.assigned.empty() && all.size() == 4;
+      },
+      60s);
+  INFO(a.log() << b.log());
+  REQUIRE(split);
+  const size_t half = story.lines.size() / 2;
+  Produce(broker, WriteLines(dir, "first.ndjson", {story.lines.begin(), story.lines.begin() + half}));
+  REQUIRE(WaitUntil([&] { return a.summary().messages + b.summary().messages >= half; }, 60s));
+  a.Kill();
+  const Summary last_a = a.summary();  // written before each of its commits: covers them
+  Produce(broker, WriteLines(dir, "second.ndjson", {story.lines.begin() + half, story.lines.end()}));
+  const auto ends = EndOffsets(broker);
+  const bool taken_over = WaitUntil([&] { return CommittedAll(b.summary(), ends); }, 120s);
+  INFO(b.log());
+  REQUIRE(taken_over);
+  REQUIRE(b.Stop().first == 0);
+  const Summary sb = b.summary();
+  REQUIRE(sb.assigned.empty());  // it left the group cleanly
+  // At least once: every message's flows were applied by one daemon or the other
+  // (or both, for what A applied after its last commit).
+  REQUIRE(last_a.tuples + sb.tuples >= story.tuples);
+  REQUIRE(last_a.messages + sb.messages >= story.lines.size());
+  REQUIRE(last_a.tuples + sb.tuples <= story.tuples + last_a.tuples);
+}
+
+TEST_CASE("A broker outage and injected request errors lose nothing") {
+  TempDir dir;
+  const Story story = MakeStory(dir);
+  MockBroker broker(kMockBroker, 1, kTopic, 4, dir / "broker.log");
+  Produce(broker, story.keyed_file, /*paced=*/true);
+  const auto ends = EndOffsets(broker);
+  DaemonConfig c;
+  // Small fetches and a slow broker spread consumption over seconds.
+  c.librdkafka = kSmallFetches;
+  REQUIRE(broker.Command("rtt 1 50") == "ok");
+  Daemon d(dir, "d", broker, c);
+  d.Start();
+  REQUIRE(WaitUntil([&] { return d.summary().messages >= 300; }, 60s));
+  REQUIRE(broker.Command("down 1") == "ok");
+  std::this_thread::sleep_for(4s);
+  REQUIRE(broker.Command("up 1") == "ok");
+  REQUIRE(broker.Command("errors 1 5 6") == "ok");    // Fetch: NOT_LEADER_FOR_PARTITION x5
+  REQUIRE(broker.Command("errors 8 3 27") == "ok");   // OffsetCommit: REBALANCE_IN_PROGRESS x3
+  REQUIRE(broker.Command("rtt 1 0") == "ok");
+  const bool done = WaitUntil([&] { return CommittedAll(d.summary(), ends) && d.summary().alerts >= 10; }, 120s);
+  INFO(d.summary_text());
+  INFO(d.log());
+  REQUIRE(done);
+  REQUIRE(d.Stop().first == 0);
+  const Summary s = d.summary();
+  // Whatever was fetched twice was dropped as a duplicate: each flow counts once,
+  // and no partition's stall let the others make its data late.
+  REQUIRE(s.tuples == story.tuples);
+  REQUIRE(s.late_flows == 0);
+  REQUIRE(s.tuples_decoded == s.tuples + s.duplicates);
+  REQUIRE(SortedLines(d.alerts()) == ReplayAlerts(dir, story));
+}
+
+TEST_CASE("SIGTERM in the middle of a backlog drains and commits, and a restart resumes exactly there") {
+  TempDir dir;
+  const Story story = MakeStory(dir);
+  MockBroker broker(kMockBroker, 1, kTopic, 4, dir / "broker.log");
+  Produce(broker, story.keyed_file, /*paced=*/true);
+  const auto ends = EndOffsets(broker);
+  REQUIRE(broker.Command("rtt 1 50") == "ok");
+  DaemonConfig c;
+  c.group = "restart";
+  c.librdkafka = kSmallFetches;
+  Daemon first(dir, "first", broker, c);
+  first.Start();
+  REQUIRE(WaitUntil([&] { return first.summary().messages >= 500; }, 60s));
+  const auto [rc, took] = first.Stop();
+  INFO(first.log());
+  REQUIRE(rc == 0);
+  REQUIRE(took < 15s);
+  const Summary s1 = first.summary();
+  REQUIRE(s1.messages < story.lines.size());  // really in the middle
+  int64_t committed = 0;
+  for (const auto& [p, offset] : s1.committed) committed += offset;
+  REQUIRE(static_cast<uint64_t>(committed) == s1.messages);  // everything it processed, committed
+
+  REQUIRE(broker.Command("rtt 1 0") == "ok");
+  Daemon second(dir, "second", broker, c);
+  second.Start();
+  REQUIRE(WaitUntil([&] { return CommittedAll(second.summary(), ends); }, 90s));
+  REQUIRE(second.Stop().first == 0);
+  const Summary s2 = second.summary();
+  INFO(second.log());
+  REQUIRE(s1.messages + s2.messages == story.lines.size());  // no message twice, none missing
+  REQUIRE(s1.tuples + s2.tuples == story.tuples);
+}
+
+TEST_CASE("Garbage between good messages is counted, skipped and copied to the dead-letter topic") {
+  TempDir dir;
+  const Story story = MakeStory(dir);
+  MockBroker broker(kMockBroker, 1, kTopic, 1, dir / "broker.log");
+  REQUIRE(broker.Command("topic flowlogs-dlq 1") == "ok");
+  const std::vector<std::string> garbage = {"k\tnot json at all", "k\t{\"records\":[{\"time\":\"2021-05-03T00:01:00Z\"",
+                                            "k\t\x01\x02\x03 binary", "k\t[1,2,3]", "k\t{\"hello\":\"world\"}"};
+  std::vector<std::string> lines;
+  uint64_t good = 0;
+  for (size_t i = 0; i < 40; ++i) {
+    lines.push_back("k\t" + story.lines[i].substr(story.lines[i].find('\t') + 1));
+    ++good;
+    if (i % 8 == 7) lines.push_back(garbage[i / 8]);
+  }
+  Produce(broker, WriteLines(dir, "mixed.ndjson", lines));
+  DaemonConfig c;
+  c.dead_letter_topic = "flowlogs-dlq";
+  Daemon d(dir, "d", broker, c);
+  d.Start();
+  REQUIRE(WaitUntil([&] { return d.summary().messages >= lines.size() && d.summary().dead_lettered >= 5; }, 60s));
+  REQUIRE(d.Stop().first == 0);
+  const Summary s = d.summary();
+  INFO(d.log());
+  REQUIRE(s.messages == lines.size());
+  REQUIRE(s.poison == garbage.size());
+  REQUIRE(s.dead_lettered == garbage.size());
+  REQUIRE(s.errors.count("bad_json") == 1);
+  REQUIRE(s.errors.at("bad_json") >= 3);
+  REQUIRE(s.errors.count("unknown_format") == 1);
+  REQUIRE(s.errors.at("unknown_format") >= 2);
+  REQUIRE(s.committed.at(0) == static_cast<int64_t>(lines.size()));  // committed past the garbage
+
+  // The good messages' tuples all arrived, as replay counts them.
+  std::vector<std::string> bodies;
+  for (size_t i = 0; i < good; ++i) bodies.push_back(story.lines[i].substr(story.lines[i].find('\t') + 1));
+  std::filesystem::create_directories(dir / "good");
+  WriteLines(dir, "good/good.ndjson", bodies);
+  const RunResult r = Run({kBin, "replay", "-q", "--summary", dir / "good-summary.json", dir / "good"});
+  REQUIRE(r.exit_code == 0);
+  REQUIRE(ReadSummary(dir / "good-summary.json").tuples == s.tuples);
+
+  // The dead-letter topic holds the garbage, byte for byte.
+  Process consume({"kcat", "-C", "-b", broker.bootstrap(), "-t", "flowlogs-dlq", "-e", "-q", "-o", "beginning"}, "",
+                  "", false, true);
+  std::set<std::string> dlq;
+  char buf[4096];
+  while (fgets(buf, sizeof buf, consume.out())) {
+    std::string m(buf);
+    if (!m.empty() && m.back() == '\n') m.pop_back();
+    dlq.insert(m);
+  }
+  consume.Wait(30s);
+  std::set<std::string> expected;
+  for (const std::string& g : garbage) expected.insert(g.substr(2));
+  REQUIRE(dlq == expected);
+}
+
+}  // namespace
+}  // namespace flowwatch::testing
