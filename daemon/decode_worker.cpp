@@ -19,11 +19,13 @@ void DecodeWorker::DecodePadded(const char* data, size_t size, size_t capacity) 
   producer_->Flush();
 }
 
-void DecodeWorker::Decode(std::string_view body) {
+void DecodeWorker::Decode(std::string_view body, bool flush) {
   decoder_.Decode(body, this);
   bytes_in_.Add(body.size());
-  producer_->Flush();
+  if (flush) producer_->Flush();
 }
+
+void DecodeWorker::Flush() { producer_->Flush(); }
 
 void DecodeWorker::OnFlows(std::span<FlowRecord> flows) {
   for (FlowRecord& r : flows) {

@@ -30,7 +30,9 @@ class DecodeWorker : public decode::FlowSink {
   // Starts a new input (a file) whose data is expected from event time hint_ms.
   void BeginInput(int64_t hint_ms);
   void DecodePadded(const char* data, size_t size, size_t capacity);
-  void Decode(std::string_view body);
+  // flush=false leaves waking the shards to a later Flush() (after a batch).
+  void Decode(std::string_view body, bool flush = true);
+  void Flush();
   // Tells the shards how far this worker's input is complete.
   void ReportProgress();
 

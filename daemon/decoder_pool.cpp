@@ -68,8 +68,8 @@ void DecoderPool::WaitForRoom(int32_t partition, std::chrono::milliseconds timeo
 void DecoderPool::Run(int index) {
   Decoder& d = *decoders_[index];
   shard::Producer& producer = shards_->producer(index);
+  std::deque<source::SourceMessage> batch;
   while (true) {
-    source::SourceMessage m;
     int64_t progress = INT64_MIN;
     {
       std::unique_lock<std::mutex> lock(d.mu);
@@ -80,17 +80,25 @@ void DecoderPool::Run(int index) {
         progress = LiveProgressLocked(index, Clock::now());
         if (spdlog::should_log(spdlog::level::debug)) LogStateLocked(index, progress);
       } else {
-        m = std::move(d.queue.front());
-        d.queue.pop_front();
-        d.queue_bytes -= m.size;
+        // Take everything queued: the shards are woken and event time reported
+        // once per batch, not once per message.
+        batch.swap(d.queue);
+        d.queue_bytes = 0;
       }
     }
-    if (m.owner) d.room.notify_one();
-    if (m.owner) {
-      Process(index, m);
-    } else if ((progress = Progress(progress)) != INT64_MIN) {
-      producer.Progress(progress);
+    if (batch.empty()) {
+      if ((progress = Progress(progress)) != INT64_MIN) producer.Progress(progress);
+      continue;
     }
+    d.room.notify_one();
+    for (source::SourceMessage& m : batch) Process(index, m);
+    batch.clear();
+    d.worker->Flush();
+    {
+      std::lock_guard<std::mutex> lock(d.mu);
+      progress = LiveProgressLocked(index, Clock::now());
+    }
+    if ((progress = Progress(progress)) != INT64_MIN) producer.Progress(progress);
   }
   producer.Finish();
 }
@@ -100,7 +108,7 @@ void DecoderPool::Process(int index, source::SourceMessage& m) {
   DecodeWorker& worker = *d.worker;
   const decode::DecodeStats before = worker.stats();
   worker.BeginInput(INT64_MIN);
-  worker.Decode(std::string_view(m.data, m.size));
+  worker.Decode(std::string_view(m.data, m.size), /*flush=*/false);
   const decode::DecodeStats& after = worker.stats();
   messages_.Add();
   // Poison: nothing at all could be read from it.
@@ -117,19 +125,14 @@ void DecoderPool::Process(int index, source::SourceMessage& m) {
     while (message_max > g && !global_max_ms_.compare_exchange_weak(g, message_max, std::memory_order_relaxed)) {
     }
   }
-  int64_t progress;
-  {
-    std::lock_guard<std::mutex> lock(d.mu);
-    Partition& p = d.partitions[m.partition];
-    p.max_time_ms = std::max(p.max_time_ms, message_max);
-    p.last_activity = Clock::now();
-    p.delivered = true;
-    if (p.in_flight > 0) --p.in_flight;
-    if (p.assigned) d.acks.push_back(std::move(ack));
-    d.stats = after;
-    progress = LiveProgressLocked(index, p.last_activity);
-  }
-  if ((progress = Progress(progress)) != INT64_MIN) shards_->producer(index).Progress(progress);
+  std::lock_guard<std::mutex> lock(d.mu);
+  Partition& p = d.partitions[m.partition];
+  p.max_time_ms = std::max(p.max_time_ms, message_max);
+  p.last_activity = Clock::now();
+  p.delivered = true;
+  if (p.in_flight > 0) --p.in_flight;
+  if (p.assigned) d.acks.push_back(std::move(ack));
+  d.stats = after;
 }
 
 int64_t DecoderPool::LiveProgressLocked(int index, Clock::time_point now) const {

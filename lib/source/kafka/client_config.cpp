@@ -107,6 +107,12 @@ Result<ClientConfig> BuildConsumerConfig(const config::KafkaConfig& kafka) {
   set("auto.offset.reset", "earliest");
   set("partition.assignment.strategy", "cooperative-sticky");
   set("statistics.interval.ms", "15000");  // consumer lag in the logs
+  // The prefetch buffer (librdkafka's default is 64 MiB). When the pipeline is
+  // the slower side, as when catching up a backlog, librdkafka 2.0 stalls
+  // fetching for long stretches each time the buffer fills: 128 MiB halved the
+  // catch-up time in bench/daemon_throughput.sh (see docs/benchmarks.md) and
+  // still bounds memory.
+  set("queued.max.messages.kbytes", "131072");
   if (c.event_hubs) {
     // Azure Event Hubs' Kafka endpoint (Microsoft's recommended client settings).
     set("security.protocol", "SASL_SSL");
