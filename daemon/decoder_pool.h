@@ -2,7 +2,9 @@
 //
 // Each partition goes to one decoder (partition % decoders), in order, through
 // a small bounded queue: Offer() says "no room" instead of waiting, so the
-// source pauses the partition and the backlog stays in Kafka.
+// source pauses the partition and the backlog stays in Kafka. A decoder takes
+// everything queued at once and wakes the shards and reports event time once
+// per batch, so at most two queues' worth of messages are in its hands.
 //
 // A message is fully processed when every shard has applied its flows. After
 // decoding one, a decoder notes how far it has filled each shard's ring (an
