@@ -225,35 +225,36 @@ void DecoderPool::OnBacklog(int32_t partition, int64_t backlog) {
   d.partitions[partition].backlog = backlog;
 }
 
-void DecoderPool::OnAssigned(const std::vector<int32_t>& partitions) {
+void DecoderPool::Rebalance(const std::vector<int32_t>& partitions, const std::function<void(Decoder&, int32_t)>& change) {
   const auto now = Clock::now();
   std::lock_guard<std::mutex> rebalance(rebalance_mu_);
   for (int32_t id : partitions) {
     Decoder& d = For(id);
     std::lock_guard<std::mutex> lock(d.mu);
+    change(d, id);
+    LiveProgressLocked(static_cast<int>(static_cast<size_t>(id) % decoders_.size()), now);
+  }
+}
+
+void DecoderPool::OnAssigned(const std::vector<int32_t>& partitions) {
+  Rebalance(partitions, [&](Decoder& d, int32_t id) {
     Partition& p = d.partitions[id];
     if (!p.assigned) ++assigned_;
     p.assigned = true;
     p.delivered = false;
     p.backlog = -1;
-    p.last_activity = now;  // a partition that never delivers goes idle after idle_timeout
-    LiveProgressLocked(static_cast<int>(static_cast<size_t>(id) % decoders_.size()), now);
-  }
+    p.last_activity = Clock::now();  // a partition that never delivers goes idle after idle_timeout
+  });
 }
 
 void DecoderPool::OnRevoked(const std::vector<int32_t>& partitions) {
-  const auto now = Clock::now();
-  std::lock_guard<std::mutex> rebalance(rebalance_mu_);
-  for (int32_t id : partitions) {
-    Decoder& d = For(id);
-    std::lock_guard<std::mutex> lock(d.mu);
+  Rebalance(partitions, [&](Decoder& d, int32_t id) {
     Partition& p = d.partitions[id];
     if (p.assigned) --assigned_;
     p.assigned = false;
     // Its completions are no longer ours to report (its new owner commits).
     std::erase_if(d.acks, [&](const Ack& a) { return a.partition == id; });
-    LiveProgressLocked(static_cast<int>(static_cast<size_t>(id) % decoders_.size()), now);
-  }
+  });
 }
 
 decode::DecodeStats DecoderPool::stats() const {

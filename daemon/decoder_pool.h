@@ -119,6 +119,9 @@ class DecoderPool : public source::MessageHandler {
   // when it has no live partition (INT64_MIN: nothing to report). No decoder
   // mu may be held (takes rebalance_mu_).
   int64_t Progress(int64_t live) const;
+  // Applies change to each partition under rebalance_mu_ and its decoder's mu,
+  // then refreshes that decoder's live progress.
+  void Rebalance(const std::vector<int32_t>& partitions, const std::function<void(Decoder&, int32_t)>& change);
   bool Applied(int index, const Ack& ack) const;
   bool HasRoomLocked(const Decoder& d, size_t size) const;
   Decoder& For(int32_t partition) { return *decoders_[static_cast<size_t>(partition) % decoders_.size()]; }

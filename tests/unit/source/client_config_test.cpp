@@ -16,6 +16,17 @@ const std::string kConnection =
     "Endpoint=sb://contoso-flows.servicebus.windows.net/;SharedAccessKeyName=listen;SharedAccessKey=" + kSecret +
     ";EntityPath=nsg-flowlogs";
 
+// A handler for sources that are created but never run.
+struct NullHandler : MessageHandler {
+  bool Offer(SourceMessage&) override { return true; }
+  void WaitForRoom(int32_t, std::chrono::milliseconds) override {}
+  void CollectCompleted(std::vector<std::pair<int32_t, int64_t>>*) override {}
+  bool Drain(const std::vector<int32_t>&, std::chrono::milliseconds) override { return true; }
+  void OnBacklog(int32_t, int64_t) override {}
+  void OnAssigned(const std::vector<int32_t>&) override {}
+  void OnRevoked(const std::vector<int32_t>&) override {}
+};
+
 TEST_CASE("An Event Hubs connection string gives the endpoint, SASL and Azure's client settings") {
   config::KafkaConfig k;
   k.topic = "";
@@ -96,15 +107,7 @@ TEST_CASE("The secret never appears in what may be logged") {
   logger->set_level(spdlog::level::trace);
   auto previous = spdlog::default_logger();
   spdlog::set_default_logger(logger);
-  struct NullHandler : MessageHandler {
-    bool Offer(SourceMessage&) override { return true; }
-    void WaitForRoom(int32_t, std::chrono::milliseconds) override {}
-    void CollectCompleted(std::vector<std::pair<int32_t, int64_t>>*) override {}
-    bool Drain(const std::vector<int32_t>&, std::chrono::milliseconds) override { return true; }
-    void OnBacklog(int32_t, int64_t) override {}
-    void OnAssigned(const std::vector<int32_t>&) override {}
-    void OnRevoked(const std::vector<int32_t>&) override {}
-  } handler;
+  NullHandler handler;
   KafkaSourceOptions options;
   options.client = c.value();
   {
@@ -123,15 +126,7 @@ TEST_CASE("An invalid librdkafka property is named in the error") {
   k.librdkafka = {{"no.such.property", "1"}};
   auto c = BuildConsumerConfig(k);
   REQUIRE(c.ok());
-  struct H : MessageHandler {
-    bool Offer(SourceMessage&) override { return true; }
-    void WaitForRoom(int32_t, std::chrono::milliseconds) override {}
-    void CollectCompleted(std::vector<std::pair<int32_t, int64_t>>*) override {}
-    bool Drain(const std::vector<int32_t>&, std::chrono::milliseconds) override { return true; }
-    void OnBacklog(int32_t, int64_t) override {}
-    void OnAssigned(const std::vector<int32_t>&) override {}
-    void OnRevoked(const std::vector<int32_t>&) override {}
-  } handler;
+  NullHandler handler;
   KafkaSourceOptions options;
   options.client = c.value();
   auto source = KafkaSource::Create(options, &handler);
