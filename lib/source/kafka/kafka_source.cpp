@@ -4,6 +4,7 @@
 #include <simdjson.h>
 
 #include <algorithm>
+#include <cstdlib>
 
 namespace flowwatch::source::kafka {
 namespace {
@@ -163,9 +164,10 @@ void KafkaSource::OnRebalance(RdKafka::KafkaConsumer* consumer, bool assign, con
   // Held messages were never offered: the next owner reads them again.
   for (int32_t p : partitions) held_.erase(p);
   if (!lost) {
-    if (!handler_->Drain(partitions, options_.drain_budget)) {
+    const std::chrono::milliseconds budget = RebalanceDrainBudget();
+    if (!handler_->Drain(partitions, budget)) {
       spdlog::warn("kafka: partitions {} not fully drained within {} ms; the rest is processed again by their next owner",
-                   list, options_.drain_budget.count());
+                   list, budget.count());
     }
     Commit(/*sync=*/true, &partitions);
   } else {
@@ -181,6 +183,16 @@ void KafkaSource::OnRebalance(RdKafka::KafkaConsumer* consumer, bool assign, con
     start_.erase(p);
   }
   spdlog::info("kafka: revoked partitions {}", list);
+}
+
+// A member that stays in its revoke callback past the session timeout is thrown
+// out of the group: drain for at most half of it.
+std::chrono::milliseconds KafkaSource::RebalanceDrainBudget() const {
+  const std::string session = options_.client.Get("session.timeout.ms");
+  char* end = nullptr;
+  const long long ms = session.empty() ? 0 : std::strtoll(session.c_str(), &end, 10);
+  if (ms <= 0 || end == nullptr || *end != '\0') return options_.drain_budget;
+  return std::min(options_.drain_budget, std::chrono::milliseconds(ms / 2));
 }
 
 void KafkaSource::Commit(bool sync, const std::vector<int32_t>* only) {

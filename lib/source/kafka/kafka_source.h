@@ -7,7 +7,7 @@
 // (the contiguous prefix per partition). When the handler has no room, the
 // partition is paused and its messages are held, in order, until it does: the
 // backlog stays in Kafka, memory stays bounded. On a rebalance (cooperative-
-// sticky) revoked partitions are drained within drain_budget (below the
+// sticky) revoked partitions are drained within drain_budget (at most half the
 // session timeout) and committed before they are given up. On stop: fetching
 // stops, in-flight work drains, offsets are committed, the consumer closes.
 // Undecodable messages may be copied to a dead-letter topic (DeadLetter, any
@@ -46,7 +46,7 @@ struct KafkaSourceOptions {
   ClientConfig client;
   std::string dead_letter_topic;  // "" = none
   std::chrono::milliseconds commit_interval{5000};
-  std::chrono::milliseconds drain_budget{10000};  // on revoke and on stop; keep below session.timeout.ms
+  std::chrono::milliseconds drain_budget{10000};  // on stop; on revoke at most half of session.timeout.ms
 };
 
 struct KafkaSourceCounters {
@@ -88,6 +88,7 @@ class KafkaSource {
   void OnRebalance(RdKafka::KafkaConsumer* consumer, bool assign, const std::vector<int32_t>& partitions,
                    bool cooperative, bool lost);
   void Commit(bool sync, const std::vector<int32_t>* only);
+  std::chrono::milliseconds RebalanceDrainBudget() const;
   void Pause(int32_t partition);
   void OfferHeld();
   void Hold(SourceMessage message);
