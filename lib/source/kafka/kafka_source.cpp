@@ -97,7 +97,13 @@ KafkaSource::KafkaSource(const KafkaSourceOptions& options, MessageHandler* hand
     : options_(options), handler_(handler), callbacks_(std::make_unique<Callbacks>(this)),
       log_limiter_(std::chrono::seconds(60), 5) {}
 
-KafkaSource::~KafkaSource() = default;
+KafkaSource::~KafkaSource() {
+  // librdkafka's threads call back into this object (event_cb: the log limiter,
+  // the counters) until its handles are destroyed: destroy them first, before
+  // the members they use (ASan caught a log callback after the limiter was gone).
+  consumer_.reset();
+  dead_letters_.reset();
+}
 
 Result<std::unique_ptr<KafkaSource>> KafkaSource::Create(const KafkaSourceOptions& options, MessageHandler* handler) {
   std::unique_ptr<KafkaSource> source(new KafkaSource(options, handler));
