@@ -111,6 +111,8 @@ state:
   dir: $dir/state
 alerts:
   file: $dir/alerts.jsonl
+http:
+  listen: "127.0.0.1:0"
 EOF
   t0=$(now)
   "$fw" run --config "$dir/flowwatch.yaml" 2>"$dir/daemon.log" &

@@ -13,6 +13,7 @@
 #include <thread>
 
 #include "daemon/alert_writer.h"
+#include "daemon/daemon_metrics.h"
 #include "daemon/decoder_pool.h"
 #include "daemon/live_config.h"
 #include "daemon/shard_pipeline.h"
@@ -22,6 +23,7 @@
 #include "lib/common/logging.h"
 #include "lib/config/config_loader.h"
 #include "lib/enrich/vm_resolver.h"
+#include "lib/metrics/http_server.h"
 #include "lib/shard/shard_set.h"
 #include "lib/source/kafka/client_config.h"
 #include "lib/source/kafka/kafka_source.h"
@@ -175,18 +177,33 @@ int RunDaemon(const RunOptions& options) {
   source_ptr = source->get();
 
   const auto started = std::chrono::steady_clock::now();
+  // What the summary and /metrics report, read from the counters now.
+  auto snapshot = [&] {
+    DaemonSnapshot s;
+    s.decode = pool.stats();
+    s.totals = Totals(pipelines);
+    s.messages_decoded = pool.messages();
+    s.poison_messages = pool.poison_messages();
+    s.alerts_written = alerts.written();
+    s.alerts_dropped = alerts.dropped();
+    s.source = &source_ptr->counters();
+    s.partitions_assigned = source_ptr->assigned().size();
+    return s;
+  };
   std::mutex summary_mu;
+  std::string http_listen;  // where /metrics really listens (port 0 is resolved), for the summary
   auto write_summary = [&] {
     std::lock_guard<std::mutex> lock(summary_mu);
-    const source::kafka::KafkaSourceCounters& k = source_ptr->counters();
+    const DaemonSnapshot s = snapshot();
+    const source::kafka::KafkaSourceCounters& k = *s.source;
     std::string out;
     JsonWriter w(&out);
     w.BeginObject();
-    WriteSummaryFields(&w, pool.stats(), Totals(pipelines));
-    w.Field("alerts", alerts.written());
-    w.Field("alerts_dropped", alerts.dropped());
-    w.Field("messages", pool.messages());
-    w.Field("poison_messages", pool.poison_messages());
+    WriteSummaryFields(&w, s.decode, s.totals);
+    w.Field("alerts", s.alerts_written);
+    w.Field("alerts_dropped", s.alerts_dropped);
+    w.Field("messages", s.messages_decoded);
+    w.Field("poison_messages", s.poison_messages);
     w.Field("dead_lettered", k.dead_lettered.value());
     w.Field("consumer_lag", k.lag.load());
     w.Field("kafka_errors", k.errors.value());
@@ -201,6 +218,7 @@ int RunDaemon(const RunOptions& options) {
     w.BeginArray();
     for (int32_t p : source_ptr->assigned()) w.Int(p);
     w.EndArray();
+    if (!http_listen.empty()) w.Field("http_listen", http_listen);
     w.FieldDouble("uptime_seconds",
                   std::chrono::duration<double>(std::chrono::steady_clock::now() - started).count(), 1);
     w.EndObject();
@@ -230,6 +248,37 @@ int RunDaemon(const RunOptions& options) {
                  b.min_bytes);
   };
 
+  // /metrics, /healthz (the consumer loop turned within 30 s: a broker outage
+  // does not fail it) and /readyz (partitions assigned).
+  metrics::HttpServer http;
+  if (!cfg.http.listen.empty()) {
+    http.Get("/metrics", [&] {
+      return metrics::HttpResponse{200, DaemonMetrics(snapshot()).Serialize(), "text/plain; version=0.0.4; charset=utf-8"};
+    });
+    http.Get("/healthz", [&] {
+      const int64_t last = source_ptr->counters().last_poll_ms.load(std::memory_order_relaxed);
+      const int64_t now = std::chrono::duration_cast<std::chrono::milliseconds>(
+                              std::chrono::steady_clock::now().time_since_epoch())
+                              .count();
+      if (last != 0 && now - last > 30000) {
+        return metrics::HttpResponse{503, "stalled: the consumer loop has not turned for " +
+                                              std::to_string((now - last) / 1000) + " s\n"};
+      }
+      return metrics::HttpResponse{200, "ok\n"};
+    });
+    http.Get("/readyz", [&] {
+      const size_t assigned = source_ptr->assigned().size();
+      if (assigned == 0) return metrics::HttpResponse{503, "not ready: no partitions assigned\n"};
+      return metrics::HttpResponse{200, "ready: " + std::to_string(assigned) + " partitions assigned\n"};
+    });
+    if (Status st = http.Start(cfg.http.listen); !st.ok()) {
+      spdlog::error("{}: {}", options.config_path, st.message());
+      return kExitRuntime;
+    }
+    http_listen = cfg.http.listen.substr(0, cfg.http.listen.rfind(':') + 1) + std::to_string(http.port());
+    spdlog::info("http: /metrics, /healthz and /readyz on {}", http_listen);
+  }
+
   shards.Start();
   pool.Start();
   alerts.Start();
@@ -258,6 +307,7 @@ int RunDaemon(const RunOptions& options) {
   }
   refresher_cv.notify_all();
   refresher.join();
+  http.Stop();
   pool.Stop();
   shards.Join();
   alerts.Stop();

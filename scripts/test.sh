@@ -7,7 +7,7 @@ set -euo pipefail
 source "$(dirname "$0")/common.sh"
 
 FUZZ_SECONDS="${FLOWWATCH_FUZZ_SECONDS:-20}"
-ensure_packages "${BUILD_PACKAGES[@]}" clang libclang-rt-14-dev kcat
+ensure_packages "${BUILD_PACKAGES[@]}" clang libclang-rt-14-dev kcat prometheus
 
 run_ctest() {
   local dir="$1"

@@ -277,6 +277,10 @@ Status KafkaSource::Run(const std::atomic<bool>& stop, const std::function<void(
   auto last_commit = std::chrono::steady_clock::now();
   auto last_backlog = last_commit;
   while (!stop.load(std::memory_order_relaxed) && !fatal_.load()) {
+    counters_.last_poll_ms.store(std::chrono::duration_cast<std::chrono::milliseconds>(
+                                     std::chrono::steady_clock::now().time_since_epoch())
+                                     .count(),
+                                 std::memory_order_relaxed);
     if (!held_.empty()) {
       handler_->WaitForRoom(held_.begin()->first, kRoomWait);
       OfferHeld();
@@ -363,7 +367,8 @@ std::vector<int32_t> KafkaSource::assigned() const {
 }
 
 // From librdkafka's cached state (no request to the broker): the end of each
-// assigned partition as last fetched, minus the application's position (or,
+// assigned partition as last fetched, minus the application's position (their
+// sum is the consumer lag of the metrics and the summary) (or,
 // before the partition's first message, where the group had committed it, or
 // its beginning when nothing was committed and auto.offset.reset is earliest).
 void KafkaSource::UpdateBacklog() {
@@ -372,6 +377,8 @@ void KafkaSource::UpdateBacklog() {
   std::vector<RdKafka::TopicPartition*> tps = MakePartitions(options_.client.topic, mine);
   consumer_->position(tps);
   const bool from_beginning = options_.client.Get("auto.offset.reset") == "earliest";
+  int64_t lag = 0;
+  bool known = false;
   for (const RdKafka::TopicPartition* tp : tps) {
     int64_t low = -1, high = -1;
     int64_t backlog = -1;
@@ -390,8 +397,13 @@ void KafkaSource::UpdateBacklog() {
       if (held != held_.end()) backlog += static_cast<int64_t>(held->second.size());
     }
     handler_->OnBacklog(tp->partition(), backlog);
+    if (backlog >= 0) {
+      lag += backlog;
+      known = true;
+    }
   }
   FreePartitions(&tps);
+  counters_.lag.store(known ? lag : -1, std::memory_order_relaxed);
 }
 
 void KafkaSource::ParseStats(const std::string& json) {
@@ -410,7 +422,6 @@ void KafkaSource::ParseStats(const std::string& json) {
     lag += partition_lag;
     known = true;
   }
-  counters_.lag.store(known ? lag : -1, std::memory_order_relaxed);
   spdlog::info("kafka: consumer lag {} messages on {} partitions", known ? std::to_string(lag) : "unknown", mine.size());
 }
 

@@ -11,7 +11,8 @@
 // session timeout) and committed before they are given up. On stop: fetching
 // stops, in-flight work drains, offsets are committed, the consumer closes.
 // Undecodable messages may be copied to a dead-letter topic (DeadLetter, any
-// thread). Consumer lag comes from librdkafka's statistics.
+// thread). Consumer lag: each partition's end offset minus its position, every
+// 500 ms; librdkafka's statistics are logged every 15 s.
 //
 // Threads: Run on one thread; DeadLetter and the counters from any. The
 // connection string never reaches a log line (ClientConfig::Redacted).
@@ -58,7 +59,8 @@ struct KafkaSourceCounters {
   SharedCounter dead_lettered;  // DeadLetter runs on decoder threads
   Counter rebalances;
   Counter pauses;
-  std::atomic<int64_t> lag{-1};  // messages behind the end of the assigned partitions; -1 unknown
+  std::atomic<int64_t> lag{-1};  // messages behind the end of the assigned partitions (every 500 ms); -1 unknown
+  std::atomic<int64_t> last_poll_ms{0};  // steady-clock ms of the poll loop's last turn (0: not started)
 };
 
 class KafkaSource {

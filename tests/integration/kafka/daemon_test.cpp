@@ -10,7 +10,11 @@
 //    exactly there;
 //  - garbage between good messages is counted, skipped, and dead-lettered;
 //  - SIGHUP reloads the configuration mid-stream without losing state, and a
-//    broken configuration is refused while the running one stays.
+//    broken configuration is refused while the running one stays;
+//  - a real Prometheus scrapes /metrics; /healthz and /readyz answer; the
+//    metric names served are exactly those docs/metrics.md lists.
+#include <httplib.h>
+
 #include <catch2/catch.hpp>
 
 #include <algorithm>
@@ -117,7 +121,7 @@ class Daemon {
     for (const auto& [k, v] : c.librdkafka) cfg << "      " << k << ": \"" << v << "\"\n";
     cfg << "  idle_timeout: 2s\ninventory:\n  file: " << dir / "story/inventory.csv" << "\nstate:\n  dir: " << dir_
         << "/state\nalerts:\n  file: " << alerts_ << "\npipeline:\n  decoders: " << c.decoders
-        << "\n  shards: " << c.shards << "\nlog:\n  level: info\n";
+        << "\n  shards: " << c.shards << "\nhttp:\n  listen: \"127.0.0.1:0\"\nlog:\n  level: info\n";
   }
   void Start() {
     process_ = std::make_unique<Process>(std::vector<std::string>{kBin, "run", "--config", config_},
@@ -358,11 +362,6 @@ TEST_CASE("Garbage between good messages is counted, skipped and copied to the d
   REQUIRE(dlq == expected);
 }
 
-}  // namespace
-}  // namespace flowwatch::testing
-
-namespace flowwatch::testing {
-namespace {
 
 TEST_CASE("SIGHUP reloads the configuration mid-stream without losing state, and refuses a broken one") {
   TempDir dir;
@@ -397,6 +396,105 @@ TEST_CASE("SIGHUP reloads the configuration mid-stream without losing state, and
   const Summary s = d.summary();
   REQUIRE(s.tuples == story.tuples);
   REQUIRE(SortedLines(d.alerts()) == ReplayAlerts(dir, story));
+}
+
+// GET http://host:port/path on 127.0.0.1; the status and body.
+std::pair<int, std::string> HttpGet(const std::string& host_port, const std::string& path) {
+  const size_t colon = host_port.rfind(':');
+  httplib::Client client(host_port.substr(0, colon), std::stoi(host_port.substr(colon + 1)));
+  client.set_connection_timeout(5);
+  client.set_read_timeout(10);
+  auto res = client.Get(path.c_str());
+  if (!res) return {-1, ""};
+  return {res->status, res->body};
+}
+
+// The value Prometheus has for an instant query with one result; -1 if none.
+double PrometheusValue(int port, const std::string& query) {
+  httplib::Client client("127.0.0.1", port);
+  auto res = client.Get("/api/v1/query", httplib::Params{{"query", query}}, httplib::Headers{});
+  if (!res || res->status != 200) return -1;
+  simdjson::dom::parser parser;
+  simdjson::dom::element doc;
+  if (parser.parse(res->body).get(doc)) return -1;
+  simdjson::dom::array result;
+  if (doc["data"]["result"].get(result) || result.size() != 1) return -1;
+  std::string_view value;
+  if (result.at(0)["value"].at(1).get(value)) return -1;
+  return std::stod(std::string(value));
+}
+
+// Metric names: those /metrics declares (# TYPE lines), those docs/metrics.md lists.
+std::set<std::string> ServedNames(const std::string& text) {
+  std::set<std::string> names;
+  std::istringstream in(text);
+  std::string line;
+  while (std::getline(in, line)) {
+    if (line.rfind("# TYPE ", 0) == 0) names.insert(line.substr(7, line.find(' ', 7) - 7));
+  }
+  return names;
+}
+std::set<std::string> DocumentedNames(const std::string& text) {
+  std::set<std::string> names;
+  std::istringstream in(text);
+  std::string line;
+  while (std::getline(in, line)) {
+    if (line.rfind("| `flowwatch_", 0) == 0) names.insert(line.substr(3, line.find('`', 3) - 3));
+  }
+  return names;
+}
+
+TEST_CASE("Prometheus scrapes the daemon, which is healthy and ready, and docs/metrics.md lists what it serves") {
+  TempDir dir;
+  const Story story = MakeStory(dir);
+  MockBroker broker(kMockBroker, 1, kTopic, 4, dir / "broker.log");
+  Daemon d(dir, "d", broker, {});
+  d.Start();
+  // Before any partition is assigned: alive, not ready.
+  REQUIRE(WaitUntil([&] { return !d.summary().http_listen.empty(); }, 30s));
+  const std::string target = d.summary().http_listen;
+  CHECK(HttpGet(target, "/healthz").first == 200);
+  REQUIRE(WaitUntil([&] { return HttpGet(target, "/readyz").first == 200; }, 60s));
+
+  Produce(broker, story.keyed_file);
+  const auto ends = EndOffsets(broker);
+  REQUIRE(WaitUntil([&] { return d.summary().alerts >= 10 && CommittedAll(d.summary(), ends); }, 90s));
+
+  const int port = FreePort();
+  {
+    std::ofstream cfg(dir / "prometheus.yml");
+    cfg << "global:\n  scrape_interval: 1s\nscrape_configs:\n  - job_name: flowwatch\n    static_configs:\n"
+        << "      - targets: [\"" << target << "\"]\n";
+  }
+  Process prometheus({"prometheus", "--config.file=" + dir / "prometheus.yml", "--storage.tsdb.path=" + dir / "tsdb",
+                      "--web.listen-address=127.0.0.1:" + std::to_string(port)},
+                     "", dir / "prometheus.log");
+  const double messages = static_cast<double>(story.lines.size());
+  const bool scraped = WaitUntil(
+      [&] { return PrometheusValue(port, "flowwatch_decode_messages_total{job=\"flowwatch\"}") == messages; }, 60s);
+  INFO(Slurp(dir / "prometheus.log"));
+  REQUIRE(scraped);
+  CHECK(PrometheusValue(port, "up{job=\"flowwatch\"}") == 1);
+  CHECK(PrometheusValue(port, "flowwatch_shard_tuples_applied_total") == static_cast<double>(story.tuples));
+  CHECK(PrometheusValue(port, "flowwatch_source_partitions_assigned") == 4);
+  CHECK(PrometheusValue(port, "sum(flowwatch_decode_errors_total)") == 0);
+  CHECK(PrometheusValue(port, "flowwatch_alert_events_total") == static_cast<double>(d.summary().alerts));
+  prometheus.Signal(SIGTERM);
+  prometheus.Wait(20s);
+
+  const auto [status, body] = HttpGet(target, "/metrics");
+  REQUIRE(status == 200);
+  const std::set<std::string> served = ServedNames(body);
+  const std::set<std::string> documented = DocumentedNames(Slurp(std::string(FW_SOURCE_DIR) + "/docs/metrics.md"));
+  for (const std::string& n : served) {
+    INFO("served but not in docs/metrics.md: " << n);
+    CHECK(documented.count(n) == 1);
+  }
+  for (const std::string& n : documented) {
+    INFO("in docs/metrics.md but not served: " << n);
+    CHECK(served.count(n) == 1);
+  }
+  REQUIRE(d.Stop().first == 0);
 }
 
 }  // namespace

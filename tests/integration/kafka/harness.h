@@ -8,7 +8,10 @@
 //    window into what it has done.
 #pragma once
 
+#include <arpa/inet.h>
 #include <fcntl.h>
+#include <netinet/in.h>
+#include <sys/socket.h>
 #include <signal.h>
 #include <spawn.h>
 #include <sys/wait.h>
@@ -184,6 +187,7 @@ struct Summary {
   std::map<std::string, uint64_t> errors;
   std::map<int, int64_t> committed;
   std::vector<int> assigned;
+  std::string http_listen;
 };
 
 inline Summary ReadSummary(const std::string& path) {
@@ -216,11 +220,31 @@ inline Summary ReadSummary(const std::string& path) {
   if (!doc["committed"].get(committed)) {
     for (auto [k, v] : committed) s.committed[std::stoi(std::string(k))] = v.get_int64().value();
   }
+  std::string_view http_listen;
+  if (!doc["http_listen"].get(http_listen)) s.http_listen = std::string(http_listen);
   simdjson::dom::array assigned;
   if (!doc["assigned"].get(assigned)) {
     for (simdjson::dom::element p : assigned) s.assigned.push_back(static_cast<int>(p.get_int64().value()));
   }
   return s;
+}
+
+// A TCP port on 127.0.0.1 that was free a moment ago (for servers that need
+// a port on their command line, like Prometheus).
+inline int FreePort() {
+  const int fd = socket(AF_INET, SOCK_STREAM, 0);
+  sockaddr_in addr{};
+  addr.sin_family = AF_INET;
+  addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+  addr.sin_port = 0;
+  socklen_t len = sizeof addr;
+  if (bind(fd, reinterpret_cast<sockaddr*>(&addr), sizeof addr) != 0 ||
+      getsockname(fd, reinterpret_cast<sockaddr*>(&addr), &len) != 0) {
+    close(fd);
+    throw std::runtime_error("no free port");
+  }
+  close(fd);
+  return ntohs(addr.sin_port);
 }
 
 // Polls until pred() holds or the timeout passes; returns pred().

@@ -1,0 +1,67 @@
+#include "daemon/daemon_metrics.h"
+
+#include <string>
+
+namespace flowwatch::app {
+
+metrics::MetricFamilies DaemonMetrics(const DaemonSnapshot& s) {
+  metrics::MetricFamilies m;
+  const source::kafka::KafkaSourceCounters& k = *s.source;
+  auto d = [](uint64_t v) { return static_cast<double>(v); };
+
+  // Source: what came from the broker and what the consumer did.
+  m.Counter("flowwatch_source_messages_total", "Messages consumed from the broker.", d(k.messages.value()));
+  m.Counter("flowwatch_source_bytes_total", "Bytes of message bodies consumed from the broker.", d(k.bytes.value()));
+  if (const int64_t lag = k.lag.load(); lag >= 0) {
+    m.Gauge("flowwatch_source_consumer_lag_messages",
+            "Messages behind the end of the assigned partitions (updated every 500 ms).", d(lag));
+  }
+  m.Gauge("flowwatch_source_partitions_assigned", "Partitions this process holds.", d(s.partitions_assigned));
+  m.Counter("flowwatch_source_errors_total", "Consumer errors, transient ones included.", d(k.errors.value()));
+  m.Counter("flowwatch_source_commits_total", "Offset commits that succeeded.", d(k.commits.value()));
+  m.Counter("flowwatch_source_commit_failures_total", "Offset commits that failed (retried at the next interval).",
+            d(k.commit_failures.value()));
+  m.Counter("flowwatch_source_rebalances_total", "Partition assignments and revocations.", d(k.rebalances.value()));
+  m.Counter("flowwatch_source_pauses_total", "Partitions paused because the pipeline had no room.",
+            d(k.pauses.value()));
+  m.Counter("flowwatch_source_dead_lettered_total", "Undecodable messages copied to the dead-letter topic.",
+            d(k.dead_lettered.value()));
+
+  // Decode: what was read from the messages.
+  m.Counter("flowwatch_decode_messages_total", "Messages decoded (re-deliveries included).", d(s.messages_decoded));
+  m.Counter("flowwatch_decode_poison_messages_total", "Messages from which nothing at all could be read.",
+            d(s.poison_messages));
+  m.Counter("flowwatch_decode_records_total", "Flow-log records accepted.", d(s.decode.records));
+  for (int f = 0; f < kRecordFormatCount; ++f) {
+    m.Counter("flowwatch_decode_tuples_total", "Flow tuples decoded, by record format.", d(s.decode.tuples_by_format[f]),
+              {{"format", std::string(FormatName(static_cast<RecordFormat>(f)))}});
+  }
+  for (int e = 0; e < decode::kDecodeErrorCount; ++e) {
+    m.Counter("flowwatch_decode_errors_total", "Elements skipped, by error type (docs/formats.md).", d(s.decode.errors[e]),
+              {{"type", std::string(decode::DecodeErrorName(static_cast<decode::DecodeError>(e)))}});
+  }
+
+  // Shards: what was applied, after de-duplication.
+  m.Counter("flowwatch_shard_tuples_applied_total", "Flow tuples applied to the port inventory and detection.",
+            d(s.totals.tuples));
+  m.Counter("flowwatch_shard_duplicates_dropped_total", "Flow tuples dropped as repeats (de-duplication window).",
+            d(s.totals.duplicates));
+  m.Counter("flowwatch_traffic_bytes_total", "Bytes of the applied flows, both directions.", d(s.totals.bytes));
+  m.Counter("flowwatch_traffic_packets_total", "Packets of the applied flows, both directions.", d(s.totals.packets));
+
+  // Detection and the port inventory.
+  m.Gauge("flowwatch_detect_keys", "Keys (VM, protocol, port, direction) with a baseline.", d(s.totals.keys));
+  m.Counter("flowwatch_detect_late_flows_total", "Flows that arrived after their bucket had closed.",
+            d(s.totals.late_flows));
+  m.Counter("flowwatch_detect_folded_flows_total", "Flows folded into a VM's \"other\" key by the key caps.",
+            d(s.totals.folded_flows));
+  m.Gauge("flowwatch_detect_alerts_firing", "Incidents firing now.", d(s.totals.alerts_firing));
+  m.Gauge("flowwatch_ports_keys", "Port inventory keys (VM, protocol, port, direction).", d(s.totals.port_keys));
+
+  // Alert output.
+  m.Counter("flowwatch_alert_events_total", "Alert events written (firing and resolved).", d(s.alerts_written));
+  m.Counter("flowwatch_alert_events_dropped_total", "Alert events lost to a failing alert file.", d(s.alerts_dropped));
+  return m;
+}
+
+}  // namespace flowwatch::app

@@ -1,0 +1,25 @@
+// The daemon's /metrics: every family it serves, built at scrape time from the
+// same counters as the summary file. docs/metrics.md lists them; a test keeps
+// the two in sync.
+#pragma once
+
+#include <cstdint>
+
+#include "daemon/summary.h"
+#include "lib/decode/decode_stats.h"
+#include "lib/metrics/metric_families.h"
+#include "lib/source/kafka/kafka_source.h"
+
+namespace flowwatch::app {
+
+struct DaemonSnapshot {
+  decode::DecodeStats decode;
+  PipelineTotals totals;
+  uint64_t messages_decoded = 0, poison_messages = 0, alerts_written = 0, alerts_dropped = 0;
+  const source::kafka::KafkaSourceCounters* source = nullptr;
+  size_t partitions_assigned = 0;
+};
+
+metrics::MetricFamilies DaemonMetrics(const DaemonSnapshot& s);
+
+}  // namespace flowwatch::app
