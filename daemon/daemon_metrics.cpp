@@ -17,6 +17,10 @@ metrics::MetricFamilies DaemonMetrics(const DaemonSnapshot& s) {
             "Messages behind the end of the assigned partitions (updated every 500 ms).", d(lag));
   }
   m.Gauge("flowwatch_source_partitions_assigned", "Partitions this process holds.", d(s.partitions_assigned));
+  for (const auto& [p, backlog] : s.partition_backlog) {
+    m.Gauge("flowwatch_source_partition_lag_messages", "Messages waiting in the broker, per assigned partition.",
+            d(backlog), {{"partition", std::to_string(p)}});
+  }
   m.Counter("flowwatch_source_errors_total", "Consumer errors, transient ones included.", d(k.errors.value()));
   m.Counter("flowwatch_source_commits_total", "Offset commits that succeeded.", d(k.commits.value()));
   m.Counter("flowwatch_source_commit_failures_total", "Offset commits that failed (retried at the next interval).",
@@ -46,6 +50,14 @@ metrics::MetricFamilies DaemonMetrics(const DaemonSnapshot& s) {
             d(s.totals.tuples));
   m.Counter("flowwatch_shard_duplicates_dropped_total", "Flow tuples dropped as repeats (de-duplication window).",
             d(s.totals.duplicates));
+  for (size_t i = 0; i < s.shard_queued.size(); ++i) {
+    m.Gauge("flowwatch_shard_queued_flows", "Flows waiting in a shard's rings.", d(s.shard_queued[i]),
+            {{"shard", std::to_string(i)}});
+  }
+  for (size_t i = 0; i < s.decoder_backpressure_ns.size(); ++i) {
+    m.Counter("flowwatch_shard_backpressure_seconds_total", "Time a decoder waited on full shard rings.",
+              static_cast<double>(s.decoder_backpressure_ns[i]) / 1e9, {{"decoder", std::to_string(i)}});
+  }
   m.Counter("flowwatch_traffic_bytes_total", "Bytes of the applied flows, both directions.", d(s.totals.bytes));
   m.Counter("flowwatch_traffic_packets_total", "Packets of the applied flows, both directions.", d(s.totals.packets));
 

@@ -4,6 +4,8 @@
 #pragma once
 
 #include <cstdint>
+#include <map>
+#include <vector>
 
 #include "daemon/summary.h"
 #include "lib/decode/decode_stats.h"
@@ -18,6 +20,9 @@ struct DaemonSnapshot {
   uint64_t messages_decoded = 0, poison_messages = 0, alerts_written = 0, alerts_dropped = 0;
   const source::kafka::KafkaSourceCounters* source = nullptr;
   size_t partitions_assigned = 0;
+  std::map<int32_t, int64_t> partition_backlog;  // partition -> messages waiting
+  std::vector<size_t> shard_queued;              // per shard: flows waiting in its rings
+  std::vector<uint64_t> decoder_backpressure_ns;  // per decoder: time waiting on full rings
 };
 
 metrics::MetricFamilies DaemonMetrics(const DaemonSnapshot& s);

@@ -188,6 +188,9 @@ int RunDaemon(const RunOptions& options) {
     s.alerts_dropped = alerts.dropped();
     s.source = &source_ptr->counters();
     s.partitions_assigned = source_ptr->assigned().size();
+    s.partition_backlog = source_ptr->backlog();
+    for (int i = 0; i < shards.shard_count(); ++i) s.shard_queued.push_back(shards.queued(i));
+    for (int i = 0; i < set_options.producers; ++i) s.decoder_backpressure_ns.push_back(shards.producer(i).backpressure_ns());
     return s;
   };
   std::mutex summary_mu;

@@ -182,7 +182,10 @@ void KafkaSource::OnRebalance(RdKafka::KafkaConsumer* consumer, bool assign, con
   handler_->OnRevoked(partitions);
   {
     std::lock_guard<std::mutex> lock(mu_);
-    for (int32_t p : partitions) assigned_.erase(p);
+    for (int32_t p : partitions) {
+      assigned_.erase(p);
+      backlog_.erase(p);
+    }
   }
   for (int32_t p : partitions) {
     done_.erase(p);
@@ -361,6 +364,11 @@ std::map<int32_t, int64_t> KafkaSource::committed() const {
   return committed_;
 }
 
+std::map<int32_t, int64_t> KafkaSource::backlog() const {
+  std::lock_guard<std::mutex> lock(mu_);
+  return backlog_;
+}
+
 std::vector<int32_t> KafkaSource::assigned() const {
   std::lock_guard<std::mutex> lock(mu_);
   return std::vector<int32_t>(assigned_.begin(), assigned_.end());
@@ -379,6 +387,7 @@ void KafkaSource::UpdateBacklog() {
   const bool from_beginning = options_.client.Get("auto.offset.reset") == "earliest";
   int64_t lag = 0;
   bool known = false;
+  std::map<int32_t, int64_t> backlogs;
   for (const RdKafka::TopicPartition* tp : tps) {
     int64_t low = -1, high = -1;
     int64_t backlog = -1;
@@ -400,10 +409,13 @@ void KafkaSource::UpdateBacklog() {
     if (backlog >= 0) {
       lag += backlog;
       known = true;
+      backlogs[tp->partition()] = backlog;
     }
   }
   FreePartitions(&tps);
   counters_.lag.store(known ? lag : -1, std::memory_order_relaxed);
+  std::lock_guard<std::mutex> lock(mu_);
+  backlog_ = std::move(backlogs);
 }
 
 void KafkaSource::ParseStats(const std::string& json) {

@@ -81,6 +81,8 @@ class KafkaSource {
   // partition -> committed offset, for the summary.
   std::map<int32_t, int64_t> committed() const;
   std::vector<int32_t> assigned() const;
+  // partition -> messages waiting in the broker (and held), as of the last check.
+  std::map<int32_t, int64_t> backlog() const;
 
  private:
   class Callbacks;
@@ -106,8 +108,9 @@ class KafkaSource {
   std::map<int32_t, std::deque<SourceMessage>> held_;  // paused partitions' messages, in order
   std::map<int32_t, int64_t> done_;                    // partition -> next offset processed, not yet committed
   std::map<int32_t, int64_t> start_;                   // partition -> the group's committed offset at assignment
-  mutable std::mutex mu_;                              // guards committed_ and assigned_
+  mutable std::mutex mu_;                              // guards committed_, backlog_ and assigned_
   std::map<int32_t, int64_t> committed_;
+  std::map<int32_t, int64_t> backlog_;  // known backlogs of assigned partitions
   std::set<int32_t> assigned_;
   std::atomic<bool> fatal_{false};
   std::string fatal_reason_;

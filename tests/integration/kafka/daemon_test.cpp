@@ -477,6 +477,8 @@ TEST_CASE("Prometheus scrapes the daemon, which is healthy and ready, and docs/m
   CHECK(PrometheusValue(port, "up{job=\"flowwatch\"}") == 1);
   CHECK(PrometheusValue(port, "flowwatch_shard_tuples_applied_total") == static_cast<double>(story.tuples));
   CHECK(PrometheusValue(port, "flowwatch_source_partitions_assigned") == 4);
+  CHECK(PrometheusValue(port, "count(flowwatch_source_partition_lag_messages)") == 4);
+  CHECK(PrometheusValue(port, "sum(flowwatch_source_partition_lag_messages)") == 0);  // caught up
   CHECK(PrometheusValue(port, "sum(flowwatch_decode_errors_total)") == 0);
   CHECK(PrometheusValue(port, "flowwatch_alert_events_total") == static_cast<double>(d.summary().alerts));
   prometheus.Signal(SIGTERM);
