@@ -62,7 +62,11 @@ void AlertWriter::Run() {
     queue_.pop_front();
     lock.unlock();
     const auto [classifier, inventory] = snapshot_();
-    const std::string line = alert::AlertJson(a, *names_, *classifier, inventory.get()) + "\n";
+    const std::string json = alert::AlertJson(a, *names_, *classifier, inventory.get());
+    if (deliver_) {
+      deliver_(alert::Fingerprint(a, names_->vms.Get(a.key.vm_id)) + ":" + std::string(AlertStatusName(a.status)), json);
+    }
+    const std::string line = json + "\n";
     if (out_) {
       std::fwrite(line.data(), 1, line.size(), out_);
       std::fflush(out_);

@@ -41,6 +41,9 @@ class AlertWriter : public detect::AlertSink {
   void Stop();
 
   void Emit(Alert alert) override;  // any thread
+  // Also hands each event to deliver(key, json) on the writer thread, key being
+  // the incident's fingerprint and the status. Before Start().
+  void SetDelivery(std::function<void(const std::string&, const std::string&)> deliver) { deliver_ = std::move(deliver); }
 
   uint64_t written() const { return written_.value(); }
   uint64_t dropped() const { return dropped_.value(); }
@@ -50,6 +53,7 @@ class AlertWriter : public detect::AlertSink {
 
   const NameTables* names_;
   Snapshot snapshot_;
+  std::function<void(const std::string&, const std::string&)> deliver_;
   const size_t max_queued_;
   std::FILE* out_ = nullptr;
   bool own_file_ = false;

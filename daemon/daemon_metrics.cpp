@@ -73,6 +73,30 @@ metrics::MetricFamilies DaemonMetrics(const DaemonSnapshot& s) {
   // Alert output.
   m.Counter("flowwatch_alert_events_total", "Alert events written (firing and resolved).", d(s.alerts_written));
   m.Counter("flowwatch_alert_events_dropped_total", "Alert events lost to a failing alert file.", d(s.alerts_dropped));
+
+  // Delivery, per webhook (label sink: its index in alerts.webhooks).
+  for (size_t i = 0; i < s.sinks.size(); ++i) {
+    const alert::SinkStats& k = s.sinks[i];
+    const std::string sink = std::to_string(i);
+    m.Counter("flowwatch_alert_deliveries_total", "Webhook calls for alert events, by outcome.", d(k.delivered),
+              {{"sink", sink}, {"outcome", "delivered"}});
+    m.Counter("flowwatch_alert_deliveries_total", "Webhook calls for alert events, by outcome.", d(k.retries),
+              {{"sink", sink}, {"outcome", "retry"}});
+    m.Counter("flowwatch_alert_deliveries_total", "Webhook calls for alert events, by outcome.", d(k.rejected),
+              {{"sink", sink}, {"outcome", "rejected"}});
+  }
+  for (size_t i = 0; i < s.sinks.size(); ++i) {
+    m.Counter("flowwatch_alert_deliveries_dropped_total", "Alert events dropped from a full delivery queue.",
+              d(s.sinks[i].dropped), {{"sink", std::to_string(i)}});
+  }
+  for (size_t i = 0; i < s.sinks.size(); ++i) {
+    m.Gauge("flowwatch_alert_queue_events", "Alert events waiting for delivery.", d(s.sinks[i].queued),
+            {{"sink", std::to_string(i)}});
+  }
+  for (size_t i = 0; i < s.sinks.size(); ++i) {
+    m.Gauge("flowwatch_alert_oldest_undelivered_seconds", "Age of the oldest alert event waiting for delivery.",
+            s.sinks[i].oldest_undelivered_seconds, {{"sink", std::to_string(i)}});
+  }
   return m;
 }
 

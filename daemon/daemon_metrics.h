@@ -8,6 +8,7 @@
 #include <vector>
 
 #include "daemon/summary.h"
+#include "lib/alert/dispatcher.h"
 #include "lib/decode/decode_stats.h"
 #include "lib/metrics/metric_families.h"
 #include "lib/source/kafka/kafka_source.h"
@@ -23,6 +24,7 @@ struct DaemonSnapshot {
   std::map<int32_t, int64_t> partition_backlog;  // partition -> messages waiting
   std::vector<size_t> shard_queued;              // per shard: flows waiting in its rings
   std::vector<uint64_t> decoder_backpressure_ns;  // per decoder: time waiting on full rings
+  std::vector<alert::SinkStats> sinks;            // per webhook, in configuration order
 };
 
 metrics::MetricFamilies DaemonMetrics(const DaemonSnapshot& s);

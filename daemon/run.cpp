@@ -13,6 +13,7 @@
 #include <thread>
 
 #include "daemon/alert_writer.h"
+#include "lib/alert/dispatcher.h"
 #include "daemon/daemon_metrics.h"
 #include "daemon/decoder_pool.h"
 #include "daemon/live_config.h"
@@ -138,7 +139,23 @@ int RunDaemon(const RunOptions& options) {
   enrich::VmResolver resolver(enrichment.inventory(), &names.vms);
   LiveConfig live(cfg);
 
+  // Webhooks: the generic format only, so far.
+  std::vector<alert::WebhookSinkOptions> hooks;
+  for (size_t i = 0; i < cfg.alerts.webhooks.size(); ++i) {
+    const config::WebhookConfig& w = cfg.alerts.webhooks[i];
+    if (w.format != "generic") {
+      spdlog::error("{}: alerts.webhooks[{}].format: {} is not supported yet (only generic)", options.config_path, i,
+                    w.format);
+      return kExitConfig;
+    }
+    hooks.push_back(alert::WebhookSinkOptions{w.url, w.secret, w.headers, w.timeout});
+  }
+  alert::Dispatcher dispatcher(alert::DispatcherOptions{}, std::move(hooks));
+
   AlertWriter alerts(&names, [&] { return enrichment.Snapshot(); });
+  if (!cfg.alerts.webhooks.empty()) {
+    alerts.SetDelivery([&](const std::string& key, const std::string& json) { dispatcher.Enqueue(key, json); });
+  }
   if (Status s = alerts.Open(cfg.alerts.file); !s.ok()) {
     spdlog::error("{}", s.message());
     return kExitRuntime;
@@ -187,6 +204,7 @@ int RunDaemon(const RunOptions& options) {
     s.alerts_written = alerts.written();
     s.alerts_dropped = alerts.dropped();
     s.source = &source_ptr->counters();
+    s.sinks = dispatcher.stats();
     s.partitions_assigned = source_ptr->assigned().size();
     s.partition_backlog = source_ptr->backlog();
     for (int i = 0; i < shards.shard_count(); ++i) s.shard_queued.push_back(shards.queued(i));
@@ -284,6 +302,7 @@ int RunDaemon(const RunOptions& options) {
 
   shards.Start();
   pool.Start();
+  dispatcher.Start();
   alerts.Start();
   signals.Start(
       [&] {
@@ -314,6 +333,7 @@ int RunDaemon(const RunOptions& options) {
   pool.Stop();
   shards.Join();
   alerts.Stop();
+  dispatcher.Stop(std::chrono::seconds(5));  // what is still undelivered then is logged (no spool yet)
   write_summary();
   if (!status.ok()) {
     spdlog::error("{}", status.message());

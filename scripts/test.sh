@@ -1,8 +1,9 @@
 #!/usr/bin/env bash
 # The whole test suite, as CI runs it: a warning-free build with every unit,
 # conformance and integration test; the same tests under ASan+UBSan; the
-# concurrency tests (rings, shards, detection, the daemon's decoder pool) under
-# TSan; and, when clang is available, each libFuzzer target for a bounded time.
+# concurrency tests (rings, shards, detection, the daemon's decoder pool, the
+# alert dispatcher) under TSan; and, when clang is available, each libFuzzer
+# target for a bounded time.
 set -euo pipefail
 source "$(dirname "$0")/common.sh"
 
@@ -25,8 +26,8 @@ ASAN_OPTIONS=detect_leaks=1 UBSAN_OPTIONS=print_stacktrace=1 run_ctest "$FLOWWAT
 
 log "TSan build and the concurrency tests"
 cmake_build "$FLOWWATCH_ROOT/build/tsan" RelWithDebInfo -DFLOWWATCH_SANITIZE=thread -DFLOWWATCH_BENCH=OFF \
-  -- fw_shard_tests fw_detect_tests fw_common_tests fw_daemon_pipeline_tests
-TSAN_OPTIONS=halt_on_error=1 run_ctest "$FLOWWATCH_ROOT/build/tsan" -R 'fw_(shard|detect|common|daemon_pipeline)_tests'
+  -- fw_shard_tests fw_detect_tests fw_common_tests fw_daemon_pipeline_tests fw_alert_tests
+TSAN_OPTIONS=halt_on_error=1 run_ctest "$FLOWWATCH_ROOT/build/tsan" -R 'fw_(shard|detect|common|daemon_pipeline|alert)_tests'
 
 if command -v clang++ >/dev/null; then
   log "fuzzing each target for ${FUZZ_SECONDS}s (clang libFuzzer)"

@@ -54,6 +54,9 @@ struct StateConfig {
 struct WebhookConfig {
   std::string url;
   std::string format = "generic";  // generic | alertmanager | pagerduty
+  std::string secret;              // HMAC-SHA256 key for the signature header; secret: never logged
+  std::map<std::string, std::string> headers;  // sent with every call (e.g. for a Slack or Teams relay)
+  Millis timeout{10000};           // per call
 };
 
 struct AlertsConfig {

@@ -238,9 +238,12 @@ void ReadAlerts(Reader& r, const YAML::Node& n, AlertsConfig* c) {
   for (size_t i = 0; i < hooks.size(); ++i) {
     const std::string path = "alerts.webhooks[" + std::to_string(i) + "]";
     WebhookConfig w;
-    if (!r.Map(hooks[i], path, {"url", "format"})) continue;
+    if (!r.Map(hooks[i], path, {"url", "format", "secret", "headers", "timeout"})) continue;
     r.String(hooks[i], path, "url", &w.url);
     r.String(hooks[i], path, "format", &w.format);
+    r.String(hooks[i], path, "secret", &w.secret);
+    r.StringMap(hooks[i], path, "headers", &w.headers);
+    r.Duration(hooks[i], path, "timeout", &w.timeout, Millis(100));
     if (w.url.empty()) r.Error(hooks[i], path + ".url", "is required");
     if (w.format != "generic" && w.format != "alertmanager" && w.format != "pagerduty") {
       r.Error(hooks[i]["format"], path + ".format", "must be generic, alertmanager or pagerduty (got '" + w.format + "')");

@@ -2,6 +2,8 @@
 
 #include <httplib.h>
 
+#include <chrono>
+
 namespace flowwatch::metrics {
 
 HttpServer::HttpServer() : server_(std::make_unique<httplib::Server>()) {}
@@ -31,6 +33,8 @@ Status HttpServer::Start(const std::string& listen) {
   port_ = port == 0 ? server_->bind_to_any_port(host) : (server_->bind_to_port(host, port) ? port : -1);
   if (port_ < 0) return Status::Unavailable("http.listen: cannot listen on " + listen);
   thread_ = std::thread([this] { server_->listen_after_bind(); });
+  // A stop() before the accept loop runs would be missed and the join would hang.
+  for (int i = 0; i < 500 && !server_->is_running(); ++i) std::this_thread::sleep_for(std::chrono::milliseconds(10));
   return Status::Ok();
 }
 

@@ -18,8 +18,10 @@
 #include <catch2/catch.hpp>
 
 #include <algorithm>
+#include <mutex>
 #include <set>
 
+#include "lib/alert/webhook_sink.h"
 #include "tests/integration/kafka/harness.h"
 #include "tests/integration/process_util.h"
 
@@ -105,6 +107,7 @@ struct DaemonConfig {
   std::map<std::string, std::string> librdkafka;
   int decoders = 2;
   int shards = 2;
+  std::string webhook_url;  // with secret ${FW_TEST_WEBHOOK_SECRET}
 };
 
 class Daemon {
@@ -120,7 +123,12 @@ class Daemon {
     cfg << "    librdkafka:\n      session.timeout.ms: \"6000\"\n      heartbeat.interval.ms: \"1000\"\n";
     for (const auto& [k, v] : c.librdkafka) cfg << "      " << k << ": \"" << v << "\"\n";
     cfg << "  idle_timeout: 2s\ninventory:\n  file: " << dir / "story/inventory.csv" << "\nstate:\n  dir: " << dir_
-        << "/state\nalerts:\n  file: " << alerts_ << "\npipeline:\n  decoders: " << c.decoders
+        << "/state\nalerts:\n  file: " << alerts_ << "\n";
+    if (!c.webhook_url.empty()) {
+      cfg << "  webhooks:\n    - url: \"" << c.webhook_url << "\"\n      secret: \"${FW_TEST_WEBHOOK_SECRET}\"\n"
+          << "      headers: {X-Team: netsec}\n";
+    }
+    cfg << "pipeline:\n  decoders: " << c.decoders
         << "\n  shards: " << c.shards << "\nhttp:\n  listen: \"127.0.0.1:0\"\nlog:\n  level: info\n";
   }
   void Start() {
@@ -444,11 +452,46 @@ std::set<std::string> DocumentedNames(const std::string& text) {
   return names;
 }
 
-TEST_CASE("Prometheus scrapes the daemon, which is healthy and ready, and docs/metrics.md lists what it serves") {
+// A webhook receiver on 127.0.0.1 that records each call's body and signature.
+class WebhookReceiver {
+ public:
+  WebhookReceiver() {
+    server_.Post("/hook", [this](const httplib::Request& req, httplib::Response& res) {
+      std::lock_guard<std::mutex> lock(mu_);
+      calls_.emplace_back(req.body, req.get_header_value("X-Flowwatch-Signature") + " " + req.get_header_value("X-Team"));
+      res.status = 200;
+    });
+    port_ = server_.bind_to_any_port("127.0.0.1");
+    thread_ = std::thread([this] { server_.listen_after_bind(); });
+    for (int i = 0; i < 5000 && !server_.is_running(); ++i) std::this_thread::sleep_for(1ms);  // else a quick stop() is missed
+  }
+  ~WebhookReceiver() {
+    server_.stop();
+    thread_.join();
+  }
+  std::string url() const { return "http://127.0.0.1:" + std::to_string(port_) + "/hook"; }
+  std::vector<std::pair<std::string, std::string>> calls() const {
+    std::lock_guard<std::mutex> lock(mu_);
+    return calls_;
+  }
+
+ private:
+  httplib::Server server_;
+  int port_ = -1;
+  std::thread thread_;
+  mutable std::mutex mu_;
+  std::vector<std::pair<std::string, std::string>> calls_;  // body, "signature team"
+};
+
+TEST_CASE("Prometheus scrapes the daemon, a webhook gets each alert once and signed, and docs/metrics.md lists what is served") {
   TempDir dir;
   const Story story = MakeStory(dir);
   MockBroker broker(kMockBroker, 1, kTopic, 4, dir / "broker.log");
-  Daemon d(dir, "d", broker, {});
+  WebhookReceiver receiver;
+  setenv("FW_TEST_WEBHOOK_SECRET", "hook-secret", 1);
+  DaemonConfig c;
+  c.webhook_url = receiver.url();
+  Daemon d(dir, "d", broker, c);
   d.Start();
   // Before any partition is assigned: alive, not ready.
   REQUIRE(WaitUntil([&] { return !d.summary().http_listen.empty(); }, 30s));
@@ -481,6 +524,8 @@ TEST_CASE("Prometheus scrapes the daemon, which is healthy and ready, and docs/m
   CHECK(PrometheusValue(port, "sum(flowwatch_source_partition_lag_messages)") == 0);  // caught up
   CHECK(PrometheusValue(port, "sum(flowwatch_decode_errors_total)") == 0);
   CHECK(PrometheusValue(port, "flowwatch_alert_events_total") == static_cast<double>(d.summary().alerts));
+  CHECK(WaitUntil([&] { return PrometheusValue(port, "flowwatch_alert_deliveries_total{outcome=\"delivered\"}") ==
+                               static_cast<double>(d.summary().alerts); }, 20s));
   prometheus.Signal(SIGTERM);
   prometheus.Wait(20s);
 
@@ -497,6 +542,17 @@ TEST_CASE("Prometheus scrapes the daemon, which is healthy and ready, and docs/m
     CHECK(served.count(n) == 1);
   }
   REQUIRE(d.Stop().first == 0);
+
+  // The webhook got every alert of the alert file once, signed with the secret.
+  const std::vector<std::string> written = SortedLines(d.alerts());
+  std::vector<std::string> received;
+  for (const auto& [body, meta] : receiver.calls()) {
+    received.push_back(body);
+    CHECK(meta == "sha256=" + alert::HmacSha256Hex("hook-secret", body) + " netsec");
+  }
+  std::sort(received.begin(), received.end());
+  REQUIRE(received == written);
+  CHECK(d.log().find("hook-secret") == std::string::npos);  // the secret is never logged
 }
 
 }  // namespace

@@ -109,3 +109,31 @@ TEST_CASE("Durations and sizes") {
 
 }  // namespace
 }  // namespace flowwatch::config
+
+namespace flowwatch::config {
+namespace {
+
+TEST_CASE("A webhook takes a secret from the environment, headers and a timeout") {
+  setenv("FW_TEST_HOOK_SECRET", "k3y", 1);
+  const LoadResult r = LoadConfigText(
+      "alerts:\n"
+      "  webhooks:\n"
+      "    - url: \"https://relay.example.com/x\"\n"
+      "      secret: \"${FW_TEST_HOOK_SECRET}\"\n"
+      "      headers: {X-Team: netsec, X-Env: prod}\n"
+      "      timeout: 3s\n",
+      "w.yaml");
+  INFO((r.errors.empty() ? std::string() : r.errors.front()));
+  REQUIRE(r.ok());
+  const WebhookConfig& w = r.config.alerts.webhooks.at(0);
+  REQUIRE(w.secret == "k3y");
+  REQUIRE(w.headers.at("X-Team") == "netsec");
+  REQUIRE(w.headers.at("X-Env") == "prod");
+  REQUIRE(w.timeout == Millis(3000));
+  REQUIRE(w.format == "generic");
+  const LoadResult bad = LoadConfigText("alerts:\n  webhooks:\n    - url: \"http://x\"\n      timeout: 1ms\n", "b.yaml");
+  REQUIRE_FALSE(bad.ok());
+}
+
+}  // namespace
+}  // namespace flowwatch::config
