@@ -10,9 +10,7 @@ using Clock = std::chrono::steady_clock;
 
 Dispatcher::Dispatcher(const DispatcherOptions& options, std::vector<WebhookSinkOptions> sinks) : options_(options) {
   for (WebhookSinkOptions& o : sinks) {
-    auto s = std::make_unique<Sink>(std::move(o));
-    s->stats.origin = s->webhook.origin();
-    sinks_.push_back(std::move(s));
+    sinks_.push_back(std::make_unique<Sink>(std::move(o)));
   }
 }
 

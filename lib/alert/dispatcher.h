@@ -38,7 +38,6 @@ struct DispatcherOptions {
 };
 
 struct SinkStats {
-  std::string origin;  // scheme://host:port
   uint64_t delivered = 0, retries = 0, rejected = 0, dropped = 0, duplicates = 0;
   size_t queued = 0;
   double oldest_undelivered_seconds = 0;  // age of the oldest queued event; 0 when none
