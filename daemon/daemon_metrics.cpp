@@ -12,9 +12,9 @@ metrics::MetricFamilies DaemonMetrics(const DaemonSnapshot& s) {
   // Source: what came from the broker and what the consumer did.
   m.Counter("flowwatch_source_messages_total", "Messages consumed from the broker.", d(k.messages.value()));
   m.Counter("flowwatch_source_bytes_total", "Bytes of message bodies consumed from the broker.", d(k.bytes.value()));
-  if (const int64_t lag = k.lag.load(); lag >= 0) {
+  if (s.lag >= 0) {
     m.Gauge("flowwatch_source_consumer_lag_messages",
-            "Messages behind the end of the assigned partitions (updated every 500 ms).", d(lag));
+            "Messages behind the end of the assigned partitions (updated every 500 ms).", d(s.lag));
   }
   m.Gauge("flowwatch_source_partitions_assigned", "Partitions this process holds.", d(s.partitions_assigned));
   for (const auto& [p, backlog] : s.partition_backlog) {

@@ -22,6 +22,7 @@ struct DaemonSnapshot {
   const source::kafka::KafkaSourceCounters* source = nullptr;
   size_t partitions_assigned = 0;
   std::map<int32_t, int64_t> partition_backlog;  // partition -> messages waiting
+  int64_t lag = -1;                              // their sum; -1 unknown
   std::vector<size_t> shard_queued;              // per shard: flows waiting in its rings
   std::vector<uint64_t> decoder_backpressure_ns;  // per decoder: time waiting on full rings
   std::vector<alert::SinkStats> sinks;            // per webhook, in configuration order

@@ -12,6 +12,7 @@
 #include <thread>
 
 #include "daemon/decode_worker.h"
+#include "daemon/enrichment.h"
 #include "lib/common/json_writer.h"
 #include "lib/common/text_format.h"
 #include "lib/common/logging.h"
@@ -21,9 +22,6 @@
 
 namespace flowwatch::app {
 namespace {
-
-int DefaultThreads() { return std::max(1u, std::thread::hardware_concurrency()); }
-
 
 // Prints replay progress to stderr until stopped: every second on a terminal
 // (one line, rewritten), every 10 seconds otherwise.
@@ -92,26 +90,12 @@ int RunReplay(const ReplayOptions& options, const std::function<void(const Repla
   const config::Config& cfg = options.config;
   ReplayResult result;
 
-  auto inventory = std::make_shared<enrich::Inventory>();
-  if (!cfg.inventory.file.empty()) {
-    auto loaded = enrich::Inventory::LoadFile(cfg.inventory.file);
-    if (!loaded.ok()) {
-      std::fprintf(stderr, "flowwatch: inventory: %s\n", loaded.status().message().c_str());
-      return 2;
-    }
-    *inventory = std::move(loaded.value());
-    spdlog::info("inventory {}: {} VMs, {} addresses", cfg.inventory.file, inventory->vm_count(),
-                 inventory->address_count());
+  Enrichment enrichment;
+  if (Status st = enrichment.Load(cfg); !st.ok()) {
+    std::fprintf(stderr, "flowwatch: %s\n", st.message().c_str());
+    return 2;
   }
-  enrich::PeerClassifier classifier;
-  if (!cfg.inventory.service_tags_file.empty()) {
-    const Status st = classifier.LoadServiceTags(cfg.inventory.service_tags_file);
-    if (!st.ok()) {
-      std::fprintf(stderr, "flowwatch: service tags: %s\n", st.message().c_str());
-      return 2;
-    }
-    spdlog::info("service tags: {}", classifier.source());
-  }
+  const auto [classifier, inventory] = enrichment.Snapshot();
 
   auto listed = source::ListInputFiles(options.paths);
   if (!listed.ok()) {
@@ -130,11 +114,11 @@ int RunReplay(const ReplayOptions& options, const std::function<void(const Repla
   NameTables names;
   const enrich::VmResolver resolver(inventory, &names.vms);
 
-  const int decoders = std::min<int>(cfg.pipeline.decoders > 0 ? cfg.pipeline.decoders : DefaultThreads(),
+  const int decoders = std::min<int>(ThreadsOrCores(cfg.pipeline.decoders),
                                      static_cast<int>(files.size()));
   shard::ShardSetOptions set_options;
   set_options.producers = decoders;
-  set_options.shards = cfg.pipeline.shards > 0 ? cfg.pipeline.shards : DefaultThreads();
+  set_options.shards = ThreadsOrCores(cfg.pipeline.shards);
   set_options.ring_capacity = static_cast<size_t>(cfg.pipeline.ring_capacity);
   std::vector<ShardPipeline*> pipelines(set_options.shards);
   std::vector<CollectingAlertSink> alert_sinks(set_options.shards);
@@ -211,7 +195,7 @@ int RunReplay(const ReplayOptions& options, const std::function<void(const Repla
   result.input_bytes = total_bytes;
   for (auto& w : workers) result.decode.Add(w->stats());
   result.names = &names;
-  result.classifier = &classifier;
+  result.classifier = classifier.get();
   result.inventory = inventory.get();
   for (ShardPipeline* p : pipelines) result.shards.push_back(p);
   for (CollectingAlertSink& sink : alert_sinks) {

@@ -1,13 +1,10 @@
 #include "daemon/run.h"
 
-#include <unistd.h>
-
 #include <atomic>
 #include <chrono>
 #include <condition_variable>
 #include <cstdio>
 #include <filesystem>
-#include <fstream>
 #include <memory>
 #include <mutex>
 #include <thread>
@@ -16,6 +13,7 @@
 #include "lib/alert/dispatcher.h"
 #include "daemon/daemon_metrics.h"
 #include "daemon/decoder_pool.h"
+#include "daemon/enrichment.h"
 #include "daemon/live_config.h"
 #include "daemon/shard_pipeline.h"
 #include "daemon/signals.h"
@@ -24,6 +22,7 @@
 #include "lib/common/logging.h"
 #include "lib/config/config_loader.h"
 #include "lib/enrich/vm_resolver.h"
+#include "lib/gen/output_file.h"
 #include "lib/metrics/http_server.h"
 #include "lib/shard/shard_set.h"
 #include "lib/source/kafka/client_config.h"
@@ -35,63 +34,16 @@ namespace {
 constexpr int kExitRuntime = 1;
 constexpr int kExitConfig = 2;
 
-int Threads(int configured) { return configured > 0 ? configured : std::max(1u, std::thread::hardware_concurrency()); }
-
-// The inventory and service tags in force, swapped whole on SIGHUP.
-class Enrichment {
- public:
-  Status Load(const config::Config& c) {
-    auto inventory = std::make_shared<enrich::Inventory>();
-    if (!c.inventory.file.empty()) {
-      auto loaded = enrich::Inventory::LoadFile(c.inventory.file);
-      if (!loaded.ok()) return Status::InvalidArgument("inventory: " + loaded.status().message());
-      *inventory = std::move(loaded.value());
-    }
-    auto classifier = std::make_shared<enrich::PeerClassifier>();
-    if (!c.inventory.service_tags_file.empty()) {
-      if (Status s = classifier->LoadServiceTags(c.inventory.service_tags_file); !s.ok()) {
-        return Status::InvalidArgument("service tags: " + s.message());
-      }
-    }
-    spdlog::info("inventory: {} VMs, {} addresses; peer classes: {}", inventory->vm_count(),
-                 inventory->address_count(), classifier->source());
-    std::lock_guard<std::mutex> lock(mu_);
-    inventory_ = std::move(inventory);
-    classifier_ = std::move(classifier);
-    return Status::Ok();
-  }
-  std::shared_ptr<const enrich::Inventory> inventory() const {
-    std::lock_guard<std::mutex> lock(mu_);
-    return inventory_;
-  }
-  std::pair<std::shared_ptr<const enrich::PeerClassifier>, std::shared_ptr<const enrich::Inventory>> Snapshot() const {
-    std::lock_guard<std::mutex> lock(mu_);
-    return {classifier_, inventory_};
-  }
-
- private:
-  mutable std::mutex mu_;
-  std::shared_ptr<const enrich::Inventory> inventory_;
-  std::shared_ptr<const enrich::PeerClassifier> classifier_;
-};
-
-// Writes text to path atomically (temp file, then rename).
-bool WriteAtomically(const std::string& path, const std::string& text) {
-  const std::string tmp = path + ".tmp";
-  {
-    std::ofstream out(tmp, std::ios::binary | std::ios::trunc);
-    out << text;
-    if (!out) return false;
-  }
-  return std::rename(tmp.c_str(), path.c_str()) == 0;
+// Written through a temporary file and a rename, so that readers never see half of one.
+Status WriteAtomically(const std::string& path, const std::string& text) {
+  uint64_t written = 0;
+  return gen::WriteOutputFile(path, text, /*gzip=*/false, &written);
 }
 
 Status PrepareStateDir(const std::string& dir) {
-  std::error_code ec;
-  std::filesystem::create_directories(dir, ec);
-  if (ec) return Status::IoError("state.dir " + dir + ": " + ec.message());
   const std::string probe = dir + "/.write-test";
-  if (!WriteAtomically(probe, "ok\n")) return Status::IoError("state.dir " + dir + ": not writable");
+  if (Status s = WriteAtomically(probe, "ok\n"); !s.ok()) return Status::IoError("state.dir: " + s.message());
+  std::error_code ec;
   std::filesystem::remove(probe, ec);
   return Status::Ok();
 }
@@ -162,8 +114,8 @@ int RunDaemon(const RunOptions& options) {
   }
 
   shard::ShardSetOptions set_options;
-  set_options.producers = Threads(cfg.pipeline.decoders);
-  set_options.shards = Threads(cfg.pipeline.shards);
+  set_options.producers = ThreadsOrCores(cfg.pipeline.decoders);
+  set_options.shards = ThreadsOrCores(cfg.pipeline.shards);
   set_options.ring_capacity = static_cast<size_t>(cfg.pipeline.ring_capacity);
   std::vector<const ShardPipeline*> pipelines(set_options.shards);
   shard::ShardSet shards(set_options, [&](int s) {
@@ -207,6 +159,7 @@ int RunDaemon(const RunOptions& options) {
     s.sinks = dispatcher.stats();
     s.partitions_assigned = source_ptr->assigned().size();
     s.partition_backlog = source_ptr->backlog();
+    s.lag = source_ptr->lag();
     for (int i = 0; i < shards.shard_count(); ++i) s.shard_queued.push_back(shards.queued(i));
     for (int i = 0; i < set_options.producers; ++i) s.decoder_backpressure_ns.push_back(shards.producer(i).backpressure_ns());
     return s;
@@ -226,7 +179,7 @@ int RunDaemon(const RunOptions& options) {
     w.Field("messages", s.messages_decoded);
     w.Field("poison_messages", s.poison_messages);
     w.Field("dead_lettered", k.dead_lettered.value());
-    w.Field("consumer_lag", k.lag.load());
+    w.Field("consumer_lag", s.lag);
     w.Field("kafka_errors", k.errors.value());
     w.Field("commits", k.commits.value());
     w.Field("rebalances", k.rebalances.value());
@@ -243,7 +196,7 @@ int RunDaemon(const RunOptions& options) {
     w.FieldDouble("uptime_seconds",
                   std::chrono::duration<double>(std::chrono::steady_clock::now() - started).count(), 1);
     w.EndObject();
-    if (!WriteAtomically(summary_path, out + "\n")) spdlog::warn("cannot write the summary {}", summary_path);
+    if (Status st = WriteAtomically(summary_path, out + "\n"); !st.ok()) spdlog::warn("summary: {}", st.message());
   };
 
   std::atomic<bool> stop{false};

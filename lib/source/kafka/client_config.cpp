@@ -106,7 +106,6 @@ Result<ClientConfig> BuildConsumerConfig(const config::KafkaConfig& kafka) {
   set("enable.auto.offset.store", "false");
   set("auto.offset.reset", "earliest");
   set("partition.assignment.strategy", "cooperative-sticky");
-  set("statistics.interval.ms", "15000");  // consumer lag in the logs
   // The prefetch buffer (librdkafka's default is 64 MiB). When the pipeline is
   // the slower side, as when catching up a backlog, librdkafka 2.0 stalls
   // fetching for long stretches each time the buffer fills: 128 MiB halved the

@@ -1,7 +1,6 @@
 #include "lib/source/kafka/kafka_source.h"
 
 #include <librdkafka/rdkafkacpp.h>
-#include <simdjson.h>
 
 #include <algorithm>
 #include <cstdlib>
@@ -12,6 +11,7 @@ namespace {
 constexpr int kPollMs = 100;
 constexpr std::chrono::milliseconds kRoomWait{50};
 constexpr std::chrono::milliseconds kBacklogInterval{500};
+constexpr std::chrono::seconds kLagLogInterval{15};
 
 std::vector<RdKafka::TopicPartition*> MakePartitions(const std::string& topic, const std::vector<int32_t>& ids) {
   std::vector<RdKafka::TopicPartition*> out;
@@ -72,9 +72,6 @@ class KafkaSource::Callbacks : public RdKafka::RebalanceCb, public RdKafka::Even
           spdlog::warn("kafka: {}: {}{}", RdKafka::err2str(event.err()), event.str(),
                        suppressed ? " (" + std::to_string(suppressed) + " similar suppressed)" : "");
         }
-        break;
-      case RdKafka::Event::EVENT_STATS:
-        source_->ParseStats(event.str());
         break;
       case RdKafka::Event::EVENT_LOG:
         if (event.severity() <= RdKafka::Event::EVENT_SEVERITY_WARNING &&
@@ -279,6 +276,7 @@ Status KafkaSource::Run(const std::atomic<bool>& stop, const std::function<void(
   spdlog::info("kafka: subscribed to {}", options_.client.topic);
   auto last_commit = std::chrono::steady_clock::now();
   auto last_backlog = last_commit;
+  auto last_lag_log = last_commit;
   while (!stop.load(std::memory_order_relaxed) && !fatal_.load()) {
     counters_.last_poll_ms.store(std::chrono::duration_cast<std::chrono::milliseconds>(
                                      std::chrono::steady_clock::now().time_since_epoch())
@@ -319,11 +317,18 @@ Status KafkaSource::Run(const std::atomic<bool>& stop, const std::function<void(
       }
     }
     if (dead_letters_) dead_letters_->poll(0);
-    if (std::chrono::steady_clock::now() - last_backlog >= kBacklogInterval) {
+    const auto now = std::chrono::steady_clock::now();
+    if (now - last_backlog >= kBacklogInterval) {
       UpdateBacklog();
-      last_backlog = std::chrono::steady_clock::now();
+      last_backlog = now;
     }
-    if (std::chrono::steady_clock::now() - last_commit >= options_.commit_interval) {
+    if (now - last_lag_log >= kLagLogInterval) {
+      const int64_t behind = lag();
+      spdlog::info("kafka: consumer lag {} messages on {} partitions",
+                   behind >= 0 ? std::to_string(behind) : std::string("unknown"), assigned().size());
+      last_lag_log = now;
+    }
+    if (now - last_commit >= options_.commit_interval) {
       Commit(/*sync=*/false, nullptr);
       last_commit = std::chrono::steady_clock::now();
     }
@@ -369,24 +374,30 @@ std::map<int32_t, int64_t> KafkaSource::backlog() const {
   return backlog_;
 }
 
+int64_t KafkaSource::lag() const {
+  std::lock_guard<std::mutex> lock(mu_);
+  if (backlog_.empty()) return -1;
+  int64_t sum = 0;
+  for (const auto& [p, n] : backlog_) sum += n;
+  return sum;
+}
+
 std::vector<int32_t> KafkaSource::assigned() const {
   std::lock_guard<std::mutex> lock(mu_);
   return std::vector<int32_t>(assigned_.begin(), assigned_.end());
 }
 
 // From librdkafka's cached state (no request to the broker): the end of each
-// assigned partition as last fetched, minus the application's position (their
-// sum is the consumer lag of the metrics and the summary) (or,
+// assigned partition as last fetched, minus the application's position (or,
 // before the partition's first message, where the group had committed it, or
-// its beginning when nothing was committed and auto.offset.reset is earliest).
+// its beginning when nothing was committed and auto.offset.reset is earliest),
+// plus the messages held back for it.
 void KafkaSource::UpdateBacklog() {
   const std::vector<int32_t> mine = assigned();
   if (mine.empty()) return;
   std::vector<RdKafka::TopicPartition*> tps = MakePartitions(options_.client.topic, mine);
   consumer_->position(tps);
   const bool from_beginning = options_.client.Get("auto.offset.reset") == "earliest";
-  int64_t lag = 0;
-  bool known = false;
   std::map<int32_t, int64_t> backlogs;
   for (const RdKafka::TopicPartition* tp : tps) {
     int64_t low = -1, high = -1;
@@ -404,37 +415,13 @@ void KafkaSource::UpdateBacklog() {
     if (backlog >= 0) {
       auto held = held_.find(tp->partition());
       if (held != held_.end()) backlog += static_cast<int64_t>(held->second.size());
-    }
-    handler_->OnBacklog(tp->partition(), backlog);
-    if (backlog >= 0) {
-      lag += backlog;
-      known = true;
       backlogs[tp->partition()] = backlog;
     }
+    handler_->OnBacklog(tp->partition(), backlog);
   }
   FreePartitions(&tps);
-  counters_.lag.store(known ? lag : -1, std::memory_order_relaxed);
   std::lock_guard<std::mutex> lock(mu_);
   backlog_ = std::move(backlogs);
-}
-
-void KafkaSource::ParseStats(const std::string& json) {
-  simdjson::dom::parser parser;
-  simdjson::dom::element doc;
-  if (parser.parse(json).get(doc)) return;
-  simdjson::dom::object partitions;
-  if (doc["topics"][options_.client.topic]["partitions"].get(partitions)) return;
-  const std::vector<int32_t> mine = assigned();
-  int64_t lag = 0;
-  bool known = false;
-  for (auto [name, p] : partitions) {
-    int64_t id = -1, partition_lag = -1;
-    if (p["partition"].get(id) || p["consumer_lag"].get(partition_lag)) continue;
-    if (partition_lag < 0 || std::find(mine.begin(), mine.end(), static_cast<int32_t>(id)) == mine.end()) continue;
-    lag += partition_lag;
-    known = true;
-  }
-  spdlog::info("kafka: consumer lag {} messages on {} partitions", known ? std::to_string(lag) : "unknown", mine.size());
 }
 
 }  // namespace flowwatch::source::kafka

@@ -12,7 +12,7 @@
 // stops, in-flight work drains, offsets are committed, the consumer closes.
 // Undecodable messages may be copied to a dead-letter topic (DeadLetter, any
 // thread). Consumer lag: each partition's end offset minus its position, every
-// 500 ms; librdkafka's statistics are logged every 15 s.
+// 500 ms, logged every 15 s.
 //
 // Threads: Run on one thread; DeadLetter and the counters from any. The
 // connection string never reaches a log line (ClientConfig::Redacted).
@@ -59,7 +59,6 @@ struct KafkaSourceCounters {
   SharedCounter dead_lettered;  // DeadLetter runs on decoder threads
   Counter rebalances;
   Counter pauses;
-  std::atomic<int64_t> lag{-1};  // messages behind the end of the assigned partitions (every 500 ms); -1 unknown
   std::atomic<int64_t> last_poll_ms{0};  // steady-clock ms of the poll loop's last turn (0: not started)
 };
 
@@ -81,8 +80,11 @@ class KafkaSource {
   // partition -> committed offset, for the summary.
   std::map<int32_t, int64_t> committed() const;
   std::vector<int32_t> assigned() const;
-  // partition -> messages waiting in the broker (and held), as of the last check.
+  // partition -> messages waiting in the broker (and held), as of the last
+  // check (every 500 ms); partitions whose backlog is not known yet are absent.
   std::map<int32_t, int64_t> backlog() const;
+  // Their sum: the consumer lag; -1 while none is known.
+  int64_t lag() const;
 
  private:
   class Callbacks;
@@ -96,7 +98,6 @@ class KafkaSource {
   void Pause(int32_t partition);
   void OfferHeld();
   void Hold(SourceMessage message);
-  void ParseStats(const std::string& json);
   void UpdateBacklog();
 
   const KafkaSourceOptions options_;
