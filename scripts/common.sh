@@ -7,7 +7,7 @@ FLOWWATCH_ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 BUILD_PACKAGES=(
   g++ cmake ninja-build pkg-config zlib1g-dev
   libsimdjson-dev libspdlog-dev libyaml-cpp-dev catch2 libcli11-dev librdkafka-dev
-  prometheus-cpp-dev libcpp-httplib-dev
+  prometheus-cpp-dev libcpp-httplib-dev libssl-dev
 )
 
 log() { printf '\033[1m==> %s\033[0m\n' "$*" >&2; }
