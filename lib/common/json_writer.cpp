@@ -40,6 +40,11 @@ void JsonWriter::String(std::string_view s) {
   AppendEscaped(out_, s);
 }
 
+void JsonWriter::Raw(std::string_view json) {
+  Separate();
+  out_->append(json);
+}
+
 void JsonWriter::Uint(uint64_t v) {
   Separate();
   char buf[24];

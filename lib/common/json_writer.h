@@ -30,6 +30,8 @@ class JsonWriter {
   void Double(double v, int decimals = 3);
   void Bool(bool v);
   void Null();
+  // A value that is already JSON (e.g. an alert object inside a larger document).
+  void Raw(std::string_view json);
 
   // Convenience: "key": value.
   void Field(std::string_view k, std::string_view v) { Key(k); String(v); }

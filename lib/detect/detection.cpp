@@ -131,7 +131,15 @@ void Detection::CloseThrough(int64_t last) {
   }
 }
 
+namespace {
+
+bool HigherRatio(const Deviation& a, const Deviation& b) { return a.ratio > b.ratio; }
+
+}  // namespace
+
 void Detection::CloseBucket(int64_t bucket, BucketMap* data) {
+  next_firing_.clear();
+  next_top_.clear();
   std::vector<FlowKey> resolved;
   if (data != nullptr) {
     data->ForEach([&](const FlowKey& key, const BucketAgg& agg) { Judge(key, bucket, agg, &resolved); });
@@ -141,6 +149,10 @@ void Detection::CloseBucket(int64_t bucket, BucketMap* data) {
     if (data == nullptr || data->Find(key) == nullptr) Judge(key, bucket, kEmpty, &resolved);
   });
   for (const FlowKey& key : resolved) incidents_.Erase(key);
+  std::sort(next_top_.begin(), next_top_.end(), HigherRatio);
+  std::sort(next_firing_.begin(), next_firing_.end(), HigherRatio);
+  deviations_.swap(next_firing_);
+  deviations_.insert(deviations_.end(), next_top_.begin(), next_top_.end());
 }
 
 void Detection::CatchUp(KeyBaseline* b, int64_t bucket) const {
@@ -190,6 +202,19 @@ void Detection::Judge(const FlowKey& key, int64_t bucket, const BucketAgg& agg, 
     b->normal_streak = 0;
     *incidents_.TryEmplace(key).first = Incident{bucket, v.severity};
     sink_->Emit(MakeAlert(AlertStatus::kFiring, key, bucket, agg, v, bucket));
+  }
+  const Deviation d{key, bucket * options_.bucket_ms, agg.bytes, v.baseline, v.ratio, v.zscore, b->firing != 0};
+  if (d.firing) {
+    next_firing_.push_back(d);
+  } else if (b->age >= options_.volume.warmup_buckets && options_.top_deviations > 0) {
+    if (next_top_.size() < options_.top_deviations) {
+      next_top_.push_back(d);
+      std::push_heap(next_top_.begin(), next_top_.end(), HigherRatio);
+    } else if (d.ratio > next_top_.front().ratio) {
+      std::pop_heap(next_top_.begin(), next_top_.end(), HigherRatio);
+      next_top_.back() = d;
+      std::push_heap(next_top_.begin(), next_top_.end(), HigherRatio);
+    }
   }
   Fold(b, x);
   b->last_bucket = bucket;

@@ -47,6 +47,19 @@ struct DetectionOptions {
   uint64_t max_keys_per_vm = 4096;
   int64_t idle_ttl_ms = 7LL * 24 * 3600 * 1000;
   int top_peers = 5;
+  size_t top_deviations = 20;  // non-firing keys kept in deviations()
+};
+
+// A key's verdict in the last closed bucket (for the deviations API and the
+// per-key Grafana series).
+struct Deviation {
+  FlowKey key;
+  int64_t window_start_ms = 0;
+  uint64_t observed_bytes = 0;
+  double baseline_bytes = 0;
+  double ratio = 0;
+  double zscore = 0;
+  bool firing = false;
 };
 
 class AlertSink {
@@ -87,6 +100,10 @@ class Detection {
   uint64_t folded_flows() const { return folded_flows_.value(); }
   uint64_t evicted_keys() const { return evicted_keys_; }
   size_t open_buckets() const { return open_.size(); }
+  // The last closed bucket's verdicts: every key that is firing, plus the
+  // top_deviations keys past warm-up that are not, highest ratio first (the
+  // ones closest to firing). Replaced at each bucket close.
+  const std::vector<Deviation>& deviations() const { return deviations_; }
   // Bytes held by the baseline table (the per-key state between buckets).
   size_t baseline_bytes() const { return baselines_.memory_bytes(); }
   // Bytes held by open buckets (and spare bucket tables kept for reuse).
@@ -134,6 +151,8 @@ class Detection {
   int64_t cached_bucket_ = INT64_MIN;   // the open bucket the last flow went to
   BucketMap* cached_map_ = nullptr;
   int64_t last_eviction_bucket_ = INT64_MIN;
+  std::vector<Deviation> deviations_;
+  std::vector<Deviation> next_firing_, next_top_;  // built while a bucket closes; next_top_ is a min-heap
   Counter late_flows_;
   Counter folded_flows_;
   uint64_t evicted_keys_ = 0;

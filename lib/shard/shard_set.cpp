@@ -38,6 +38,10 @@ ShardSet::~ShardSet() {
 
 void ShardSet::Start() {
   started_ = true;
+  {
+    std::lock_guard<std::mutex> lock(pause_mu_);
+    running_workers_ = options_.shards;
+  }
   for (int s = 0; s < options_.shards; ++s) workers_[s]->thread = std::thread([this, s] { Run(s); });
 }
 
@@ -45,6 +49,30 @@ void ShardSet::Join() {
   for (auto& w : workers_) {
     if (w->thread.joinable()) w->thread.join();
   }
+}
+
+bool ShardSet::WithAllPaused(std::chrono::milliseconds timeout, const std::function<void()>& fn) {
+  std::lock_guard<std::mutex> visit(visit_mu_);
+  std::unique_lock<std::mutex> lock(pause_mu_);
+  pause_requested_.store(true, std::memory_order_relaxed);
+  lock.unlock();
+  for (auto& w : workers_) Wake(w.get());
+  lock.lock();
+  const bool paused = pause_cv_.wait_for(lock, timeout, [&] { return parked_workers_ == running_workers_; });
+  if (paused) fn();
+  pause_requested_.store(false, std::memory_order_relaxed);
+  lock.unlock();
+  pause_cv_.notify_all();
+  return paused;
+}
+
+void ShardSet::Park() {
+  std::unique_lock<std::mutex> lock(pause_mu_);
+  if (!pause_requested_.load(std::memory_order_relaxed)) return;
+  ++parked_workers_;
+  pause_cv_.notify_all();
+  pause_cv_.wait(lock, [&] { return !pause_requested_.load(std::memory_order_relaxed); });
+  --parked_workers_;
 }
 
 size_t ShardSet::queued(int shard) const {
@@ -91,6 +119,7 @@ void ShardSet::Run(int shard) {
   int finished = 0;
   int idle = 0;
   while (true) {
+    if (pause_requested_.load(std::memory_order_relaxed)) Park();
     size_t got = 0;
     for (int p = 0; p < options_.producers; ++p) {
       got += w->rings[p]->Consume(kConsumeBatch,
@@ -117,6 +146,9 @@ void ShardSet::Run(int shard) {
     }
   }
   w->processor->OnEndOfInput();
+  std::lock_guard<std::mutex> lock(pause_mu_);
+  --running_workers_;
+  pause_cv_.notify_all();
 }
 
 bool Producer::TrySend(const FlowRecord& flow, uint64_t route_hash) {

@@ -12,11 +12,18 @@
 // stream; once all producers have finished and the rings are drained, each
 // processor gets OnEndOfInput() and the workers exit.
 //
+// Reading shard state from another thread (the HTTP API): WithAllPaused()
+// stops every worker between two batches, runs a function that may read all
+// processors, and lets them go on. The flows keep queueing in the rings
+// meanwhile (back-pressure, never loss).
+//
 // Threads: Start() spawns the workers; each Producer is used by one thread;
-// Join() waits for the workers (call it after every producer has finished).
+// Join() waits for the workers (call it after every producer has finished);
+// WithAllPaused() from any thread.
 #pragma once
 
 #include <atomic>
+#include <chrono>
 #include <condition_variable>
 #include <cstdint>
 #include <functional>
@@ -96,8 +103,14 @@ class ShardSet {
   int producer_count() const { return options_.producers; }
   int shard_count() const { return options_.shards; }
   Producer& producer(int index) { return *producers_[index]; }
-  // The processor of a shard. Only safe to use from other threads after Join().
+  // The processor of a shard. Only safe to use from other threads after Join(),
+  // or inside WithAllPaused().
   ShardProcessor& processor(int shard) { return *workers_[shard]->processor; }
+  // Pauses every running worker between two batches (waiting at most
+  // `timeout` for them to get there), calls fn, then resumes them. Returns
+  // false, without calling fn, if some worker did not pause in time. Before
+  // Start() or after Join() fn runs at once.
+  bool WithAllPaused(std::chrono::milliseconds timeout, const std::function<void()>& fn);
   // Messages waiting in the rings feeding a shard (approximate, any thread).
   size_t queued(int shard) const;
   // Messages of a producer a shard has finished applying (any thread).
@@ -122,11 +135,19 @@ class ShardSet {
   void Run(int shard);
   void Handle(Worker* w, int producer, const ShardMessage& m, int* finished_count);
   void Wake(Worker* w);
+  void Park();  // a worker thread, when a pause is requested
 
   const ShardSetOptions options_;
   std::vector<std::unique_ptr<Worker>> workers_;
   std::vector<std::unique_ptr<Producer>> producers_;
   bool started_ = false;
+
+  std::mutex visit_mu_;                  // one WithAllPaused() at a time
+  std::mutex pause_mu_;                  // guards the two counts below
+  std::condition_variable pause_cv_;
+  std::atomic<bool> pause_requested_{false};  // written under pause_mu_
+  int running_workers_ = 0;
+  int parked_workers_ = 0;
 };
 
 }  // namespace flowwatch::shard
