@@ -62,11 +62,13 @@ void AlertWriter::Run() {
     queue_.pop_front();
     lock.unlock();
     const auto [classifier, inventory] = snapshot_();
-    const std::string json = alert::AlertJson(a, *names_, *classifier, inventory.get());
-    if (deliver_) {
-      deliver_(alert::Fingerprint(a, names_->vms.Get(a.key.vm_id)) + ":" + std::string(AlertStatusName(a.status)), json);
-    }
-    const std::string line = json + "\n";
+    alert::AlertEvent event;
+    event.fingerprint = alert::Fingerprint(a, names_->vms.Get(a.key.vm_id));
+    event.resolved = a.status == AlertStatus::kResolved;
+    event.json = alert::AlertJson(a, *names_, *classifier, inventory.get());
+    event.text = alert::AlertText(a, *names_, *classifier, inventory.get());
+    if (deliver_) deliver_(event);
+    const std::string line = event.json + "\n";
     if (out_) {
       std::fwrite(line.data(), 1, line.size(), out_);
       std::fflush(out_);
@@ -75,7 +77,22 @@ void AlertWriter::Run() {
     spdlog::info("alert {} {} {}/{} {} ratio {:.1f}", AlertStatusName(a.status), names_->vms.Get(a.key.vm_id),
                  KeyProtocolText(a.key.protocol), a.key.port, DirectionName(a.key.direction), a.ratio);
     lock.lock();
+    if (event.resolved) {
+      active_.erase({a.incident_start_ms, event.fingerprint});
+    } else {
+      active_[{a.incident_start_ms, event.fingerprint}] = std::move(event.json);
+    }
   }
+}
+
+std::string AlertWriter::ActiveJson() const {
+  std::lock_guard<std::mutex> lock(mu_);
+  std::string out = "[";
+  for (const auto& [key, json] : active_) {
+    if (out.size() > 1) out += ",";
+    out += json;
+  }
+  return out + "]";
 }
 
 }  // namespace flowwatch::app

@@ -4,7 +4,9 @@
 // "": nowhere), flushing every line. Names are resolved when written, with the
 // inventory and service tags current at that moment (they change on SIGHUP).
 // The queue is bounded: beyond it alerts are counted as dropped (an alert
-// storm must not exhaust memory; the alerting stage will add a spool).
+// storm must not exhaust memory). The writer also hands each event to the
+// delivery (the webhook dispatcher, which spools it) and keeps the open
+// incidents for GET /api/v1/alerts.
 #pragma once
 
 #include <atomic>
@@ -12,11 +14,13 @@
 #include <cstdio>
 #include <deque>
 #include <functional>
+#include <map>
 #include <memory>
 #include <mutex>
 #include <string>
 #include <thread>
 
+#include "lib/alert/alert_event.h"
 #include "lib/common/counter.h"
 #include "lib/common/status.h"
 #include "lib/detect/detection.h"
@@ -41,9 +45,12 @@ class AlertWriter : public detect::AlertSink {
   void Stop();
 
   void Emit(Alert alert) override;  // any thread
-  // Also hands each event to deliver(key, json) on the writer thread, key being
-  // the incident's fingerprint and the status. Before Start().
-  void SetDelivery(std::function<void(const std::string&, const std::string&)> deliver) { deliver_ = std::move(deliver); }
+  // Also hands each event to deliver() on the writer thread. Before Start().
+  void SetDelivery(std::function<void(const alert::AlertEvent&)> deliver) { deliver_ = std::move(deliver); }
+
+  // The open incidents, as a JSON array of their firing events (oldest
+  // incident first). Any thread.
+  std::string ActiveJson() const;
 
   uint64_t written() const { return written_.value(); }
   uint64_t dropped() const { return dropped_.value(); }
@@ -53,12 +60,13 @@ class AlertWriter : public detect::AlertSink {
 
   const NameTables* names_;
   Snapshot snapshot_;
-  std::function<void(const std::string&, const std::string&)> deliver_;
+  std::function<void(const alert::AlertEvent&)> deliver_;
   const size_t max_queued_;
   std::FILE* out_ = nullptr;
   bool own_file_ = false;
-  std::mutex mu_;
+  mutable std::mutex mu_;
   std::condition_variable cv_;
+  std::map<std::pair<int64_t, std::string>, std::string> active_;  // (incident start, fingerprint) -> json; mu_
   std::deque<Alert> queue_;  // guarded by mu_
   bool stop_ = false;        // guarded by mu_
   std::thread thread_;

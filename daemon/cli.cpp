@@ -133,8 +133,10 @@ int Ports(const PortsArgs& a) {
   filter.rule = a.rule;
   filter.top_peers = a.top;
   filter.allowed_only = a.allowed;
-  if (a.direction == "inbound" || a.direction == "in") filter.direction = Direction::kInbound;
-  if (a.direction == "outbound" || a.direction == "out") filter.direction = Direction::kOutbound;
+  if (!ports::ParseDirectionFilter(a.direction, &filter.direction)) {
+    std::fprintf(stderr, "flowwatch: --direction must be inbound or outbound (got '%s')\n", a.direction.c_str());
+    return kExitUsage;
+  }
   bool write_failed = false;
   const int rc = RunReplay(o, [&](const ReplayResult& r) {
     ports::PortReport report(*r.names, *r.classifier, r.inventory, filter);

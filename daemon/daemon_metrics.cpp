@@ -97,6 +97,33 @@ metrics::MetricFamilies DaemonMetrics(const DaemonSnapshot& s) {
     m.Gauge("flowwatch_alert_oldest_undelivered_seconds", "Age of the oldest alert event waiting for delivery.",
             s.sinks[i].oldest_undelivered_seconds, {{"sink", std::to_string(i)}});
   }
+  for (size_t i = 0; i < s.sinks.size(); ++i) {
+    m.Counter("flowwatch_alert_reminders_total", "Firing alerts re-sent to Alertmanager so that they stay active.",
+              d(s.sinks[i].reminders), {{"sink", std::to_string(i)}});
+  }
+  for (size_t i = 0; i < s.sinks.size(); ++i) {
+    m.Counter("flowwatch_alert_spool_errors_total",
+              "Alert events that could not be written to or removed from the spool under state.dir.",
+              d(s.sinks[i].spool_errors), {{"sink", std::to_string(i)}});
+  }
+  m.Counter("flowwatch_alert_rate_limited_total", "Firing alerts held back by alerts.rate_limit (not sent to any webhook).",
+            d(s.rate_limit.suppressed));
+  m.Gauge("flowwatch_alert_storm_active", "1 while the alert rate limit holds alerts back.",
+          s.rate_limit.storm_active ? 1 : 0);
+
+  // Per key, for the firing keys and those closest to firing (bounded; a
+  // series disappears when its key leaves that set).
+  for (const DeviationRow& r : s.deviations) {
+    const metrics::Labels labels{
+        {"vm", r.vm}, {"protocol", r.protocol}, {"port", std::to_string(r.d.key.port)}, {"direction", r.direction}};
+    m.Gauge("flowwatch_deviation_ratio", "Bytes in the last closed bucket over the baseline, per key.", r.d.ratio,
+            labels);
+    m.Gauge("flowwatch_deviation_observed_bytes", "Bytes in the last closed bucket, per key.", d(r.d.observed_bytes),
+            labels);
+    m.Gauge("flowwatch_deviation_baseline_bytes", "The key's baseline (mean bytes per bucket).", r.d.baseline_bytes,
+            labels);
+    m.Gauge("flowwatch_deviation_firing", "1 if the key has an open incident.", r.d.firing ? 1 : 0, labels);
+  }
   return m;
 }
 

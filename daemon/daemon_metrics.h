@@ -7,6 +7,7 @@
 #include <map>
 #include <vector>
 
+#include "daemon/live_state.h"
 #include "daemon/summary.h"
 #include "lib/alert/dispatcher.h"
 #include "lib/decode/decode_stats.h"
@@ -26,6 +27,8 @@ struct DaemonSnapshot {
   std::vector<size_t> shard_queued;              // per shard: flows waiting in its rings
   std::vector<uint64_t> decoder_backpressure_ns;  // per decoder: time waiting on full rings
   std::vector<alert::SinkStats> sinks;            // per webhook, in configuration order
+  alert::RateLimitStats rate_limit;
+  std::vector<DeviationRow> deviations;           // firing keys and those closest to firing
 };
 
 metrics::MetricFamilies DaemonMetrics(const DaemonSnapshot& s);

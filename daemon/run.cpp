@@ -14,6 +14,7 @@
 #include "daemon/daemon_metrics.h"
 #include "daemon/decoder_pool.h"
 #include "daemon/enrichment.h"
+#include "daemon/live_state.h"
 #include "daemon/live_config.h"
 #include "daemon/shard_pipeline.h"
 #include "daemon/signals.h"
@@ -24,6 +25,7 @@
 #include "lib/enrich/vm_resolver.h"
 #include "lib/gen/output_file.h"
 #include "lib/metrics/http_server.h"
+#include "lib/ports/port_report.h"
 #include "lib/shard/shard_set.h"
 #include "lib/source/kafka/client_config.h"
 #include "lib/source/kafka/kafka_source.h"
@@ -91,23 +93,23 @@ int RunDaemon(const RunOptions& options) {
   enrich::VmResolver resolver(enrichment.inventory(), &names.vms);
   LiveConfig live(cfg);
 
-  // Webhooks: the generic format only, so far.
-  std::vector<alert::WebhookSinkOptions> hooks;
-  for (size_t i = 0; i < cfg.alerts.webhooks.size(); ++i) {
-    const config::WebhookConfig& w = cfg.alerts.webhooks[i];
-    if (w.format != "generic") {
-      spdlog::error("{}: alerts.webhooks[{}].format: {} is not supported yet (only generic)", options.config_path, i,
-                    w.format);
-      return kExitConfig;
-    }
-    hooks.push_back(alert::WebhookSinkOptions{w.url, w.secret, w.headers, w.timeout});
+  std::vector<alert::SinkOptions> sinks;
+  for (const config::WebhookConfig& w : cfg.alerts.webhooks) {
+    alert::SinkOptions o;
+    o.format = w.format;
+    o.http = alert::WebhookSinkOptions{w.url, w.secret, w.headers, w.timeout};
+    o.routing_key = w.routing_key;
+    o.resend_interval = w.resend_interval;
+    sinks.push_back(std::move(o));
   }
-  alert::Dispatcher dispatcher(alert::DispatcherOptions{}, std::move(hooks));
+  alert::DispatcherOptions dispatch_options;
+  dispatch_options.spool_dir = cfg.state.dir + "/spool";
+  dispatch_options.rate_limit.max = static_cast<uint32_t>(cfg.alerts.rate_limit.max);
+  dispatch_options.rate_limit.per = cfg.alerts.rate_limit.per;
+  alert::Dispatcher dispatcher(dispatch_options, std::move(sinks));
 
   AlertWriter alerts(&names, [&] { return enrichment.Snapshot(); });
-  if (!cfg.alerts.webhooks.empty()) {
-    alerts.SetDelivery([&](const std::string& key, const std::string& json) { dispatcher.Enqueue(key, json); });
-  }
+  if (!cfg.alerts.webhooks.empty()) alerts.SetDelivery([&](const alert::AlertEvent& e) { dispatcher.Enqueue(e); });
   if (Status s = alerts.Open(cfg.alerts.file); !s.ok()) {
     spdlog::error("{}", s.message());
     return kExitRuntime;
@@ -157,6 +159,7 @@ int RunDaemon(const RunOptions& options) {
     s.alerts_dropped = alerts.dropped();
     s.source = &source_ptr->counters();
     s.sinks = dispatcher.stats();
+    s.rate_limit = dispatcher.rate_limit_stats();
     s.partitions_assigned = source_ptr->assigned().size();
     s.partition_backlog = source_ptr->backlog();
     s.lag = source_ptr->lag();
@@ -223,34 +226,94 @@ int RunDaemon(const RunOptions& options) {
   };
 
   // /metrics, /healthz (the consumer loop turned within 30 s: a broker outage
-  // does not fail it) and /readyz (partitions assigned).
+  // does not fail it), /readyz (partitions assigned) and the JSON API. Shard
+  // state is read with the shards paused between two batches.
+  constexpr auto kPauseTimeout = std::chrono::seconds(5);
+  const auto busy = [] { return metrics::HttpResponse{503, "the shards did not pause within 5 s; try again\n"}; };
   metrics::HttpServer http;
   if (!cfg.http.listen.empty()) {
-    http.Get("/metrics", [&] {
-      return metrics::HttpResponse{200, DaemonMetrics(snapshot()).Serialize(), "text/plain; version=0.0.4; charset=utf-8"};
-    });
-    http.Get("/healthz", [&] {
-      const int64_t last = source_ptr->counters().last_poll_ms.load(std::memory_order_relaxed);
-      const int64_t now = std::chrono::duration_cast<std::chrono::milliseconds>(
-                              std::chrono::steady_clock::now().time_since_epoch())
-                              .count();
-      if (last != 0 && now - last > 30000) {
-        return metrics::HttpResponse{503, "stalled: the consumer loop has not turned for " +
-                                              std::to_string((now - last) / 1000) + " s\n"};
+    http.SetToken(cfg.http.token);
+    http.Get("/metrics", [&](const metrics::HttpRequest&) {
+      DaemonSnapshot s = snapshot();
+      if (!shards.WithAllPaused(kPauseTimeout, [&] { s.deviations = CollectDeviations(pipelines, names); })) {
+        spdlog::warn("/metrics: the shards did not pause within 5 s; served without the per-key series");
       }
-      return metrics::HttpResponse{200, "ok\n"};
+      return metrics::HttpResponse{200, DaemonMetrics(s).Serialize(), "text/plain; version=0.0.4; charset=utf-8"};
     });
-    http.Get("/readyz", [&] {
-      const size_t assigned = source_ptr->assigned().size();
-      if (assigned == 0) return metrics::HttpResponse{503, "not ready: no partitions assigned\n"};
-      return metrics::HttpResponse{200, "ready: " + std::to_string(assigned) + " partitions assigned\n"};
+    http.Get(
+        "/healthz",
+        [&](const metrics::HttpRequest&) {
+          const int64_t last = source_ptr->counters().last_poll_ms.load(std::memory_order_relaxed);
+          const int64_t now = std::chrono::duration_cast<std::chrono::milliseconds>(
+                                  std::chrono::steady_clock::now().time_since_epoch())
+                                  .count();
+          if (last != 0 && now - last > 30000) {
+            return metrics::HttpResponse{503, "stalled: the consumer loop has not turned for " +
+                                                  std::to_string((now - last) / 1000) + " s\n"};
+          }
+          return metrics::HttpResponse{200, "ok\n"};
+        },
+        metrics::HttpServer::Access::kOpen);
+    http.Get(
+        "/readyz",
+        [&](const metrics::HttpRequest&) {
+          const size_t assigned = source_ptr->assigned().size();
+          if (assigned == 0) return metrics::HttpResponse{503, "not ready: no partitions assigned\n"};
+          return metrics::HttpResponse{200, "ready: " + std::to_string(assigned) + " partitions assigned\n"};
+        },
+        metrics::HttpServer::Access::kOpen);
+    http.Get("/api/v1/alerts", [&](const metrics::HttpRequest&) {
+      return metrics::HttpResponse{200, alerts.ActiveJson() + "\n", "application/json"};
+    });
+    http.Get("/api/v1/deviations", [&](const metrics::HttpRequest& req) {
+      size_t limit = 50;
+      if (const std::string l = req.Param("limit"); !l.empty()) {
+        char* end = nullptr;
+        const unsigned long v = std::strtoul(l.c_str(), &end, 10);
+        if (*end != '\0' || v == 0 || v > 10000) {
+          return metrics::HttpResponse{400, "limit must be a number from 1 to 10000 (got '" + l + "')\n"};
+        }
+        limit = v;
+      }
+      std::vector<DeviationRow> rows;
+      if (!shards.WithAllPaused(kPauseTimeout, [&] { rows = CollectDeviations(pipelines, names); })) return busy();
+      return metrics::HttpResponse{200, DeviationsJson(rows, req.Param("vm"), limit, cfg.detection.bucket.count()) + "\n",
+                                   "application/json"};
+    });
+    http.Get("/api/v1/ports", [&](const metrics::HttpRequest& req) {
+      ports::PortReportFilter filter;
+      filter.vm = req.Param("vm");
+      filter.rule = req.Param("rule");
+      filter.allowed_only = req.Param("allowed") == "true" || req.Param("allowed") == "1";
+      if (!ports::ParseDirectionFilter(req.Param("direction"), &filter.direction)) {
+        return metrics::HttpResponse{400, "direction must be inbound or outbound (got '" + req.Param("direction") + "')\n"};
+      }
+      if (const std::string top = req.Param("top"); !top.empty()) {
+        char* end = nullptr;
+        const long v = std::strtol(top.c_str(), &end, 10);
+        if (*end != '\0' || v < 0 || v > 1000) {
+          return metrics::HttpResponse{400, "top must be a number from 0 to 1000 (got '" + top + "')\n"};
+        }
+        filter.top_peers = static_cast<int>(v);
+      }
+      const auto [classifier, inventory] = enrichment.Snapshot();
+      std::string json;
+      if (!shards.WithAllPaused(kPauseTimeout, [&] {
+            ports::PortReport report(names, *classifier, inventory.get(), filter);
+            for (const ShardPipeline* p : pipelines) report.Add(p->ports());
+            json = report.Json();
+          })) {
+        return busy();
+      }
+      return metrics::HttpResponse{200, json + "\n", "application/json"};
     });
     if (Status st = http.Start(cfg.http.listen); !st.ok()) {
       spdlog::error("{}: {}", options.config_path, st.message());
       return kExitRuntime;
     }
     http_listen = cfg.http.listen.substr(0, cfg.http.listen.rfind(':') + 1) + std::to_string(http.port());
-    spdlog::info("http: /metrics, /healthz and /readyz on {}", http_listen);
+    spdlog::info("http: /metrics, /healthz, /readyz and /api/v1/{{alerts,deviations,ports}} on {}{}", http_listen,
+                 cfg.http.token.empty() ? "" : " (metrics and API need the bearer token)");
   }
 
   shards.Start();
@@ -272,7 +335,10 @@ int RunDaemon(const RunOptions& options) {
   bool refresher_stop = false;
   std::thread refresher([&] {
     std::unique_lock<std::mutex> lock(refresher_mu);
-    while (!refresher_cv.wait_for(lock, std::chrono::seconds(2), [&] { return refresher_stop; })) write_summary();
+    while (!refresher_cv.wait_for(lock, std::chrono::seconds(2), [&] { return refresher_stop; })) {
+      write_summary();
+      dispatcher.Poll();
+    }
   });
 
   const Status status = source_ptr->Run(stop, write_summary);
@@ -286,7 +352,7 @@ int RunDaemon(const RunOptions& options) {
   pool.Stop();
   shards.Join();
   alerts.Stop();
-  dispatcher.Stop(std::chrono::seconds(5));  // what is still undelivered then is logged (no spool yet)
+  dispatcher.Stop(std::chrono::seconds(5));  // what is still undelivered then stays in the spool
   write_summary();
   if (!status.ok()) {
     spdlog::error("{}", status.message());

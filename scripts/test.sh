@@ -8,7 +8,7 @@ set -euo pipefail
 source "$(dirname "$0")/common.sh"
 
 FUZZ_SECONDS="${FLOWWATCH_FUZZ_SECONDS:-20}"
-ensure_packages "${BUILD_PACKAGES[@]}" clang libclang-rt-14-dev kcat prometheus
+ensure_packages "${BUILD_PACKAGES[@]}" clang libclang-rt-14-dev kcat prometheus prometheus-alertmanager
 
 run_ctest() {
   local dir="$1"

@@ -45,6 +45,7 @@ struct InventoryConfig {
 
 struct HttpConfig {
   std::string listen = "0.0.0.0:9464";
+  std::string token;  // if set, /metrics and /api/v1/... need "Authorization: Bearer <token>"; secret
 };
 
 struct StateConfig {
@@ -57,11 +58,19 @@ struct WebhookConfig {
   std::string secret;              // HMAC-SHA256 key for the signature header; secret: never logged
   std::map<std::string, std::string> headers;  // sent with every call (e.g. for a Slack or Teams relay)
   Millis timeout{10000};           // per call
+  std::string routing_key;         // pagerduty: the integration's routing key; secret
+  Millis resend_interval{60000};   // alertmanager: how often firing alerts are re-sent
+};
+
+struct RateLimitConfig {
+  int max = 30;             // firing alerts per `per` across all webhooks; 0: no limit
+  Millis per{600000};
 };
 
 struct AlertsConfig {
   std::string file = "-";  // alert JSON Lines: "-" is stdout, "" is off
   std::vector<WebhookConfig> webhooks;
+  RateLimitConfig rate_limit;
 };
 
 struct PipelineConfig {

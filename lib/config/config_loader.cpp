@@ -12,7 +12,10 @@ namespace flowwatch::config {
 namespace {
 
 // Keys whose values are secrets: never echoed in an error message.
-bool IsSecret(std::string_view path) { return path.ends_with("connection_string"); }
+bool IsSecret(std::string_view path) {
+  return path.ends_with("connection_string") || path.ends_with(".secret") || path.ends_with(".routing_key") ||
+         path.ends_with(".token") || path.find(".headers.") != std::string_view::npos;  // Authorization, API keys
+}
 
 class Reader {
  public:
@@ -227,8 +230,12 @@ void ReadSource(Reader& r, const YAML::Node& n, SourceConfig* c) {
 }
 
 void ReadAlerts(Reader& r, const YAML::Node& n, AlertsConfig* c) {
-  if (!r.Map(n, "alerts", {"file", "webhooks"})) return;
+  if (!r.Map(n, "alerts", {"file", "webhooks", "rate_limit"})) return;
   r.String(n, "alerts", "file", &c->file);
+  if (const YAML::Node l = n["rate_limit"]; l.IsDefined() && r.Map(l, "alerts.rate_limit", {"max", "per"})) {
+    r.Int(l, "alerts.rate_limit", "max", &c->rate_limit.max, 0, 1000000);
+    r.Duration(l, "alerts.rate_limit", "per", &c->rate_limit.per, Millis(1000));
+  }
   const YAML::Node hooks = n["webhooks"];
   if (!hooks.IsDefined() || hooks.IsNull()) return;
   if (!hooks.IsSequence()) {
@@ -238,13 +245,24 @@ void ReadAlerts(Reader& r, const YAML::Node& n, AlertsConfig* c) {
   for (size_t i = 0; i < hooks.size(); ++i) {
     const std::string path = "alerts.webhooks[" + std::to_string(i) + "]";
     WebhookConfig w;
-    if (!r.Map(hooks[i], path, {"url", "format", "secret", "headers", "timeout"})) continue;
+    if (!r.Map(hooks[i], path, {"url", "format", "secret", "headers", "timeout", "routing_key", "resend_interval"})) {
+      continue;
+    }
     r.String(hooks[i], path, "url", &w.url);
     r.String(hooks[i], path, "format", &w.format);
     r.String(hooks[i], path, "secret", &w.secret);
     r.StringMap(hooks[i], path, "headers", &w.headers);
     r.Duration(hooks[i], path, "timeout", &w.timeout, Millis(100));
+    r.String(hooks[i], path, "routing_key", &w.routing_key);
+    r.Duration(hooks[i], path, "resend_interval", &w.resend_interval, Millis(1000));
+    if (w.format == "pagerduty" && w.url.empty()) w.url = "https://events.pagerduty.com/v2/enqueue";
+    if (w.format == "pagerduty" && w.routing_key.empty()) {
+      r.Error(hooks[i], path + ".routing_key", "is required for format pagerduty");
+    }
     if (w.url.empty()) r.Error(hooks[i], path + ".url", "is required");
+    if (!w.url.empty() && w.url.rfind("http://", 0) != 0 && w.url.rfind("https://", 0) != 0) {
+      r.Error(hooks[i]["url"], path + ".url", "must start with http:// or https://");
+    }
     if (w.format != "generic" && w.format != "alertmanager" && w.format != "pagerduty") {
       r.Error(hooks[i]["format"], path + ".format", "must be generic, alertmanager or pagerduty (got '" + w.format + "')");
     }
@@ -293,8 +311,9 @@ void ReadRoot(Reader& r, const YAML::Node& root, Config* c) {
     r.String(n, "inventory", "file", &c->inventory.file);
     r.String(n, "inventory", "service_tags_file", &c->inventory.service_tags_file);
   }
-  if (const YAML::Node n = root["http"]; n.IsDefined() && r.Map(n, "http", {"listen"})) {
+  if (const YAML::Node n = root["http"]; n.IsDefined() && r.Map(n, "http", {"listen", "token"})) {
     r.String(n, "http", "listen", &c->http.listen);
+    r.String(n, "http", "token", &c->http.token);
   }
   if (const YAML::Node n = root["state"]; n.IsDefined() && r.Map(n, "state", {"dir"})) {
     r.String(n, "state", "dir", &c->state.dir);

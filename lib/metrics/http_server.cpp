@@ -10,9 +10,31 @@ HttpServer::HttpServer() : server_(std::make_unique<httplib::Server>()) {}
 
 HttpServer::~HttpServer() { Stop(); }
 
-void HttpServer::Get(const std::string& path, std::function<HttpResponse()> handler) {
-  server_->Get(path, [handler = std::move(handler)](const httplib::Request&, httplib::Response& res) {
-    const HttpResponse r = handler();
+namespace {
+
+// Compares without an early exit, so response times do not reveal the token.
+bool SameToken(const std::string& a, const std::string& b) {
+  unsigned char diff = a.size() == b.size() ? 0 : 1;
+  for (size_t i = 0; i < a.size(); ++i) diff |= static_cast<unsigned char>(a[i] ^ b[i % (b.empty() ? 1 : b.size())]);
+  return diff == 0 && !b.empty();
+}
+
+}  // namespace
+
+void HttpServer::Get(const std::string& path, Handler handler, Access access) {
+  server_->Get(path, [this, handler = std::move(handler), access](const httplib::Request& req, httplib::Response& res) {
+    if (access == Access::kToken && !token_.empty()) {
+      const std::string auth = req.get_header_value("Authorization");
+      if (auth.rfind("Bearer ", 0) != 0 || !SameToken(auth.substr(7), token_)) {
+        res.status = 401;
+        res.set_header("WWW-Authenticate", "Bearer");
+        res.set_content("unauthorized: this endpoint needs Authorization: Bearer <http.token>\n", "text/plain");
+        return;
+      }
+    }
+    HttpRequest request;
+    for (const auto& [k, v] : req.params) request.params[k] = v;
+    const HttpResponse r = handler(request);
     res.status = r.status;
     res.set_content(r.body, r.content_type.c_str());
   });

@@ -1,11 +1,14 @@
 // HttpServer: the daemon's HTTP endpoint (cpp-httplib) on http.listen, serving
-// plain-text GET routes (/metrics, /healthz, /readyz) from its own threads.
+// GET routes (/metrics, /healthz, /readyz, /api/v1/...) from its own threads.
+// With a token, routes not marked open answer 401 unless the request carries
+// "Authorization: Bearer <token>" (the probes stay open for the kubelet).
 //
 // Threads: Get() before Start(); handlers run on the server's threads and
 // must be thread-safe; Stop() (or the destructor) joins them.
 #pragma once
 
 #include <functional>
+#include <map>
 #include <memory>
 #include <string>
 #include <thread>
@@ -17,6 +20,14 @@ class Server;
 }
 
 namespace flowwatch::metrics {
+
+struct HttpRequest {
+  std::map<std::string, std::string> params;  // the query string, decoded
+  std::string Param(const std::string& name) const {
+    auto it = params.find(name);
+    return it == params.end() ? "" : it->second;
+  }
+};
 
 struct HttpResponse {
   int status = 200;
@@ -31,7 +42,12 @@ class HttpServer {
   HttpServer(const HttpServer&) = delete;
   HttpServer& operator=(const HttpServer&) = delete;
 
-  void Get(const std::string& path, std::function<HttpResponse()> handler);
+  enum class Access { kToken, kOpen };
+  using Handler = std::function<HttpResponse(const HttpRequest&)>;
+
+  // Before Start(). "" (the default) leaves every route open.
+  void SetToken(std::string token) { token_ = std::move(token); }
+  void Get(const std::string& path, Handler handler, Access access = Access::kToken);
   // Binds "host:port" (port 0: any free port) and starts serving.
   Status Start(const std::string& listen);
   void Stop();
@@ -41,6 +57,7 @@ class HttpServer {
   std::unique_ptr<httplib::Server> server_;
   std::thread thread_;
   int port_ = -1;
+  std::string token_;
 };
 
 }  // namespace flowwatch::metrics

@@ -1,15 +1,16 @@
 #include "lib/metrics/metric_families.h"
 
+#include <algorithm>
+
 #include <prometheus/text_serializer.h>
 
 namespace flowwatch::metrics {
 
 prometheus::ClientMetric& MetricFamilies::Add(const std::string& name, const std::string& help,
                                               prometheus::MetricType type, const Labels& labels) {
-  if (families_.empty() || families_.back().name != name) {
-    families_.push_back(prometheus::MetricFamily{name, help, type, {}});
-  }
-  prometheus::ClientMetric& m = families_.back().metric.emplace_back();
+  auto family = std::find_if(families_.begin(), families_.end(), [&](const auto& f) { return f.name == name; });
+  if (family == families_.end()) family = families_.insert(family, prometheus::MetricFamily{name, help, type, {}});
+  prometheus::ClientMetric& m = family->metric.emplace_back();
   for (const auto& [k, v] : labels) m.label.push_back(prometheus::ClientMetric::Label{k, v});
   return m;
 }

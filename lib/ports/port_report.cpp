@@ -8,6 +8,19 @@
 #include "lib/common/time_util.h"
 
 namespace flowwatch::ports {
+bool ParseDirectionFilter(std::string_view text, std::optional<Direction>* out) {
+  if (text.empty()) {
+    out->reset();
+  } else if (text == "inbound" || text == "in") {
+    *out = Direction::kInbound;
+  } else if (text == "outbound" || text == "out") {
+    *out = Direction::kOutbound;
+  } else {
+    return false;
+  }
+  return true;
+}
+
 PortReport::PortReport(const NameTables& names, const enrich::PeerClassifier& classifier,
                        const enrich::Inventory* inventory, const PortReportFilter& filter)
     : names_(names), classifier_(classifier), inventory_(inventory), filter_(filter) {}

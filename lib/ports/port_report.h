@@ -12,6 +12,7 @@
 
 #include <optional>
 #include <string>
+#include <string_view>
 #include <vector>
 
 #include "lib/enrich/inventory.h"
@@ -29,6 +30,9 @@ struct PortReportFilter {
   bool allowed_only = false;            // hide ports that only saw denied attempts
   int top_peers = 5;
 };
+
+// "inbound" or "in", "outbound" or "out", "" for both; false for anything else.
+bool ParseDirectionFilter(std::string_view text, std::optional<Direction>* out);
 
 class PortReport {
  public:

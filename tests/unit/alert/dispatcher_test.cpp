@@ -1,6 +1,9 @@
 // The dispatcher against a real HTTP receiver (cpp-httplib on 127.0.0.1):
 // signatures and headers, retries until a failing receiver recovers, each
-// event delivered once, rejected events dropped, duplicates never sent.
+// event delivered once, rejected events dropped, duplicates never sent, the
+// spool across a restart, the rate limit's storm alert, and the Alertmanager
+// and PagerDuty payloads. (Alertmanager itself is exercised by the daemon's
+// integration test.)
 #include "lib/alert/dispatcher.h"
 
 #include <httplib.h>
@@ -9,6 +12,9 @@
 
 #include <atomic>
 #include <chrono>
+#include <cstdlib>
+#include <filesystem>
+#include <fstream>
 #include <map>
 #include <mutex>
 #include <thread>
@@ -22,7 +28,7 @@ using namespace std::chrono_literals;
 class Receiver {
  public:
   explicit Receiver(int failures = 0, int fail_status = 503) : failures_(failures), fail_status_(fail_status) {
-    server_.Post("/hook", [this](const httplib::Request& req, httplib::Response& res) {
+    server_.Post(R"(/.*)", [this](const httplib::Request& req, httplib::Response& res) {
       std::lock_guard<std::mutex> lock(mu_);
       ++calls_;
       if (failures_ > 0) {
@@ -31,6 +37,7 @@ class Receiver {
         return;
       }
       bodies_[req.body]++;
+      in_order_.push_back(req.body);
       signatures_.push_back(req.get_header_value("X-Flowwatch-Signature"));
       team_.push_back(req.get_header_value("X-Team"));
       res.status = 200;
@@ -64,6 +71,10 @@ class Receiver {
     std::lock_guard<std::mutex> lock(mu_);
     return team_;
   }
+  std::vector<std::string> in_order() const {
+    std::lock_guard<std::mutex> lock(mu_);
+    return in_order_;
+  }
   int calls() const {
     std::lock_guard<std::mutex> lock(mu_);
     return calls_;
@@ -78,7 +89,44 @@ class Receiver {
   int fail_status_;
   int calls_ = 0;
   std::map<std::string, int> bodies_;
-  std::vector<std::string> signatures_, team_;
+  std::vector<std::string> signatures_, team_, in_order_;
+};
+
+SinkOptions Hook(int port, std::chrono::milliseconds timeout, std::string secret = "",
+                 std::map<std::string, std::string> headers = {}) {
+  SinkOptions o;
+  o.http = WebhookSinkOptions{"http://127.0.0.1:" + std::to_string(port) + "/hook", std::move(secret),
+                              std::move(headers), timeout};
+  return o;
+}
+
+AlertEvent Event(const std::string& fingerprint, bool resolved, const std::string& json) {
+  return AlertEvent{fingerprint, resolved, json, "text of " + fingerprint};
+}
+
+// An alert object as the daemon writes it.
+std::string AlertJson(const std::string& fingerprint, bool resolved, const std::string& severity) {
+  return std::string(R"({"status":")") + (resolved ? "resolved" : "firing") +
+         R"(","detector":"volume","vm":"vm01","protocol":"tcp","port":1433,"direction":"outbound",)" +
+         R"("window_start":"2021-05-03T23:30:00Z","window_end":")" +
+         (resolved ? "2021-05-03T23:50:00Z" : "2021-05-03T23:35:00Z") +
+         R"(","observed_bytes":7340032,"baseline_bytes":1048576,"ratio":7.0,"zscore":12.3,"severity":")" + severity +
+         R"(","top_peers":[],"incident_start":"2021-05-03T23:30:00Z","fingerprint":")" + fingerprint + R"("})";
+}
+
+// A fresh folder under the system's temporary folder, removed at the end.
+struct TempDir {
+  TempDir() {
+    char tmpl[] = "/tmp/fw-dispatcher-XXXXXX";
+    path = ::mkdtemp(tmpl);
+  }
+  ~TempDir() { std::filesystem::remove_all(path); }
+  size_t Count(const std::string& ext) const {
+    size_t n = 0;
+    for (const auto& e : std::filesystem::recursive_directory_iterator(path)) n += e.path().extension() == ext;
+    return n;
+  }
+  std::string path;
 };
 
 bool WaitFor(const std::function<bool()>& pred, std::chrono::milliseconds timeout) {
@@ -100,12 +148,11 @@ DispatcherOptions Fast() {
 TEST_CASE("Each alert reaches the receiver once, signed, with the configured headers") {
   Receiver receiver;
   const int port = receiver.Start();
-  WebhookSinkOptions hook{"http://127.0.0.1:" + std::to_string(port) + "/hook", "s3cret", {{"X-Team", "netsec"}}, 2s};
-  Dispatcher dispatcher(Fast(), {hook});
+  Dispatcher dispatcher(Fast(), {Hook(port, 2s, "s3cret", {{"X-Team", "netsec"}})});
   dispatcher.Start();
-  dispatcher.Enqueue("fp1:firing", R"({"status":"firing","fingerprint":"fp1"})");
-  dispatcher.Enqueue("fp1:firing", R"({"status":"firing","fingerprint":"fp1"})");  // the same event again
-  dispatcher.Enqueue("fp1:resolved", R"({"status":"resolved","fingerprint":"fp1"})");
+  dispatcher.Enqueue(Event("fp1", false, R"({"status":"firing","fingerprint":"fp1"})"));
+  dispatcher.Enqueue(Event("fp1", false, R"({"status":"firing","fingerprint":"fp1"})"));  // the same event again
+  dispatcher.Enqueue(Event("fp1", true, R"({"status":"resolved","fingerprint":"fp1"})"));
   REQUIRE(WaitFor([&] { return dispatcher.stats()[0].delivered == 2; }, 10s));
   dispatcher.Stop(1s);
   const auto bodies = receiver.bodies();
@@ -126,9 +173,9 @@ TEST_CASE("Each alert reaches the receiver once, signed, with the configured hea
 TEST_CASE("A receiver that fails, then recovers, gets every alert exactly once") {
   Receiver receiver(/*failures=*/4, /*fail_status=*/503);
   const int port = receiver.Start();
-  Dispatcher dispatcher(Fast(), {WebhookSinkOptions{"http://127.0.0.1:" + std::to_string(port) + "/hook", "", {}, 2s}});
+  Dispatcher dispatcher(Fast(), {Hook(port, 2s)});
   dispatcher.Start();
-  for (int i = 0; i < 5; ++i) dispatcher.Enqueue("fp" + std::to_string(i) + ":firing", "alert " + std::to_string(i));
+  for (int i = 0; i < 5; ++i) dispatcher.Enqueue(Event("fp" + std::to_string(i), false, "alert " + std::to_string(i)));
   REQUIRE(WaitFor([&] { return dispatcher.stats()[0].delivered == 5; }, 20s));
   dispatcher.Stop(1s);
   const SinkStats st = dispatcher.stats()[0];
@@ -146,9 +193,9 @@ TEST_CASE("A receiver that is down for a while gets every alert once it is up") 
     Receiver probe;
     port = probe.Start();
   }
-  Dispatcher dispatcher(Fast(), {WebhookSinkOptions{"http://127.0.0.1:" + std::to_string(port) + "/hook", "", {}, 1s}});
+  Dispatcher dispatcher(Fast(), {Hook(port, 1s)});
   dispatcher.Start();
-  for (int i = 0; i < 3; ++i) dispatcher.Enqueue("k" + std::to_string(i), "event " + std::to_string(i));
+  for (int i = 0; i < 3; ++i) dispatcher.Enqueue(Event("k" + std::to_string(i), false, "event " + std::to_string(i)));
   REQUIRE(WaitFor([&] { return dispatcher.stats()[0].retries >= 3; }, 10s));
   CHECK(dispatcher.stats()[0].oldest_undelivered_seconds > 0);
   Receiver receiver;
@@ -163,15 +210,134 @@ TEST_CASE("A receiver that is down for a while gets every alert once it is up") 
 TEST_CASE("An alert the receiver rejects is dropped and counted, and the next one goes through") {
   Receiver receiver(/*failures=*/1, /*fail_status=*/400);
   const int port = receiver.Start();
-  Dispatcher dispatcher(Fast(), {WebhookSinkOptions{"http://127.0.0.1:" + std::to_string(port) + "/hook", "", {}, 2s}});
+  Dispatcher dispatcher(Fast(), {Hook(port, 2s)});
   dispatcher.Start();
-  dispatcher.Enqueue("a", "first");
-  dispatcher.Enqueue("b", "second");
+  dispatcher.Enqueue(Event("a", false, "first"));
+  dispatcher.Enqueue(Event("b", false, "second"));
   REQUIRE(WaitFor([&] { return dispatcher.stats()[0].delivered == 1; }, 10s));
   dispatcher.Stop(1s);
   CHECK(dispatcher.stats()[0].rejected == 1);
   CHECK(receiver.calls() == 2);
   REQUIRE(receiver.bodies().count("second") == 1);
+}
+
+
+TEST_CASE("Events undelivered at stop stay in the spool and are delivered once by the next run") {
+  TempDir spool;
+  int port = 0;
+  {
+    Receiver probe;
+    port = probe.Start();
+  }
+  DispatcherOptions options = Fast();
+  options.spool_dir = spool.path;
+  {
+    Dispatcher first(options, {Hook(port, 500ms)});
+    first.Start();
+    for (int i = 0; i < 3; ++i) first.Enqueue(Event("s" + std::to_string(i), false, AlertJson("s" + std::to_string(i), false, "warning")));
+    REQUIRE(WaitFor([&] { return first.stats()[0].retries >= 2; }, 10s));
+    first.Stop(0ms);
+    CHECK(first.stats()[0].delivered == 0);
+  }
+  REQUIRE(spool.Count(".pending") == 3);
+  // A damaged file is set aside, not fatal, and does not stop the others.
+  const std::string sink_dir = spool.path + "/" + SinkId(Hook(port, 500ms));
+  std::ofstream(sink_dir + "/0000000000000099.pending") << "not an event\n";
+
+  Receiver receiver;
+  receiver.Start(port);
+  Dispatcher second(options, {Hook(port, 2s)});
+  second.Start();
+  REQUIRE(WaitFor([&] { return second.stats()[0].delivered == 3; }, 20s));
+  second.Stop(1s);
+  CHECK(second.stats()[0].restored == 3);
+  const auto bodies = receiver.bodies();
+  REQUIRE(bodies.size() == 3);
+  for (const auto& [body, n] : bodies) CHECK(n == 1);
+  CHECK(receiver.in_order().front().find("\"fingerprint\":\"s0\"") != std::string::npos);  // queue order kept
+  CHECK(spool.Count(".pending") == 0);
+  CHECK(spool.Count(".bad") == 1);
+}
+
+TEST_CASE("An alert storm pages once: firing alerts beyond the rate limit are held back and summed up") {
+  Receiver receiver;
+  const int port = receiver.Start();
+  DispatcherOptions options = Fast();
+  options.rate_limit.max = 3;
+  options.rate_limit.per = 1s;
+  Dispatcher dispatcher(options, {Hook(port, 2s)});
+  dispatcher.Start();
+  for (int i = 0; i < 10; ++i) dispatcher.Enqueue(Event("f" + std::to_string(i), false, "firing " + std::to_string(i)));
+  dispatcher.Enqueue(Event("f0", true, "resolved 0"));  // its firing was sent: so is its resolution
+  dispatcher.Enqueue(Event("f9", true, "resolved 9"));  // its firing was held back: so is this
+  REQUIRE(WaitFor([&] { return dispatcher.stats()[0].delivered == 5; }, 10s));  // 3 firing, 1 storm, 1 resolved
+  const RateLimitStats during = dispatcher.rate_limit_stats();
+  CHECK(during.suppressed == 7);
+  CHECK(during.storm_active);
+  CHECK(during.storms == 1);
+  // Quiet for a whole period: the storm resolves, with the count.
+  std::this_thread::sleep_for(1100ms);
+  dispatcher.Poll();
+  REQUIRE(WaitFor([&] { return dispatcher.stats()[0].delivered == 6; }, 10s));
+  dispatcher.Stop(1s);
+  CHECK_FALSE(dispatcher.rate_limit_stats().storm_active);
+  const std::vector<std::string> got = receiver.in_order();
+  REQUIRE(got.size() == 6);
+  CHECK(got[0] == "firing 0");
+  CHECK(got[3].find("\"detector\":\"alert_storm\"") != std::string::npos);
+  CHECK(got[3].find("\"status\":\"firing\"") != std::string::npos);
+  CHECK(got[4] == "resolved 0");
+  CHECK(got[5].find("\"status\":\"resolved\"") != std::string::npos);
+  CHECK(got[5].find("\"suppressed\":7") != std::string::npos);
+  for (const std::string& body : got) CHECK(body != "resolved 9");
+}
+
+TEST_CASE("PagerDuty: a trigger, then a resolve, keyed by the fingerprint") {
+  Receiver receiver;
+  const int port = receiver.Start();
+  SinkOptions pd = Hook(port, 2s);
+  pd.format = "pagerduty";
+  pd.routing_key = "R0UT1NG";
+  Dispatcher dispatcher(Fast(), {pd});
+  dispatcher.Start();
+  dispatcher.Enqueue(Event("fpd", false, AlertJson("fpd", false, "critical")));
+  dispatcher.Enqueue(Event("fpd", true, AlertJson("fpd", true, "critical")));
+  REQUIRE(WaitFor([&] { return dispatcher.stats()[0].delivered == 2; }, 10s));
+  dispatcher.Stop(1s);
+  const std::vector<std::string> got = receiver.in_order();
+  REQUIRE(got.size() == 2);
+  CHECK(got[0].rfind(R"({"routing_key":"R0UT1NG","event_action":"trigger","dedup_key":"fpd","payload":{"summary":"text of fpd","source":"vm01","severity":"critical","timestamp":"2021-05-03T23:30:00Z","component":"tcp/1433","group":"outbound","class":"volume","custom_details":{"status":"firing",)", 0) == 0);
+  CHECK(got[1] == R"({"routing_key":"R0UT1NG","event_action":"resolve","dedup_key":"fpd"})");
+}
+
+TEST_CASE("Alertmanager: a firing alert is re-sent while it lasts and resolved with the labels it fired with") {
+  Receiver receiver;
+  const int port = receiver.Start();
+  SinkOptions am = Hook(port, 2s);
+  am.format = "alertmanager";
+  am.resend_interval = 200ms;
+  Dispatcher dispatcher(Fast(), {am});
+  dispatcher.Start();
+  dispatcher.Enqueue(Event("fam", false, AlertJson("fam", false, "warning")));
+  REQUIRE(WaitFor([&] { return receiver.in_order().size() >= 3; }, 10s));  // the alert, then reminders
+  CHECK(dispatcher.stats()[0].active == 1);
+  CHECK(dispatcher.stats()[0].reminders >= 2);
+  // It grew critical before it resolved: the resolution still names the alert that fired.
+  dispatcher.Enqueue(Event("fam", true, AlertJson("fam", true, "critical")));
+  REQUIRE(WaitFor([&] { return dispatcher.stats()[0].delivered == 2; }, 10s));
+  CHECK(dispatcher.stats()[0].active == 0);
+  const size_t after_resolution = receiver.in_order().size();
+  std::this_thread::sleep_for(600ms);
+  dispatcher.Stop(1s);
+  const std::vector<std::string> got = receiver.in_order();
+  CHECK(got.size() == after_resolution);  // no reminders once resolved
+  const std::string labels =
+      R"([{"labels":{"alertname":"FlowwatchDeviation","detector":"volume","direction":"outbound","port":"1433","protocol":"tcp","severity":"warning","vm":"vm01"},)";
+  CHECK(got.front().rfind(labels, 0) == 0);
+  CHECK(got.front().find(R"("startsAt":"2021-05-03T23:30:00Z","endsAt":")") != std::string::npos);
+  CHECK(got.front().find(R"("summary":"text of fam")") != std::string::npos);
+  CHECK(got.back().rfind(labels, 0) == 0);
+  CHECK(got.back().find(R"("startsAt":"2021-05-03T23:30:00Z","endsAt":"2021-05-03T23:50:00Z"})") != std::string::npos);
 }
 
 }  // namespace

@@ -135,5 +135,42 @@ TEST_CASE("A webhook takes a secret from the environment, headers and a timeout"
   REQUIRE_FALSE(bad.ok());
 }
 
+
+TEST_CASE("Alertmanager and PagerDuty sinks, the rate limit and the API token are read, secrets never echoed") {
+  setenv("FW_TEST_PD_KEY", "R0UT1NG", 1);
+  const LoadResult r = LoadConfigText(
+      "http:\n"
+      "  token: \"t0ken\"\n"
+      "alerts:\n"
+      "  rate_limit: {max: 5, per: 2m}\n"
+      "  webhooks:\n"
+      "    - url: \"http://127.0.0.1:9093/api/v2/alerts\"\n"
+      "      format: alertmanager\n"
+      "      resend_interval: 30s\n"
+      "    - format: pagerduty\n"
+      "      routing_key: \"${FW_TEST_PD_KEY}\"\n",
+      "a.yaml");
+  INFO((r.errors.empty() ? std::string() : r.errors.front()));
+  REQUIRE(r.ok());
+  REQUIRE(r.config.http.token == "t0ken");
+  REQUIRE(r.config.alerts.rate_limit.max == 5);
+  REQUIRE(r.config.alerts.rate_limit.per == Millis(120000));
+  REQUIRE(r.config.alerts.webhooks.at(0).resend_interval == Millis(30000));
+  REQUIRE(r.config.alerts.webhooks.at(1).url == "https://events.pagerduty.com/v2/enqueue");
+  REQUIRE(r.config.alerts.webhooks.at(1).routing_key == "R0UT1NG");
+
+  const LoadResult no_key = LoadConfigText("alerts:\n  webhooks:\n    - format: pagerduty\n", "p.yaml");
+  REQUIRE_FALSE(no_key.ok());
+  REQUIRE(no_key.errors.front().find("p.yaml:3: alerts.webhooks[0].routing_key: is required") != std::string::npos);
+  const LoadResult bad_url = LoadConfigText("alerts:\n  webhooks:\n    - url: \"ftp://x\"\n", "u.yaml");
+  REQUIRE_FALSE(bad_url.ok());
+  // A malformed secret is named, but its value is not repeated.
+  const LoadResult bad = LoadConfigText("http:\n  token: [\"hunter2\"]\nalerts:\n  webhooks:\n    - url: \"http://x\"\n"
+                                        "      headers: {Authorization: [\"Bearer hunter2\"]}\n", "s.yaml");
+  REQUIRE_FALSE(bad.ok());
+  REQUIRE(bad.errors.size() == 2);
+  for (const std::string& e : bad.errors) REQUIRE(e.find("hunter2") == std::string::npos);
+}
+
 }  // namespace
 }  // namespace flowwatch::config

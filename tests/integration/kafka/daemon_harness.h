@@ -1,0 +1,227 @@
+// What the daemon's integration tests share: the demo story as Event Hubs
+// messages, producing them with kcat, a `flowwatch run` process with its
+// configuration, summary and alert file, replay's alerts for comparison, an
+// HTTP GET, and a webhook receiver on 127.0.0.1.
+#pragma once
+
+#include <httplib.h>
+
+#include <catch2/catch.hpp>
+
+#include <algorithm>
+#include <mutex>
+#include <set>
+
+#include "tests/integration/kafka/harness.h"
+#include "tests/integration/process_util.h"
+
+namespace flowwatch::testing {
+
+const std::string kBin = FW_FLOWWATCH_BIN;
+const std::string kMockBroker = FW_MOCK_BROKER_BIN;
+const std::string kTopic = "flowlogs";
+
+// The demo story as Event Hubs messages ("<MAC>\t<message>" lines), plus one
+// later message whose only job is to move event time past the story's end, as
+// the next minute's logs would.
+struct Story {
+  std::string keyed_file;            // for kcat -K '\t' -l
+  std::vector<std::string> lines;    // keyed lines
+  uint64_t tuples = 0;
+};
+
+inline Story MakeStory(const TempDir& dir) {
+  Story s;
+  const RunResult gen = Run({kBin, "gen", "--scenario", "demo", "--messages", "--out", dir / "story"});
+  REQUIRE(gen.exit_code == 0);
+  s.keyed_file = dir / "story/messages.ndjson";
+  {
+    std::ofstream(s.keyed_file, std::ios::app)
+        << "000D3A000004\t"
+        << R"({"records":[{"time":"2021-05-04T00:10:30Z","macAddress":"000D3A000004","category":"NetworkSecurityGroupFlowEvent",)"
+        << R"("resourceId":"/HEARTBEAT","properties":{"Version":2,"flows":[{"rule":"hb","flows":[{"mac":"000D3A000004",)"
+        << R"("flowTuples":["1620087000,10.0.1.7,10.0.1.6,50000,9,T,O,A,B,,,,"]}]}]}}]})" << "\n";
+  }
+  std::istringstream in(Slurp(s.keyed_file));
+  std::string line;
+  while (std::getline(in, line)) s.lines.push_back(line);
+  s.tuples = 48219 + 1;  // the demo's tuples (see the generator tests) and the heartbeat's
+  return s;
+}
+
+// paced: one message per batch, so that fetch-size limits and broker latency
+// spread consumption over seconds (a fetch always returns at least one batch).
+inline void Produce(const MockBroker& broker, const std::string& keyed_file, bool paced = false) {
+  std::vector<std::string> argv = {"kcat", "-P", "-b", broker.bootstrap(), "-t", kTopic, "-K", "\t", "-l", keyed_file};
+  if (paced) argv.insert(argv.begin() + 1, {"-X", "batch.num.messages=1"});
+  REQUIRE(RunToEnd(argv) == 0);
+}
+
+// Small fetches for paced consumption (librdkafka wants fetch.max.bytes >= message.max.bytes).
+const std::map<std::string, std::string> kSmallFetches = {
+    {"message.max.bytes", "32768"}, {"fetch.max.bytes", "32768"}, {"max.partition.fetch.bytes", "8192"}};
+
+inline std::string WriteLines(const TempDir& dir, const std::string& name, const std::vector<std::string>& lines) {
+  std::ofstream out(dir / name);
+  for (const std::string& l : lines) out << l << "\n";
+  return dir / name;
+}
+
+// Offsets one past the last message of each partition, as kcat sees them.
+inline std::map<int, int64_t> EndOffsets(const MockBroker& broker, const std::string& topic = kTopic) {
+  Process p({"kcat", "-C", "-b", broker.bootstrap(), "-t", topic, "-e", "-q", "-o", "beginning", "-f", "%p %o\\n"}, "",
+            "", false, true);
+  std::map<int, int64_t> ends;
+  char line[128];
+  while (fgets(line, sizeof line, p.out())) {
+    int partition = 0;
+    long long offset = 0;
+    if (sscanf(line, "%d %lld", &partition, &offset) == 2) ends[partition] = std::max<int64_t>(ends[partition], offset + 1);
+  }
+  p.Wait(30s);
+  return ends;
+}
+
+inline bool CommittedAll(const Summary& s, const std::map<int, int64_t>& ends) {
+  for (const auto& [p, end] : ends) {
+    auto it = s.committed.find(p);
+    if (it == s.committed.end() || it->second < end) return false;
+  }
+  return true;
+}
+
+struct DaemonConfig {
+  std::string group = "flowwatch";
+  std::string dead_letter_topic;
+  std::map<std::string, std::string> librdkafka;
+  int decoders = 2;
+  int shards = 2;
+  std::string webhook_url;  // with secret ${FW_TEST_WEBHOOK_SECRET}
+  std::string webhooks_yaml;  // more entries of alerts.webhooks, as YAML list items indented by 4
+  std::string rate_limit_yaml = "{max: 0}";
+  std::string http_token;
+};
+
+class Daemon {
+ public:
+  Daemon(const TempDir& dir, const std::string& name, const MockBroker& broker, const DaemonConfig& c)
+      : dir_(dir / name), config_(dir_ + "/flowwatch.yaml"), summary_(dir_ + "/state/summary.json"),
+        alerts_(dir_ + "/alerts.jsonl") {
+    std::filesystem::create_directories(dir_);
+    std::ofstream cfg(config_);
+    cfg << "source:\n  kafka:\n    brokers: \"" << broker.bootstrap() << "\"\n    topic: " << kTopic
+        << "\n    group_id: " << c.group << "\n    commit_interval: 1s\n";
+    if (!c.dead_letter_topic.empty()) cfg << "    dead_letter_topic: " << c.dead_letter_topic << "\n";
+    cfg << "    librdkafka:\n      session.timeout.ms: \"6000\"\n      heartbeat.interval.ms: \"1000\"\n";
+    for (const auto& [k, v] : c.librdkafka) cfg << "      " << k << ": \"" << v << "\"\n";
+    cfg << "  idle_timeout: 2s\ninventory:\n  file: " << dir / "story/inventory.csv" << "\nstate:\n  dir: " << dir_
+        << "/state\nalerts:\n  file: " << alerts_ << "\n";
+    cfg << "  rate_limit: " << c.rate_limit_yaml << "\n";
+    if (!c.webhook_url.empty() || !c.webhooks_yaml.empty()) cfg << "  webhooks:\n" << c.webhooks_yaml;
+    if (!c.webhook_url.empty()) {
+      cfg << "    - url: \"" << c.webhook_url << "\"\n      secret: \"${FW_TEST_WEBHOOK_SECRET}\"\n"
+          << "      headers: {X-Team: netsec}\n";
+    }
+    cfg << "pipeline:\n  decoders: " << c.decoders
+        << "\n  shards: " << c.shards << "\nhttp:\n  listen: \"127.0.0.1:0\"\n  token: \"" << c.http_token
+        << "\"\nlog:\n  level: info\n";
+  }
+  void Start() {
+    process_ = std::make_unique<Process>(std::vector<std::string>{kBin, "run", "--config", config_},
+                                         dir_ + "/stdout.log", dir_ + "/daemon.log");
+  }
+  // SIGTERM; returns the exit code and how long the daemon took to exit.
+  std::pair<int, std::chrono::milliseconds> Stop() {
+    const auto t0 = std::chrono::steady_clock::now();
+    process_->Signal(SIGTERM);
+    const int rc = process_->Wait(60s);
+    return {rc, std::chrono::duration_cast<std::chrono::milliseconds>(std::chrono::steady_clock::now() - t0)};
+  }
+  void Signal(int sig) { process_->Signal(sig); }
+  const std::string& config_path() const { return config_; }
+  void Kill() {
+    process_->Signal(SIGKILL);
+    process_->Wait(10s);
+  }
+  Summary summary() const { return ReadSummary(summary_); }
+  std::string state_dir() const { return dir_ + "/state"; }
+  std::string summary_text() const { return Slurp(summary_); }
+  std::string alerts() const { return Slurp(alerts_); }
+  std::string log() const { return Slurp(dir_ + "/daemon.log"); }
+
+ private:
+  std::string dir_;
+  std::string config_;
+  std::string summary_;
+  std::string alerts_;
+  std::unique_ptr<Process> process_;
+};
+
+inline std::vector<std::string> SortedLines(const std::string& text) {
+  std::vector<std::string> lines;
+  std::istringstream in(text);
+  std::string line;
+  while (std::getline(in, line)) {
+    if (!line.empty()) lines.push_back(line);
+  }
+  std::sort(lines.begin(), lines.end());
+  return lines;
+}
+
+// Replays the story's messages as one NDJSON file and returns its alert lines.
+inline std::vector<std::string> ReplayAlerts(const TempDir& dir, const Story& story) {
+  std::vector<std::string> bodies;
+  for (const std::string& l : story.lines) bodies.push_back(l.substr(l.find('\t') + 1));
+  std::filesystem::create_directories(dir / "replay");
+  WriteLines(dir, "replay/story.ndjson", bodies);
+  const RunResult r = Run({kBin, "replay", "-q", "--inventory", dir / "story/inventory.csv", "--alerts",
+                           dir / "replay-alerts.jsonl", dir / "replay"});
+  REQUIRE(r.exit_code == 0);
+  return SortedLines(Slurp(dir / "replay-alerts.jsonl"));
+}
+
+// GET http://host:port/path on 127.0.0.1; the status and body.
+inline std::pair<int, std::string> HttpGet(const std::string& host_port, const std::string& path) {
+  const size_t colon = host_port.rfind(':');
+  httplib::Client client(host_port.substr(0, colon), std::stoi(host_port.substr(colon + 1)));
+  client.set_connection_timeout(5);
+  client.set_read_timeout(10);
+  auto res = client.Get(path.c_str());
+  if (!res) return {-1, ""};
+  return {res->status, res->body};
+}
+
+// A webhook receiver on 127.0.0.1 that records each call's body and signature
+// (port 0: any free port).
+class WebhookReceiver {
+ public:
+  explicit WebhookReceiver(int port = 0) {
+    server_.Post("/hook", [this](const httplib::Request& req, httplib::Response& res) {
+      std::lock_guard<std::mutex> lock(mu_);
+      calls_.emplace_back(req.body, req.get_header_value("X-Flowwatch-Signature") + " " + req.get_header_value("X-Team"));
+      res.status = 200;
+    });
+    port_ = port == 0 ? server_.bind_to_any_port("127.0.0.1") : (server_.bind_to_port("127.0.0.1", port) ? port : -1);
+    REQUIRE(port_ > 0);
+    thread_ = std::thread([this] { server_.listen_after_bind(); });
+    for (int i = 0; i < 5000 && !server_.is_running(); ++i) std::this_thread::sleep_for(1ms);  // else a quick stop() is missed
+  }
+  ~WebhookReceiver() {
+    server_.stop();
+    thread_.join();
+  }
+  std::string url() const { return "http://127.0.0.1:" + std::to_string(port_) + "/hook"; }
+  std::vector<std::pair<std::string, std::string>> calls() const {
+    std::lock_guard<std::mutex> lock(mu_);
+    return calls_;
+  }
+
+ private:
+  httplib::Server server_;
+  int port_ = -1;
+  std::thread thread_;
+  mutable std::mutex mu_;
+  std::vector<std::pair<std::string, std::string>> calls_;  // body, "signature team"
+};
+
+}  // namespace flowwatch::testing
