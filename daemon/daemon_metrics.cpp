@@ -60,6 +60,24 @@ metrics::MetricFamilies DaemonMetrics(const DaemonSnapshot& s) {
   }
   m.Counter("flowwatch_traffic_bytes_total", "Bytes of the applied flows, both directions.", d(s.totals.bytes));
   m.Counter("flowwatch_traffic_packets_total", "Packets of the applied flows, both directions.", d(s.totals.packets));
+  for (int p = 0; p < enrich::kPeerClassCount; ++p) {
+    const std::string peer(enrich::PeerClassName(static_cast<enrich::PeerClass>(p)));
+    m.Counter("flowwatch_traffic_vm_bytes_total", "Bytes into (ingress) and out of (egress) the VMs, by the peer's class.",
+              d(s.totals.ingress_bytes[p]), {{"way", "ingress"}, {"peer_class", peer}});
+    m.Counter("flowwatch_traffic_vm_bytes_total", "Bytes into (ingress) and out of (egress) the VMs, by the peer's class.",
+              d(s.totals.egress_bytes[p]), {{"way", "egress"}, {"peer_class", peer}});
+    for (int dir = 0; dir < 2; ++dir) {
+      m.Counter("flowwatch_traffic_flows_total", "Flows started, by direction (relative to the VM) and the peer's class.",
+                d(s.totals.flows[dir][p]),
+                {{"direction", std::string(DirectionName(static_cast<Direction>(dir)))}, {"peer_class", peer}});
+    }
+  }
+  for (const VmTrafficRow& r : s.top_vms) {
+    m.Counter("flowwatch_traffic_top_vm_bytes_total", "Bytes into and out of the 10 busiest VMs since start.",
+              d(r.bytes.ingress), {{"vm", r.vm}, {"way", "ingress"}});
+    m.Counter("flowwatch_traffic_top_vm_bytes_total", "Bytes into and out of the 10 busiest VMs since start.",
+              d(r.bytes.egress), {{"vm", r.vm}, {"way", "egress"}});
+  }
 
   // Detection and the port inventory.
   m.Gauge("flowwatch_detect_keys", "Keys (VM, protocol, port, direction) with a baseline.", d(s.totals.keys));

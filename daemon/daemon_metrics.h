@@ -29,6 +29,7 @@ struct DaemonSnapshot {
   std::vector<alert::SinkStats> sinks;            // per webhook, in configuration order
   alert::RateLimitStats rate_limit;
   std::vector<DeviationRow> deviations;           // firing keys and those closest to firing
+  std::vector<VmTrafficRow> top_vms;              // the VMs with the most bytes
 };
 
 metrics::MetricFamilies DaemonMetrics(const DaemonSnapshot& s);

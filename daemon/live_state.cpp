@@ -21,6 +21,23 @@ std::vector<DeviationRow> CollectDeviations(const std::vector<const ShardPipelin
   return rows;
 }
 
+std::vector<VmTrafficRow> TopVmTraffic(const std::vector<const ShardPipeline*>& pipelines, const NameTables& names,
+                                       size_t k) {
+  // A VM's keys live on one shard, so its bytes are in one table.
+  std::vector<std::pair<uint32_t, ShardPipeline::VmTraffic>> all;
+  for (const ShardPipeline* p : pipelines) {
+    p->vm_traffic().ForEach([&](uint32_t vm, const ShardPipeline::VmTraffic& t) { all.emplace_back(vm, t); });
+  }
+  const auto more = [](const auto& a, const auto& b) {
+    return a.second.ingress + a.second.egress > b.second.ingress + b.second.egress;
+  };
+  k = std::min(k, all.size());
+  std::partial_sort(all.begin(), all.begin() + static_cast<std::ptrdiff_t>(k), all.end(), more);
+  std::vector<VmTrafficRow> rows;
+  for (size_t i = 0; i < k; ++i) rows.push_back(VmTrafficRow{std::string(names.vms.Get(all[i].first)), all[i].second});
+  return rows;
+}
+
 std::string DeviationsJson(const std::vector<DeviationRow>& rows, const std::string& vm, size_t limit,
                            int64_t bucket_ms) {
   std::string out;

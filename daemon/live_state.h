@@ -24,6 +24,15 @@ struct DeviationRow {
 std::vector<DeviationRow> CollectDeviations(const std::vector<const ShardPipeline*>& pipelines,
                                             const NameTables& names);
 
+struct VmTrafficRow {
+  std::string vm;
+  ShardPipeline::VmTraffic bytes;
+};
+
+// The k VMs with the most bytes (both ways) since start, most first.
+std::vector<VmTrafficRow> TopVmTraffic(const std::vector<const ShardPipeline*>& pipelines, const NameTables& names,
+                                       size_t k);
+
 // GET /api/v1/deviations: rows of VM `vm` ("" for all), at most `limit`.
 std::string DeviationsJson(const std::vector<DeviationRow>& rows, const std::string& vm, size_t limit,
                            int64_t bucket_ms);

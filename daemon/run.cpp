@@ -121,7 +121,7 @@ int RunDaemon(const RunOptions& options) {
   set_options.ring_capacity = static_cast<size_t>(cfg.pipeline.ring_capacity);
   std::vector<const ShardPipeline*> pipelines(set_options.shards);
   shard::ShardSet shards(set_options, [&](int s) {
-    auto p = std::make_unique<ShardPipeline>(cfg, &alerts, ShardPipeline::Mode{/*close_at_end=*/false, &live});
+    auto p = std::make_unique<ShardPipeline>(cfg, &alerts, ShardPipeline::Mode{/*close_at_end=*/false, &live, &enrichment});
     pipelines[s] = p.get();
     return p;
   });
@@ -235,7 +235,10 @@ int RunDaemon(const RunOptions& options) {
     http.SetToken(cfg.http.token);
     http.Get("/metrics", [&](const metrics::HttpRequest&) {
       DaemonSnapshot s = snapshot();
-      if (!shards.WithAllPaused(kPauseTimeout, [&] { s.deviations = CollectDeviations(pipelines, names); })) {
+      if (!shards.WithAllPaused(kPauseTimeout, [&] {
+            s.deviations = CollectDeviations(pipelines, names);
+            s.top_vms = TopVmTraffic(pipelines, names, 10);
+          })) {
         spdlog::warn("/metrics: the shards did not pause within 5 s; served without the per-key series");
       }
       return metrics::HttpResponse{200, DaemonMetrics(s).Serialize(), "text/plain; version=0.0.4; charset=utf-8"};

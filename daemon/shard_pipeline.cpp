@@ -46,6 +46,8 @@ ShardPipeline::ShardPipeline(const config::Config& config, detect::AlertSink* al
     : dedup_(DedupOptions(config)),
       ports_(PortOptions(config)),
       detection_(DetectionOptionsFrom(config), alerts),
+      classifier_(mode.enrichment ? mode.enrichment->Snapshot().first
+                                  : std::make_shared<const enrich::PeerClassifier>()),
       mode_(mode),
       config_generation_(mode.live ? mode.live->generation() : 0) {}
 
@@ -57,6 +59,16 @@ void ShardPipeline::OnFlow(const FlowRecord& flow) {
   counters_.tuples_by_format[static_cast<int>(flow.format)].Add();
   counters_.bytes.Add(flow.bytes());
   counters_.packets.Add(flow.packets());
+  const int peer = static_cast<int>(classifier_->Classify(flow.remote_ip()));
+  const bool inbound = flow.direction == Direction::kInbound;
+  const uint64_t in = inbound ? flow.bytes_sd : flow.bytes_ds;
+  const uint64_t out = inbound ? flow.bytes_ds : flow.bytes_sd;
+  counters_.ingress_bytes[peer].Add(in);
+  counters_.egress_bytes[peer].Add(out);
+  if (flow.starts_flow()) counters_.flows[static_cast<int>(flow.direction)][peer].Add();
+  VmTraffic& vm = *vm_traffic_.TryEmplace(flow.vm_id).first;
+  vm.ingress += in;
+  vm.egress += out;
   ports_.Apply(flow);
   detection_.OnFlow(flow);
 }
@@ -65,6 +77,7 @@ void ShardPipeline::OnProgress(int64_t input_time_ms) {
   if (mode_.live && mode_.live->generation() != config_generation_) {
     config_generation_ = mode_.live->generation();
     detection_.UpdateThresholds(DetectionOptionsFrom(*mode_.live->Get()));
+    if (mode_.enrichment) classifier_ = mode_.enrichment->Snapshot().first;  // service tags reloaded
   }
   detection_.OnProgress(input_time_ms);
   if (last_eviction_ms_ == INT64_MIN) last_eviction_ms_ = input_time_ms;

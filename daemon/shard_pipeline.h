@@ -5,16 +5,20 @@
 //
 // Counters are single-writer (Counter) so progress reports and /metrics can read
 // them from other threads while the shard runs; the tables themselves are read
-// only after the shard set has been joined.
+// only with the shards paused (ShardSet::WithAllPaused) or joined.
 #pragma once
 
 #include <array>
 #include <cstdint>
 
+#include "daemon/enrichment.h"
 #include "daemon/live_config.h"
 #include "lib/common/counter.h"
 #include "lib/config/config.h"
+#include "lib/common/flat_hash_map.h"
+#include "lib/common/hash.h"
 #include "lib/detect/detection.h"
+#include "lib/enrich/peer_classifier.h"
 #include "lib/model/flow_record.h"
 #include "lib/ports/port_table.h"
 #include "lib/shard/dedup_window.h"
@@ -30,6 +34,10 @@ struct ShardCounters {
   Counter port_keys;    // live port-table keys
   Counter detect_keys;  // live detection keys (baselines)
   Counter firing;       // open incidents
+  // Traffic by the remote peer's class: bytes into the VMs (ingress) and out
+  // of them (egress), and flows started, by direction.
+  std::array<Counter, enrich::kPeerClassCount> ingress_bytes, egress_bytes;
+  std::array<std::array<Counter, enrich::kPeerClassCount>, 2> flows;  // [Direction][PeerClass]
 
   uint64_t tuples() const {
     uint64_t n = 0;
@@ -48,6 +56,13 @@ class ShardPipeline : public shard::ShardProcessor {
     bool close_at_end = true;
     // Where new thresholds come from on SIGHUP (daemon); may be null.
     const LiveConfig* live = nullptr;
+    // Where the peer classifier (service tags) comes from, re-read when `live`
+    // moves; null: the built-in ranges only.
+    const Enrichment* enrichment = nullptr;
+  };
+  // Bytes of one VM, both ways.
+  struct VmTraffic {
+    uint64_t ingress = 0, egress = 0;
   };
   // alerts: where this shard's alerts go, called on the shard's thread.
   ShardPipeline(const config::Config& config, detect::AlertSink* alerts, Mode mode);
@@ -61,6 +76,8 @@ class ShardPipeline : public shard::ShardProcessor {
   const ports::PortTable& ports() const { return ports_; }
   const detect::Detection& detection() const { return detection_; }
   const shard::DedupWindow& dedup() const { return dedup_; }
+  // Per VM (NameTables::vms id); read with the shards paused.
+  const FlatHashMap<uint32_t, VmTraffic, IntHash>& vm_traffic() const { return vm_traffic_; }
 
  private:
   void UpdateGauges();
@@ -69,6 +86,8 @@ class ShardPipeline : public shard::ShardProcessor {
   ports::PortTable ports_;
   detect::Detection detection_;
   ShardCounters counters_;
+  FlatHashMap<uint32_t, VmTraffic, IntHash> vm_traffic_;
+  std::shared_ptr<const enrich::PeerClassifier> classifier_;
   const Mode mode_;
   uint64_t config_generation_ = 0;
   int64_t last_eviction_ms_ = INT64_MIN;

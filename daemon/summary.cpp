@@ -16,6 +16,11 @@ PipelineTotals Totals(const std::vector<const ShardPipeline*>& shards) {
     t.alerts_firing += c.firing.value();
     t.late_flows += s->detection().late_flows();
     t.folded_flows += s->detection().folded_flows();
+    for (int p = 0; p < enrich::kPeerClassCount; ++p) {
+      t.ingress_bytes[p] += c.ingress_bytes[p].value();
+      t.egress_bytes[p] += c.egress_bytes[p].value();
+      for (int d = 0; d < 2; ++d) t.flows[d][p] += c.flows[d][p].value();
+    }
   }
   return t;
 }

@@ -18,6 +18,8 @@ struct PipelineTotals {
   uint64_t tuples = 0, bytes = 0, packets = 0, duplicates = 0, keys = 0, port_keys = 0, alerts_firing = 0,
            late_flows = 0, folded_flows = 0;
   std::array<uint64_t, kRecordFormatCount> tuples_by_format{};
+  std::array<uint64_t, enrich::kPeerClassCount> ingress_bytes{}, egress_bytes{};  // by peer class
+  std::array<std::array<uint64_t, enrich::kPeerClassCount>, 2> flows{};             // [Direction][PeerClass]
 };
 PipelineTotals Totals(const std::vector<const ShardPipeline*>& shards);
 

@@ -328,6 +328,13 @@ TEST_CASE("Prometheus scrapes the daemon, a webhook gets each alert once and sig
   CHECK(PrometheusValue(port, "sum(flowwatch_source_partition_lag_messages)") == 0);  // caught up
   CHECK(PrometheusValue(port, "sum(flowwatch_decode_errors_total)") == 0);
   CHECK(PrometheusValue(port, "flowwatch_alert_events_total") == static_cast<double>(d.summary().alerts));
+  // Traffic: ingress and egress add up to all bytes, and so do the (four, so all) busiest VMs.
+  const double bytes = PrometheusValue(port, "flowwatch_traffic_bytes_total");
+  CHECK(bytes > 0);
+  CHECK(PrometheusValue(port, "sum(flowwatch_traffic_vm_bytes_total)") == bytes);
+  CHECK(PrometheusValue(port, "sum(flowwatch_traffic_top_vm_bytes_total)") == bytes);
+  CHECK(PrometheusValue(port, "count(flowwatch_traffic_top_vm_bytes_total{way=\"ingress\"})") == 4);
+  CHECK(PrometheusValue(port, "flowwatch_traffic_vm_bytes_total{way=\"ingress\",peer_class=\"external\"}") > 0);
   // The per-key series: the keys closest to firing (every incident has resolved by the story's end).
   CHECK(PrometheusValue(port, "count(flowwatch_deviation_ratio)") >= 1);
   CHECK(PrometheusValue(port, "sum(flowwatch_deviation_firing)") == 0);
