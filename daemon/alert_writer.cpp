@@ -9,7 +9,13 @@
 namespace flowwatch::app {
 
 AlertWriter::AlertWriter(const NameTables* names, Snapshot snapshot, size_t max_queued)
-    : names_(names), snapshot_(std::move(snapshot)), max_queued_(max_queued) {}
+    : names_(names), snapshot_(std::move(snapshot)), max_queued_(max_queued) {
+  for (AlertStatus status : {AlertStatus::kFiring, AlertStatus::kResolved}) {
+    for (Severity severity : {Severity::kWarning, Severity::kCritical}) {
+      by_kind_[{std::string(AlertStatusName(status)), std::string(SeverityName(severity)), "volume"}] = 0;
+    }
+  }
+}
 
 AlertWriter::~AlertWriter() {
   Stop();
@@ -77,12 +83,18 @@ void AlertWriter::Run() {
     spdlog::info("alert {} {} {}/{} {} ratio {:.1f}", AlertStatusName(a.status), names_->vms.Get(a.key.vm_id),
                  KeyProtocolText(a.key.protocol), a.key.port, DirectionName(a.key.direction), a.ratio);
     lock.lock();
+    ++by_kind_[{std::string(AlertStatusName(a.status)), std::string(SeverityName(a.severity)), std::string(a.detector)}];
     if (event.resolved) {
       active_.erase({a.incident_start_ms, event.fingerprint});
     } else {
       active_[{a.incident_start_ms, event.fingerprint}] = std::move(event.json);
     }
   }
+}
+
+std::map<AlertKind, uint64_t> AlertWriter::written_by_kind() const {
+  std::lock_guard<std::mutex> lock(mu_);
+  return by_kind_;
 }
 
 std::string AlertWriter::ActiveJson() const {

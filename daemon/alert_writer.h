@@ -30,6 +30,12 @@
 
 namespace flowwatch::app {
 
+// What an alert event is, for counting.
+struct AlertKind {
+  std::string status, severity, detector;
+  auto operator<=>(const AlertKind&) const = default;
+};
+
 class AlertWriter : public detect::AlertSink {
  public:
   using Snapshot = std::function<std::pair<std::shared_ptr<const enrich::PeerClassifier>,
@@ -53,6 +59,9 @@ class AlertWriter : public detect::AlertSink {
   std::string ActiveJson() const;
 
   uint64_t written() const { return written_.value(); }
+  // Events written by kind; every status and severity of the volume detector
+  // is present from the start, at 0. Any thread.
+  std::map<AlertKind, uint64_t> written_by_kind() const;
   uint64_t dropped() const { return dropped_.value(); }
 
  private:
@@ -67,6 +76,7 @@ class AlertWriter : public detect::AlertSink {
   mutable std::mutex mu_;
   std::condition_variable cv_;
   std::map<std::pair<int64_t, std::string>, std::string> active_;  // (incident start, fingerprint) -> json; mu_
+  std::map<AlertKind, uint64_t> by_kind_;                           // mu_
   std::deque<Alert> queue_;  // guarded by mu_
   bool stop_ = false;        // guarded by mu_
   std::thread thread_;

@@ -21,6 +21,12 @@ metrics::MetricFamilies DaemonMetrics(const DaemonSnapshot& s) {
     m.Gauge("flowwatch_source_partition_lag_messages", "Messages waiting in the broker, per assigned partition.",
             d(backlog), {{"partition", std::to_string(p)}});
   }
+  for (const auto& [p, c] : s.partition_consumed) {
+    m.Counter("flowwatch_source_partition_messages_total", "Messages consumed, per partition.", d(c.messages),
+              {{"partition", std::to_string(p)}});
+    m.Counter("flowwatch_source_partition_bytes_total", "Bytes of message bodies consumed, per partition.", d(c.bytes),
+              {{"partition", std::to_string(p)}});
+  }
   m.Counter("flowwatch_source_errors_total", "Consumer errors, transient ones included.", d(k.errors.value()));
   m.Counter("flowwatch_source_commits_total", "Offset commits that succeeded.", d(k.commits.value()));
   m.Counter("flowwatch_source_commit_failures_total", "Offset commits that failed (retried at the next interval).",
@@ -87,9 +93,16 @@ metrics::MetricFamilies DaemonMetrics(const DaemonSnapshot& s) {
             d(s.totals.folded_flows));
   m.Gauge("flowwatch_detect_alerts_firing", "Incidents firing now.", d(s.totals.alerts_firing));
   m.Gauge("flowwatch_ports_keys", "Port inventory keys (VM, protocol, port, direction).", d(s.totals.port_keys));
+  m.Counter("flowwatch_detect_keys_evicted_total", "Baselines dropped after detection.idle_ttl without traffic.",
+            d(s.detect_keys_evicted));
+  m.Counter("flowwatch_ports_keys_evicted_total", "Port inventory keys dropped after ports.idle_ttl without traffic.",
+            d(s.port_keys_evicted));
 
   // Alert output.
-  m.Counter("flowwatch_alert_events_total", "Alert events written (firing and resolved).", d(s.alerts_written));
+  for (const auto& [kind, n] : s.alerts_by_kind) {
+    m.Counter("flowwatch_alert_events_total", "Alert events written, by status, severity and detector.", d(n),
+              {{"status", kind.status}, {"severity", kind.severity}, {"detector", kind.detector}});
+  }
   m.Counter("flowwatch_alert_events_dropped_total", "Alert events lost to a failing alert file.", d(s.alerts_dropped));
 
   // Delivery, per webhook (label sink: its index in alerts.webhooks).

@@ -7,6 +7,7 @@
 #include <map>
 #include <vector>
 
+#include "daemon/alert_writer.h"
 #include "daemon/live_state.h"
 #include "daemon/summary.h"
 #include "lib/alert/dispatcher.h"
@@ -23,6 +24,9 @@ struct DaemonSnapshot {
   const source::kafka::KafkaSourceCounters* source = nullptr;
   size_t partitions_assigned = 0;
   std::map<int32_t, int64_t> partition_backlog;  // partition -> messages waiting
+  std::map<int32_t, source::kafka::KafkaSource::PartitionConsumed> partition_consumed;
+  uint64_t detect_keys_evicted = 0, port_keys_evicted = 0;  // read with the shards paused
+  std::map<AlertKind, uint64_t> alerts_by_kind;
   int64_t lag = -1;                              // their sum; -1 unknown
   std::vector<size_t> shard_queued;              // per shard: flows waiting in its rings
   std::vector<uint64_t> decoder_backpressure_ns;  // per decoder: time waiting on full rings

@@ -156,12 +156,14 @@ int RunDaemon(const RunOptions& options) {
     s.messages_decoded = pool.messages();
     s.poison_messages = pool.poison_messages();
     s.alerts_written = alerts.written();
+    s.alerts_by_kind = alerts.written_by_kind();
     s.alerts_dropped = alerts.dropped();
     s.source = &source_ptr->counters();
     s.sinks = dispatcher.stats();
     s.rate_limit = dispatcher.rate_limit_stats();
     s.partitions_assigned = source_ptr->assigned().size();
     s.partition_backlog = source_ptr->backlog();
+    s.partition_consumed = source_ptr->consumed();
     s.lag = source_ptr->lag();
     for (int i = 0; i < shards.shard_count(); ++i) s.shard_queued.push_back(shards.queued(i));
     for (int i = 0; i < set_options.producers; ++i) s.decoder_backpressure_ns.push_back(shards.producer(i).backpressure_ns());
@@ -238,6 +240,10 @@ int RunDaemon(const RunOptions& options) {
       if (!shards.WithAllPaused(kPauseTimeout, [&] {
             s.deviations = CollectDeviations(pipelines, names);
             s.top_vms = TopVmTraffic(pipelines, names, 10);
+            for (const ShardPipeline* p : pipelines) {
+              s.detect_keys_evicted += p->detection().evicted_keys();
+              s.port_keys_evicted += p->ports().evicted();
+            }
           })) {
         spdlog::warn("/metrics: the shards did not pause within 5 s; served without the per-key series");
       }

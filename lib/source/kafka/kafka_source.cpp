@@ -291,6 +291,11 @@ Status KafkaSource::Run(const std::atomic<bool>& stop, const std::function<void(
       case RdKafka::ERR_NO_ERROR: {
         counters_.messages.Add();
         counters_.bytes.Add(msg->len());
+        {
+          PartitionConsumed& c = consumed_now_[msg->partition()];
+          ++c.messages;
+          c.bytes += msg->len();
+        }
         SourceMessage m;
         m.partition = msg->partition();
         m.offset = msg->offset();
@@ -369,6 +374,11 @@ std::map<int32_t, int64_t> KafkaSource::committed() const {
   return committed_;
 }
 
+std::map<int32_t, KafkaSource::PartitionConsumed> KafkaSource::consumed() const {
+  std::lock_guard<std::mutex> lock(mu_);
+  return consumed_;
+}
+
 std::map<int32_t, int64_t> KafkaSource::backlog() const {
   std::lock_guard<std::mutex> lock(mu_);
   return backlog_;
@@ -393,6 +403,10 @@ std::vector<int32_t> KafkaSource::assigned() const {
 // its beginning when nothing was committed and auto.offset.reset is earliest),
 // plus the messages held back for it.
 void KafkaSource::UpdateBacklog() {
+  {
+    std::lock_guard<std::mutex> lock(mu_);
+    consumed_ = consumed_now_;
+  }
   const std::vector<int32_t> mine = assigned();
   if (mine.empty()) return;
   std::vector<RdKafka::TopicPartition*> tps = MakePartitions(options_.client.topic, mine);

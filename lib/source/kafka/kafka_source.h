@@ -85,6 +85,12 @@ class KafkaSource {
   std::map<int32_t, int64_t> backlog() const;
   // Their sum: the consumer lag; -1 while none is known.
   int64_t lag() const;
+  // partition -> messages and bytes consumed from it since start (as of the
+  // last backlog check), partitions held earlier included.
+  struct PartitionConsumed {
+    uint64_t messages = 0, bytes = 0;
+  };
+  std::map<int32_t, PartitionConsumed> consumed() const;
 
  private:
   class Callbacks;
@@ -109,9 +115,11 @@ class KafkaSource {
   std::map<int32_t, std::deque<SourceMessage>> held_;  // paused partitions' messages, in order
   std::map<int32_t, int64_t> done_;                    // partition -> next offset processed, not yet committed
   std::map<int32_t, int64_t> start_;                   // partition -> the group's committed offset at assignment
-  mutable std::mutex mu_;                              // guards committed_, backlog_ and assigned_
+  mutable std::mutex mu_;                              // guards committed_, backlog_, consumed_ and assigned_
   std::map<int32_t, int64_t> committed_;
   std::map<int32_t, int64_t> backlog_;  // known backlogs of assigned partitions
+  std::map<int32_t, PartitionConsumed> consumed_;        // published copy of consumed_now_
+  std::map<int32_t, PartitionConsumed> consumed_now_;    // the consumer thread's own
   std::set<int32_t> assigned_;
   std::atomic<bool> fatal_{false};
   std::string fatal_reason_;

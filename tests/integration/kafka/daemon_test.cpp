@@ -327,7 +327,9 @@ TEST_CASE("Prometheus scrapes the daemon, a webhook gets each alert once and sig
   CHECK(PrometheusValue(port, "count(flowwatch_source_partition_lag_messages)") == 4);
   CHECK(PrometheusValue(port, "sum(flowwatch_source_partition_lag_messages)") == 0);  // caught up
   CHECK(PrometheusValue(port, "sum(flowwatch_decode_errors_total)") == 0);
-  CHECK(PrometheusValue(port, "flowwatch_alert_events_total") == static_cast<double>(d.summary().alerts));
+  CHECK(PrometheusValue(port, "sum(flowwatch_alert_events_total)") == static_cast<double>(d.summary().alerts));
+  CHECK(PrometheusValue(port, "sum(flowwatch_alert_events_total{status=\"firing\"})") == 5);
+  CHECK(PrometheusValue(port, "sum(flowwatch_source_partition_messages_total)") == messages);
   // Traffic: ingress and egress add up to all bytes, and so do the (four, so all) busiest VMs.
   const double bytes = PrometheusValue(port, "flowwatch_traffic_bytes_total");
   CHECK(bytes > 0);
