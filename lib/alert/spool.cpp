@@ -20,6 +20,7 @@ std::string SerializeEvent(const AlertEvent& e) {
 }
 
 bool ParseEvent(const std::string& text, AlertEvent* e) {
+  if (text.empty() || text.back() != '\n') return false;  // not all of what was written
   std::vector<std::string> lines;
   size_t start = 0;
   while (start < text.size() && lines.size() < 5) {

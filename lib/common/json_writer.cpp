@@ -67,6 +67,12 @@ void JsonWriter::Double(double v, int decimals) {
   }
   char buf[64];
   int n = std::snprintf(buf, sizeof buf, "%.*f", decimals, v);
+  if (n < 0 || static_cast<size_t>(n) >= sizeof buf) {
+    // Too large for fixed notation here (beyond ~1e50): exponent form, still JSON.
+    n = std::snprintf(buf, sizeof buf, "%.17g", v);
+    out_->append(buf, static_cast<size_t>(n));
+    return;
+  }
   std::string_view s(buf, static_cast<size_t>(n));
   if (s.find('.') != std::string_view::npos) {
     while (s.back() == '0') s.remove_suffix(1);

@@ -259,6 +259,23 @@ TEST_CASE("Events undelivered at stop stay in the spool and are delivered once b
   CHECK(spool.Count(".bad") == 1);
 }
 
+TEST_CASE("A spool that cannot be written is counted and logged, and the events are still delivered") {
+  TempDir dir;
+  std::ofstream(dir.path + "/not-a-folder") << "x";  // where the spool's folder would go
+  Receiver receiver;
+  const int port = receiver.Start();
+  DispatcherOptions options = Fast();
+  options.spool_dir = dir.path + "/not-a-folder";
+  Dispatcher dispatcher(options, {Hook(port, 2s)});
+  dispatcher.Start();
+  dispatcher.Enqueue(Event("e1", false, "first"));
+  dispatcher.Enqueue(Event("e2", false, "second"));
+  REQUIRE(WaitFor([&] { return dispatcher.stats()[0].delivered == 2; }, 10s));
+  dispatcher.Stop(1s);
+  CHECK(dispatcher.stats()[0].spool_errors >= 2);
+  CHECK(receiver.bodies().size() == 2);
+}
+
 TEST_CASE("An alert storm pages once: firing alerts beyond the rate limit are held back and summed up") {
   Receiver receiver;
   const int port = receiver.Start();

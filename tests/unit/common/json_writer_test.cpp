@@ -44,5 +44,17 @@ TEST_CASE("JsonWriter formats doubles compactly and never emits NaN") {
   REQUIRE(out == "[7,0.125,0,null]");
 }
 
+TEST_CASE("JsonWriter writes huge doubles in exponent form instead of overrunning its buffer") {
+  // Found by fuzz_alert_spool: a ratio of ~9e116 overflowed the fixed-notation buffer.
+  std::string out;
+  JsonWriter w(&out);
+  w.BeginArray();
+  w.Double(8.8888888888888889e116, 1);
+  w.Double(-1e300, 3);
+  w.Double(1e40, 1);
+  w.EndArray();
+  REQUIRE(out == "[8.8888888888888884e+116,-1.0000000000000001e+300,10000000000000000303786028427003666890752]");
+}
+
 }  // namespace
 }  // namespace flowwatch
