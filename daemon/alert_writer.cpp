@@ -1,7 +1,13 @@
 #include "daemon/alert_writer.h"
 
+#include <fcntl.h>
+#include <unistd.h>
+
 #include <cerrno>
 #include <cstring>
+
+#include "lib/common/durable_file.h"
+#include "lib/enrich/read_text_file.h"
 
 #include "lib/alert/alert_format.h"
 #include "lib/common/logging.h"
@@ -17,9 +23,98 @@ AlertWriter::AlertWriter(const NameTables* names, Snapshot snapshot, size_t max_
   }
 }
 
+namespace {
+
+constexpr size_t kEmittedKept = 100000;  // events remembered; the file is compacted at twice that
+
+}  // namespace
+
 AlertWriter::~AlertWriter() {
   Stop();
   if (own_file_ && out_) std::fclose(out_);
+  if (emitted_fd_ >= 0) ::close(emitted_fd_);
+}
+
+Status AlertWriter::OpenEmittedLog(const std::string& path) {
+  emitted_path_ = path;
+  if (Result<std::string> text = enrich::ReadTextFile(path); text.ok()) {
+    size_t start = 0;
+    const std::string& t = text.value();
+    while (start < t.size()) {
+      size_t nl = t.find('\n', start);
+      if (nl == std::string::npos) break;  // a line cut short by a crash: not recorded
+      std::string key = t.substr(start, nl - start);
+      start = nl + 1;
+      ++emitted_lines_;
+      if (key.empty() || !emitted_.insert(key).second) continue;
+      emitted_order_.push_back(std::move(key));
+      if (emitted_order_.size() > kEmittedKept) {
+        emitted_.erase(emitted_order_.front());
+        emitted_order_.pop_front();
+      }
+    }
+  }
+  emitted_fd_ = ::open(path.c_str(), O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC, 0644);
+  if (emitted_fd_ < 0) return Status::IoError("cannot open " + path + ": " + std::strerror(errno));
+  if (!emitted_.empty()) spdlog::info("alerts: {} events already emitted (from {})", emitted_.size(), path);
+  return Status::Ok();
+}
+
+bool AlertWriter::AlreadyEmitted(const std::string& key) const { return emitted_.count(key) != 0; }
+
+void AlertWriter::RecordEmitted(const std::string& key) {
+  if (emitted_fd_ < 0) return;
+  if (emitted_.insert(key).second) {
+    emitted_order_.push_back(key);
+    if (emitted_order_.size() > kEmittedKept) {
+      emitted_.erase(emitted_order_.front());
+      emitted_order_.pop_front();
+    }
+  }
+  const std::string line = key + "\n";
+  if (::write(emitted_fd_, line.data(), line.size()) != static_cast<ssize_t>(line.size()) ||
+      ::fdatasync(emitted_fd_) != 0) {
+    spdlog::error("alerts: cannot record {} in {}: {}; after a crash it may be sent again", key, emitted_path_,
+                  std::strerror(errno));
+    return;
+  }
+  if (++emitted_lines_ < 2 * kEmittedKept) return;
+  std::string kept;
+  for (const std::string& k : emitted_order_) kept += k + "\n";
+  if (Status s = WriteFileDurably(emitted_path_, kept); !s.ok()) {
+    spdlog::error("alerts: cannot compact {}: {}", emitted_path_, s.message());
+    return;
+  }
+  ::close(emitted_fd_);
+  emitted_fd_ = ::open(emitted_path_.c_str(), O_WRONLY | O_APPEND | O_CLOEXEC);
+  emitted_lines_ = emitted_order_.size();
+}
+
+void AlertWriter::Flush() {
+  std::unique_lock<std::mutex> lock(mu_);
+  idle_cv_.wait(lock, [&] { return (queue_.empty() && !busy_) || !thread_.joinable(); });
+}
+
+void AlertWriter::SaveActive(state::Writer* w) const {
+  std::lock_guard<std::mutex> lock(mu_);
+  w->Put<uint64_t>(active_.size());
+  for (const auto& [key, json] : active_) {
+    w->Put<int64_t>(key.first);
+    w->Bytes(key.second);
+    w->Bytes(json);
+  }
+}
+
+bool AlertWriter::LoadActive(state::Reader* r) {
+  std::lock_guard<std::mutex> lock(mu_);
+  const uint64_t n = r->Count(16);
+  for (uint64_t i = 0; i < n && r->ok(); ++i) {
+    const int64_t start = r->Get<int64_t>();
+    std::string fingerprint(r->Bytes());
+    std::string json(r->Bytes());
+    if (r->ok()) active_[{start, std::move(fingerprint)}] = std::move(json);
+  }
+  return r->ok();
 }
 
 Status AlertWriter::Open(const std::string& path) {
@@ -66,6 +161,7 @@ void AlertWriter::Run() {
     if (queue_.empty()) break;  // stop_ and nothing left
     Alert a = std::move(queue_.front());
     queue_.pop_front();
+    busy_ = true;
     lock.unlock();
     const auto [classifier, inventory] = snapshot_();
     alert::AlertEvent event;
@@ -73,23 +169,37 @@ void AlertWriter::Run() {
     event.resolved = a.status == AlertStatus::kResolved;
     event.json = alert::AlertJson(a, *names_, *classifier, inventory.get());
     event.text = alert::AlertText(a, *names_, *classifier, inventory.get());
-    if (deliver_) deliver_(event);
-    const std::string line = event.json + "\n";
-    if (out_) {
-      std::fwrite(line.data(), 1, line.size(), out_);
-      std::fflush(out_);
+    const bool repeat = AlreadyEmitted(event.key());
+    if (repeat) {
+      repeats_.Add();  // processed again after a restart: it went out before
+    } else {
+      // Handed on (spooled) and written before it is recorded: a crash in
+      // between repeats it once rather than losing it.
+      if (deliver_) deliver_(event);
+      const std::string line = event.json + "\n";
+      if (out_) {
+        std::fwrite(line.data(), 1, line.size(), out_);
+        std::fflush(out_);
+      }
+      RecordEmitted(event.key());
+      written_.Add();
+      spdlog::info("alert {} {} {}/{} {} ratio {:.1f}", AlertStatusName(a.status), names_->vms.Get(a.key.vm_id),
+                   KeyProtocolText(a.key.protocol), a.key.port, DirectionName(a.key.direction), a.ratio);
     }
-    written_.Add();
-    spdlog::info("alert {} {} {}/{} {} ratio {:.1f}", AlertStatusName(a.status), names_->vms.Get(a.key.vm_id),
-                 KeyProtocolText(a.key.protocol), a.key.port, DirectionName(a.key.direction), a.ratio);
     lock.lock();
-    ++by_kind_[{std::string(AlertStatusName(a.status)), std::string(SeverityName(a.severity)), std::string(a.detector)}];
+    busy_ = false;
+    if (!repeat) {
+      ++by_kind_[{std::string(AlertStatusName(a.status)), std::string(SeverityName(a.severity)),
+                  std::string(a.detector)}];
+    }
     if (event.resolved) {
       active_.erase({a.incident_start_ms, event.fingerprint});
     } else {
       active_[{a.incident_start_ms, event.fingerprint}] = std::move(event.json);
     }
+    if (queue_.empty()) idle_cv_.notify_all();
   }
+  idle_cv_.notify_all();
 }
 
 std::map<AlertKind, uint64_t> AlertWriter::written_by_kind() const {

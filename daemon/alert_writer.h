@@ -19,6 +19,7 @@
 #include <mutex>
 #include <string>
 #include <thread>
+#include <unordered_set>
 
 #include "lib/alert/alert_event.h"
 #include "lib/common/counter.h"
@@ -27,6 +28,7 @@
 #include "lib/enrich/inventory.h"
 #include "lib/enrich/peer_classifier.h"
 #include "lib/model/names.h"
+#include "lib/state/codec.h"
 
 namespace flowwatch::app {
 
@@ -50,6 +52,16 @@ class AlertWriter : public detect::AlertSink {
   // Writes what is queued, then stops.
   void Stop();
 
+  // Remembers, in a file, which events were written (fingerprint and status),
+  // so that flows processed again after a crash (from the last checkpoint on)
+  // do not emit them a second time. Loads what the file holds. Before Start().
+  [[nodiscard]] Status OpenEmittedLog(const std::string& path);
+  // Waits until every alert emitted so far is written and handed on.
+  void Flush();
+  // The open incidents, for a checkpoint, and back (before Start()).
+  void SaveActive(state::Writer* w) const;
+  bool LoadActive(state::Reader* r);
+
   void Emit(Alert alert) override;  // any thread
   // Also hands each event to deliver() on the writer thread. Before Start().
   void SetDelivery(std::function<void(const alert::AlertEvent&)> deliver) { deliver_ = std::move(deliver); }
@@ -63,9 +75,13 @@ class AlertWriter : public detect::AlertSink {
   // is present from the start, at 0. Any thread.
   std::map<AlertKind, uint64_t> written_by_kind() const;
   uint64_t dropped() const { return dropped_.value(); }
+  // Events not written again because the emitted log had them.
+  uint64_t repeats() const { return repeats_.value(); }
 
  private:
   void Run();
+  bool AlreadyEmitted(const std::string& key) const;
+  void RecordEmitted(const std::string& key);
 
   const NameTables* names_;
   Snapshot snapshot_;
@@ -79,9 +95,18 @@ class AlertWriter : public detect::AlertSink {
   std::map<AlertKind, uint64_t> by_kind_;                           // mu_
   std::deque<Alert> queue_;  // guarded by mu_
   bool stop_ = false;        // guarded by mu_
+  bool busy_ = false;        // an alert taken from queue_ is being written; mu_
+  std::condition_variable idle_cv_;
+  // The emitted log (writer thread only, after Start()).
+  std::string emitted_path_;
+  int emitted_fd_ = -1;
+  std::unordered_set<std::string> emitted_;
+  std::deque<std::string> emitted_order_;
+  size_t emitted_lines_ = 0;  // in the file
   std::thread thread_;
   Counter written_;
   Counter dropped_;  // Emit() runs on several threads: counted under mu_
+  Counter repeats_;
 };
 
 }  // namespace flowwatch::app

@@ -99,4 +99,56 @@ void ShardPipeline::UpdateGauges() {
   counters_.firing.Set(detection_.firing());
 }
 
+void ShardPipeline::Save(state::Writer* w) const {
+  for (const Counter& c : counters_.tuples_by_format) w->Put<uint64_t>(c.value());
+  w->Put<uint64_t>(counters_.bytes.value());
+  w->Put<uint64_t>(counters_.packets.value());
+  w->Put<uint64_t>(counters_.duplicates.value());
+  for (int p = 0; p < enrich::kPeerClassCount; ++p) {
+    w->Put<uint64_t>(counters_.ingress_bytes[p].value());
+    w->Put<uint64_t>(counters_.egress_bytes[p].value());
+    w->Put<uint64_t>(counters_.flows[0][p].value());
+    w->Put<uint64_t>(counters_.flows[1][p].value());
+  }
+  w->Put<int64_t>(last_eviction_ms_);
+  w->Put<uint64_t>(vm_traffic_.size());
+  vm_traffic_.ForEach([&](uint32_t vm, const VmTraffic& t) {
+    w->Put<uint32_t>(vm);
+    w->Put<uint64_t>(t.ingress);
+    w->Put<uint64_t>(t.egress);
+  });
+  dedup_.Save(w);
+  ports_.Save(w);
+  detection_.Save(w);
+}
+
+Status ShardPipeline::Load(std::string_view saved, const state::IdRemap& remap, const std::string& what) {
+  state::Reader r(saved, what);
+  for (Counter& c : counters_.tuples_by_format) c.Set(r.Get<uint64_t>());
+  counters_.bytes.Set(r.Get<uint64_t>());
+  counters_.packets.Set(r.Get<uint64_t>());
+  counters_.duplicates.Set(r.Get<uint64_t>());
+  for (int p = 0; p < enrich::kPeerClassCount; ++p) {
+    counters_.ingress_bytes[p].Set(r.Get<uint64_t>());
+    counters_.egress_bytes[p].Set(r.Get<uint64_t>());
+    counters_.flows[0][p].Set(r.Get<uint64_t>());
+    counters_.flows[1][p].Set(r.Get<uint64_t>());
+  }
+  last_eviction_ms_ = r.Get<int64_t>();
+  const uint64_t vms = r.Count(20);
+  for (uint64_t i = 0; i < vms && r.ok(); ++i) {
+    uint32_t vm = 0;
+    if (!remap.Vm(r.Get<uint32_t>(), &vm)) r.Fail("traffic of an unnamed VM");
+    VmTraffic& t = *vm_traffic_.TryEmplace(vm).first;
+    t.ingress = r.Get<uint64_t>();
+    t.egress = r.Get<uint64_t>();
+  }
+  if (r.ok() && dedup_.Load(&r) && ports_.Load(&r, remap) && detection_.Load(&r, remap) && !r.done()) {
+    r.Fail("bytes after the shard's state");
+  }
+  if (!r.ok()) return Status::Corruption(r.error());
+  UpdateGauges();
+  return Status::Ok();
+}
+
 }  // namespace flowwatch::app

@@ -23,6 +23,8 @@
 #include "lib/ports/port_table.h"
 #include "lib/shard/dedup_window.h"
 #include "lib/shard/shard_processor.h"
+#include "lib/state/codec.h"
+#include "lib/state/id_remap.h"
 
 namespace flowwatch::app {
 
@@ -67,6 +69,14 @@ class ShardPipeline : public shard::ShardProcessor {
   // alerts: where this shard's alerts go, called on the shard's thread.
   ShardPipeline(const config::Config& config, detect::AlertSink* alerts, Mode mode);
   ShardPipeline(const config::Config& config, detect::AlertSink* alerts) : ShardPipeline(config, alerts, Mode{}) {}
+
+  // All of this shard's state (counters, de-duplication window, port table,
+  // detection), for a checkpoint; run on the shard's thread or with the shards
+  // paused.
+  void Save(state::Writer* w) const;
+  // Replaces this fresh pipeline's state with a saved one; before the shard
+  // starts. Status::Corruption naming what is wrong if the bytes are not one.
+  Status Load(std::string_view saved, const state::IdRemap& remap, const std::string& what);
 
   void OnFlow(const FlowRecord& flow) override;
   void OnProgress(int64_t input_time_ms) override;

@@ -246,4 +246,119 @@ Alert Detection::MakeAlert(AlertStatus status, const FlowKey& key, int64_t bucke
   return a;
 }
 
+namespace {
+
+FlowKey ReadKey(state::Reader* r, const state::IdRemap& remap) {
+  const uint64_t packed = r->Get<uint64_t>();
+  FlowKey key{static_cast<uint32_t>(packed >> 32), static_cast<uint16_t>(packed >> 16),
+              static_cast<uint8_t>(packed >> 8), static_cast<Direction>(packed & 1)};
+  if ((packed & 0xff) > 1) r->Fail("a key with a bad direction");
+  if (!remap.Vm(key.vm_id, &key.vm_id)) r->Fail("a key of an unnamed VM");
+  return key;
+}
+
+}  // namespace
+
+void Detection::Save(state::Writer* w) const {
+  w->Put<int64_t>(options_.bucket_ms);
+  w->Put<int64_t>(closed_through_);
+  w->Put<int64_t>(last_eviction_bucket_);
+  w->Put<uint64_t>(late_flows_.value());
+  w->Put<uint64_t>(folded_flows_.value());
+  w->Put<uint64_t>(evicted_keys_);
+  w->Put<uint64_t>(baselines_.size());
+  baselines_.ForEach([&](const FlowKey& k, const KeyBaseline& b) {
+    w->Put<uint64_t>(k.Packed());
+    w->Put<float>(b.bytes.mean);
+    w->Put<float>(b.bytes.var);
+    w->Put<int64_t>(b.last_bucket);
+    w->Put<uint32_t>(b.age);
+    w->Put<uint8_t>(b.firing);
+    w->Put<uint8_t>(b.normal_streak);
+  });
+  w->Put<uint64_t>(incidents_.size());
+  incidents_.ForEach([&](const FlowKey& k, const Incident& i) {
+    w->Put<uint64_t>(k.Packed());
+    w->Put<int64_t>(i.start_bucket);
+    w->Put<uint8_t>(static_cast<uint8_t>(i.severity));
+  });
+  w->Put<uint64_t>(open_.size());
+  for (const auto& [bucket, map] : open_) {
+    w->Put<int64_t>(bucket);
+    w->Put<uint64_t>(map->size());
+    map->ForEach([&](const FlowKey& k, const BucketAgg& a) {
+      w->Put<uint64_t>(k.Packed());
+      w->Put<uint64_t>(a.bytes);
+      w->Put<uint64_t>(a.bytes_sent);
+      w->Put<uint64_t>(a.packets);
+      w->Put<uint32_t>(a.flows);
+      a.peers.Save(w);
+    });
+  }
+}
+
+bool Detection::Load(state::Reader* r, const state::IdRemap& remap) {
+  const int64_t bucket_ms = r->Get<int64_t>();
+  if (r->ok() && bucket_ms != options_.bucket_ms) {
+    r->Fail("baselines of " + std::to_string(bucket_ms / 1000) + " s buckets; detection.bucket is now " +
+            std::to_string(options_.bucket_ms / 1000) + " s");
+    return false;
+  }
+  closed_through_ = r->Get<int64_t>();
+  last_eviction_bucket_ = r->Get<int64_t>();
+  late_flows_.Add(r->Get<uint64_t>());
+  folded_flows_.Add(r->Get<uint64_t>());
+  evicted_keys_ = r->Get<uint64_t>();
+  const uint64_t baselines = r->Count(30);
+  for (uint64_t i = 0; i < baselines && r->ok(); ++i) {
+    const FlowKey key = ReadKey(r, remap);
+    KeyBaseline b;
+    b.bytes.mean = r->Get<float>();
+    b.bytes.var = r->Get<float>();
+    b.last_bucket = r->Get<int64_t>();
+    b.age = r->Get<uint32_t>();
+    b.firing = r->Get<uint8_t>() != 0;
+    b.normal_streak = r->Get<uint8_t>();
+    if (!r->ok()) break;
+    auto [slot, inserted] = baselines_.TryEmplace(key);
+    if (!inserted) r->Fail("a baseline twice");
+    *slot = b;
+    ++*keys_per_vm_.TryEmplace(key.vm_id).first;
+  }
+  const uint64_t incidents = r->Count(17);
+  for (uint64_t i = 0; i < incidents && r->ok(); ++i) {
+    const FlowKey key = ReadKey(r, remap);
+    Incident inc;
+    inc.start_bucket = r->Get<int64_t>();
+    const uint8_t severity = r->Get<uint8_t>();
+    if (severity > static_cast<uint8_t>(Severity::kCritical)) r->Fail("a bad severity");
+    inc.severity = static_cast<Severity>(severity);
+    const KeyBaseline* b = baselines_.Find(key);
+    if (b == nullptr || !b->firing) r->Fail("an incident without a firing baseline");
+    if (!r->ok()) break;
+    *incidents_.TryEmplace(key).first = inc;
+  }
+  const uint64_t buckets = r->Count(16);
+  for (uint64_t i = 0; i < buckets && r->ok(); ++i) {
+    const int64_t bucket = r->Get<int64_t>();
+    if (closed_through_ != INT64_MIN && bucket <= closed_through_) r->Fail("an open bucket that is closed");
+    if (open_.count(bucket) != 0) r->Fail("an open bucket twice");
+    auto map = std::make_unique<BucketMap>();
+    const uint64_t keys = r->Count(37);
+    for (uint64_t j = 0; j < keys && r->ok(); ++j) {
+      const FlowKey key = ReadKey(r, remap);
+      BucketAgg a;
+      a.bytes = r->Get<uint64_t>();
+      a.bytes_sent = r->Get<uint64_t>();
+      a.packets = r->Get<uint64_t>();
+      a.flows = r->Get<uint32_t>();
+      a.peers.Load(r);
+      if (!r->ok()) break;
+      *map->TryEmplace(key).first = a;
+    }
+    if (r->ok()) open_[bucket] = std::move(map);
+  }
+  return r->ok();
+}
+
 }  // namespace flowwatch::detect

@@ -34,6 +34,8 @@
 #include "lib/model/alert.h"
 #include "lib/model/flow_key.h"
 #include "lib/model/flow_record.h"
+#include "lib/state/codec.h"
+#include "lib/state/id_remap.h"
 
 namespace flowwatch::detect {
 
@@ -87,6 +89,13 @@ class Detection {
   // caps, idle_ttl) from the next bucket on; the bucket size, lateness and
   // half-life of a running detector do not change (that needs a restart).
   void UpdateThresholds(const DetectionOptions& options);
+
+  // Baselines, incidents, open buckets and counters, for a checkpoint.
+  void Save(state::Writer* w) const;
+  // Replaces this (fresh) detector's state with a saved one, VM ids mapped
+  // through remap; false (and r failed) if the bytes are not one, or were
+  // written with another bucket size.
+  bool Load(state::Reader* r, const state::IdRemap& remap);
 
   void OnFlow(const FlowRecord& flow);
   // The shards' input frontier: everything up to it has been delivered.

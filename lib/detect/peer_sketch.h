@@ -11,6 +11,7 @@
 #include <vector>
 
 #include "lib/model/alert.h"
+#include "lib/state/codec.h"
 
 namespace flowwatch::detect {
 
@@ -44,6 +45,27 @@ class PeerSketch {
     });
     if (static_cast<int>(out.size()) > k) out.resize(static_cast<size_t>(std::max(k, 0)));
     return out;
+  }
+
+  void Save(state::Writer* w) const {
+    w->Put<uint8_t>(static_cast<uint8_t>(n_));
+    for (int i = 0; i < n_; ++i) {
+      w->Put<uint64_t>(slots_[i].ip.hi());
+      w->Put<uint64_t>(slots_[i].ip.lo());
+      w->Put<uint64_t>(slots_[i].bytes);
+    }
+  }
+  void Load(state::Reader* r) {
+    n_ = r->Get<uint8_t>();
+    if (n_ > kSlots) {
+      r->Fail("a peer sketch of " + std::to_string(n_) + " slots");
+      n_ = 0;
+    }
+    for (int i = 0; i < n_; ++i) {
+      const uint64_t hi = r->Get<uint64_t>();
+      slots_[i].ip = IpAddress::FromV6(hi, r->Get<uint64_t>());
+      slots_[i].bytes = r->Get<uint64_t>();
+    }
   }
 
  private:

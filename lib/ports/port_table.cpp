@@ -100,4 +100,89 @@ size_t PortTable::EvictIdle(int64_t now_ms) {
   return n;
 }
 
+void PortTable::Save(state::Writer* w) const {
+  w->Put<uint64_t>(folded_tuples_);
+  w->Put<uint64_t>(evicted_);
+  w->Put<uint64_t>(table_.size());
+  table_.ForEach([&](const FlowKey& k, const PortStats& s) {
+    w->Put<uint64_t>(k.Packed());
+    w->Put<uint64_t>(s.tuples);
+    w->Put<uint64_t>(s.flows);
+    w->Put<uint64_t>(s.denied_flows);
+    w->Put<uint64_t>(s.packets);
+    w->Put<uint64_t>(s.bytes);
+    w->Put<int64_t>(s.first_seen_ms);
+    w->Put<int64_t>(s.last_seen_ms);
+    w->Put<uint64_t>(s.untracked_flows);
+    w->Put<uint64_t>(s.untracked_bytes);
+    w->Put<uint8_t>(s.peers_truncated);
+    w->Put<uint64_t>(s.rules.size());
+    for (const RuleHits& h : s.rules) {
+      w->Put<uint32_t>(h.rule_id);
+      w->Put<uint64_t>(h.flows);
+      w->Put<uint64_t>(h.tuples);
+      w->Put<uint64_t>(h.bytes);
+    }
+    w->Put<uint64_t>(s.peers.size());
+    for (const PeerStats& p : s.peers) {
+      w->Put<uint64_t>(p.ip.hi());
+      w->Put<uint64_t>(p.ip.lo());
+      w->Put<uint64_t>(p.flows);
+      w->Put<uint64_t>(p.bytes);
+    }
+  });
+}
+
+bool PortTable::Load(state::Reader* r, const state::IdRemap& remap) {
+  folded_tuples_ += r->Get<uint64_t>();
+  evicted_ += r->Get<uint64_t>();
+  const uint64_t keys = r->Count(89);
+  for (uint64_t i = 0; i < keys && r->ok(); ++i) {
+    const uint64_t packed = r->Get<uint64_t>();
+    FlowKey key{static_cast<uint32_t>(packed >> 32), static_cast<uint16_t>(packed >> 16),
+                static_cast<uint8_t>(packed >> 8), static_cast<Direction>(packed & 1)};
+    if ((packed & 0xff) > 1) r->Fail("a port key with a bad direction");
+    if (!remap.Vm(key.vm_id, &key.vm_id)) r->Fail("a port key of an unnamed VM");
+    PortStats s;
+    s.tuples = r->Get<uint64_t>();
+    s.flows = r->Get<uint64_t>();
+    s.denied_flows = r->Get<uint64_t>();
+    s.packets = r->Get<uint64_t>();
+    s.bytes = r->Get<uint64_t>();
+    s.first_seen_ms = r->Get<int64_t>();
+    s.last_seen_ms = r->Get<int64_t>();
+    s.untracked_flows = r->Get<uint64_t>();
+    s.untracked_bytes = r->Get<uint64_t>();
+    s.peers_truncated = r->Get<uint8_t>() != 0;
+    const uint64_t rules = r->Count(28);
+    for (uint64_t j = 0; j < rules && r->ok(); ++j) {
+      RuleHits h;
+      if (!remap.Rule(r->Get<uint32_t>(), &h.rule_id)) r->Fail("a rule that the checkpoint does not name");
+      h.flows = r->Get<uint64_t>();
+      h.tuples = r->Get<uint64_t>();
+      h.bytes = r->Get<uint64_t>();
+      s.rules.push_back(h);
+    }
+    const uint64_t peers = r->Count(32);
+    for (uint64_t j = 0; j < peers && r->ok(); ++j) {
+      PeerStats p;
+      const uint64_t hi = r->Get<uint64_t>();
+      p.ip = IpAddress::FromV6(hi, r->Get<uint64_t>());
+      p.flows = r->Get<uint64_t>();
+      p.bytes = r->Get<uint64_t>();
+      if (!s.peers.empty() && !(s.peers.back().ip < p.ip)) r->Fail("peers out of order");
+      s.peers.push_back(p);
+    }
+    if (!r->ok()) break;
+    auto [slot, inserted] = table_.TryEmplace(key);
+    if (!inserted) {
+      r->Fail("a port key twice");
+      break;
+    }
+    *slot = std::move(s);
+    ++*keys_per_vm_.TryEmplace(key.vm_id).first;
+  }
+  return r->ok();
+}
+
 }  // namespace flowwatch::ports

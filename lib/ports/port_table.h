@@ -15,6 +15,8 @@
 #include "lib/model/flow_key.h"
 #include "lib/model/flow_record.h"
 #include "lib/ports/port_stats.h"
+#include "lib/state/codec.h"
+#include "lib/state/id_remap.h"
 
 namespace flowwatch::ports {
 
@@ -43,6 +45,12 @@ class PortTable {
   void ForEach(F&& f) const {
     table_.ForEach(f);
   }
+
+  // Every key with its statistics, for a checkpoint.
+  void Save(state::Writer* w) const;
+  // Adds the keys of a saved table, their ids mapped through remap; false
+  // (and r failed) if the bytes are not a saved table.
+  bool Load(state::Reader* r, const state::IdRemap& remap);
 
  private:
   PortStats* Admit(const FlowRecord& flow, FlowKey key);

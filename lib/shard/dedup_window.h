@@ -19,7 +19,10 @@
 #pragma once
 
 #include <cstdint>
+#include <cstring>
 #include <memory>
+
+#include "lib/state/codec.h"
 
 namespace flowwatch::shard {
 
@@ -56,6 +59,54 @@ class DedupWindow {
   // Rotations forced by max_entries before the time window elapsed: the window
   // was effectively shorter than configured.
   uint64_t early_rotations() const { return early_rotations_; }
+
+  // The whole window, for a checkpoint (the table as it is: 8 bytes a slot).
+  void Save(state::Writer* w) const {
+    w->Put<uint64_t>(capacity_);
+    w->Put<uint64_t>(current_count_);
+    w->Put<uint64_t>(previous_count_);
+    w->Put<uint64_t>(parity_);
+    w->Put<int64_t>(generation_start_);
+    w->Put<int64_t>(max_time_);
+    w->Put<uint64_t>(early_rotations_);
+    w->out()->append(reinterpret_cast<const char*>(slots_.get()), capacity_ * sizeof(uint64_t));
+  }
+  // Replaces the window with a saved one; false (and r failed) if it is not one.
+  bool Load(state::Reader* r) {
+    const uint64_t capacity = r->Get<uint64_t>();
+    const uint64_t current = r->Get<uint64_t>(), previous = r->Get<uint64_t>(), parity = r->Get<uint64_t>();
+    const int64_t generation_start = r->Get<int64_t>(), max_time = r->Get<int64_t>();
+    const uint64_t early = r->Get<uint64_t>();
+    if (!r->ok()) return false;
+    if (capacity < kInitialCapacity || (capacity & (capacity - 1)) != 0 || capacity > (uint64_t{1} << 34) ||
+        current + previous > capacity || parity > 1) {
+      r->Fail("not a de-duplication window");
+      return false;
+    }
+    const std::string_view raw = r->Raw(capacity * sizeof(uint64_t));
+    if (!r->ok()) return false;
+    // The counts must match the slots in use, and leave the table room: a full
+    // table would make lookups probe forever.
+    uint64_t used = 0;
+    for (size_t i = 0; i < capacity; ++i) {
+      uint64_t slot;
+      std::memcpy(&slot, raw.data() + i * sizeof(uint64_t), sizeof slot);
+      used += slot != 0;
+    }
+    if (used != current + previous || used * 4 > capacity * 3) {
+      r->Fail("a de-duplication window whose slots do not match its counts");
+      return false;
+    }
+    Allocate(capacity);
+    std::memcpy(slots_.get(), raw.data(), raw.size());
+    current_count_ = current;
+    previous_count_ = previous;
+    parity_ = parity;
+    generation_start_ = generation_start;
+    max_time_ = max_time;
+    early_rotations_ = early;
+    return true;
+  }
 
  private:
   static constexpr uint64_t kBodyMask = ~uint64_t{3};

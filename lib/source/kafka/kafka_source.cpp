@@ -39,6 +39,7 @@ class KafkaSource::Callbacks : public RdKafka::RebalanceCb, public RdKafka::Even
     source_->counters_.rebalances.Add();
     if (err == RdKafka::ERR__ASSIGN_PARTITIONS) {
       source_->OnRebalance(consumer, true, ids, cooperative, false);
+      for (RdKafka::TopicPartition* tp : partitions) tp->set_offset(source_->ResumeAt(tp->partition()));
       RdKafka::Error* e = cooperative ? consumer->incremental_assign(partitions) : nullptr;
       if (!cooperative) consumer->assign(partitions);
       if (e != nullptr) {
@@ -155,6 +156,15 @@ void KafkaSource::OnRebalance(RdKafka::KafkaConsumer* consumer, bool assign, con
       for (const RdKafka::TopicPartition* tp : tps) start_[tp->partition()] = tp->offset();
     }
     FreePartitions(&tps);
+    for (int32_t p : partitions) {
+      const int64_t resume = ResumeAt(p);
+      if (resume < 0) continue;
+      auto committed = start_.find(p);
+      spdlog::info("kafka: partition {} resumes at offset {}, where the checkpoint left it (the group had {})", p,
+                   resume, committed == start_.end() || committed->second < 0 ? std::string("nothing")
+                                                                              : std::to_string(committed->second));
+      start_[p] = resume;
+    }
     {
       std::lock_guard<std::mutex> lock(mu_);
       assigned_.insert(partitions.begin(), partitions.end());
@@ -201,17 +211,57 @@ std::chrono::milliseconds KafkaSource::RebalanceDrainBudget() const {
   return std::min(options_.drain_budget, std::chrono::milliseconds(ms / 2));
 }
 
-void KafkaSource::Commit(bool sync, const std::vector<int32_t>* only) {
+int64_t KafkaSource::ResumeAt(int32_t partition) const {
+  if (!options_.checkpoint) return RdKafka::Topic::OFFSET_INVALID;
+  if (auto it = processed_.find(partition); it != processed_.end()) return it->second;
+  if (auto it = options_.resume_offsets.find(partition); it != options_.resume_offsets.end()) return it->second;
+  return RdKafka::Topic::OFFSET_INVALID;
+}
+
+void KafkaSource::CollectDone() {
   std::vector<std::pair<int32_t, int64_t>> completed;
   handler_->CollectCompleted(&completed);
   for (const auto& [p, next] : completed) {
     int64_t& d = done_[p];
     d = std::max(d, next);
+    if (options_.checkpoint) {
+      int64_t& q = processed_[p];
+      q = std::max(q, next);
+    }
   }
+}
+
+void KafkaSource::SetDurable(const std::map<int32_t, int64_t>& offsets) {
+  std::lock_guard<std::mutex> lock(mu_);
+  for (const auto& [p, next] : offsets) {
+    int64_t& d = durable_[p];
+    d = std::max(d, next);
+  }
+}
+
+void KafkaSource::Checkpoint(bool final) {
+  const std::vector<int32_t> mine = assigned();
+  if (!handler_->Drain(mine, options_.drain_budget)) {
+    spdlog::warn("kafka: in-flight messages not drained within {} ms; checkpoint skipped",
+                 options_.drain_budget.count());
+    return;
+  }
+  CollectDone();
+  // Partitions start at their resume offset: one that has delivered nothing
+  // since is still covered from there.
+  std::map<int32_t, int64_t> offsets = processed_;
+  for (const auto& [p, start] : options_.resume_offsets) offsets.try_emplace(p, start);
+  options_.checkpoint(offsets, final);
+}
+
+void KafkaSource::Commit(bool sync, const std::vector<int32_t>* only) {
+  CollectDone();
+  std::map<int32_t, int64_t> targets;
   std::vector<int32_t> ids;
   {
     std::lock_guard<std::mutex> lock(mu_);
-    for (const auto& [p, next] : done_) {
+    targets = options_.checkpoint ? durable_ : done_;
+    for (const auto& [p, next] : targets) {
       if (only && std::find(only->begin(), only->end(), p) == only->end()) continue;
       if (!assigned_.count(p)) continue;
       auto it = committed_.find(p);
@@ -221,7 +271,7 @@ void KafkaSource::Commit(bool sync, const std::vector<int32_t>* only) {
   if (ids.empty()) return;
   if (before_commit_) before_commit_();
   std::vector<RdKafka::TopicPartition*> tps = MakePartitions(options_.client.topic, ids);
-  for (RdKafka::TopicPartition* tp : tps) tp->set_offset(done_[tp->partition()]);
+  for (RdKafka::TopicPartition* tp : tps) tp->set_offset(targets[tp->partition()]);
   const RdKafka::ErrorCode err = sync ? consumer_->commitSync(tps) : consumer_->commitAsync(tps);
   if (err != RdKafka::ERR_NO_ERROR) {
     counters_.commit_failures.Add();
@@ -276,6 +326,7 @@ Status KafkaSource::Run(const std::atomic<bool>& stop, const std::function<void(
   spdlog::info("kafka: subscribed to {}", options_.client.topic);
   auto last_commit = std::chrono::steady_clock::now();
   auto last_backlog = last_commit;
+  auto last_checkpoint = last_commit;
   auto last_lag_log = last_commit;
   while (!stop.load(std::memory_order_relaxed) && !fatal_.load()) {
     counters_.last_poll_ms.store(std::chrono::duration_cast<std::chrono::milliseconds>(
@@ -333,6 +384,10 @@ Status KafkaSource::Run(const std::atomic<bool>& stop, const std::function<void(
                    behind >= 0 ? std::to_string(behind) : std::string("unknown"), assigned().size());
       last_lag_log = now;
     }
+    if (options_.checkpoint && now - last_checkpoint >= options_.checkpoint_interval) {
+      Checkpoint(/*final=*/false);
+      last_checkpoint = std::chrono::steady_clock::now();
+    }
     if (now - last_commit >= options_.commit_interval) {
       Commit(/*sync=*/false, nullptr);
       last_commit = std::chrono::steady_clock::now();
@@ -344,6 +399,8 @@ Status KafkaSource::Run(const std::atomic<bool>& stop, const std::function<void(
   if (!handler_->Drain(mine, options_.drain_budget)) {
     spdlog::warn("kafka: in-flight messages not drained within {} ms; they will be processed again",
                  options_.drain_budget.count());
+  } else if (options_.checkpoint) {
+    Checkpoint(/*final=*/true);
   }
   Commit(/*sync=*/true, nullptr);
   consumer_->close();  // leaves the group (revoke callbacks run here)

@@ -48,6 +48,20 @@ struct KafkaSourceOptions {
   std::string dead_letter_topic;  // "" = none
   std::chrono::milliseconds commit_interval{5000};
   std::chrono::milliseconds drain_budget{10000};  // on stop; on revoke at most half of session.timeout.ms
+
+  // Checkpointing (the daemon's exactly-once state). When `checkpoint` is set,
+  // every checkpoint_interval (and at stop) the consumer thread stops
+  // offering messages, drains what is in flight, and calls checkpoint(offsets)
+  // with the next offset of every partition processed so far: the shards then
+  // hold exactly the messages below those offsets. Kafka commits then follow
+  // the checkpoints: only offsets passed to SetDurable() are committed. On
+  // assignment a partition resumes at its offset in resume_offsets (the
+  // restored checkpoint), or where this process left it, rather than at the
+  // group's committed offset.
+  // final: the last one, at stop (it must be durable before checkpoint returns).
+  std::function<void(const std::map<int32_t, int64_t>& offsets, bool final)> checkpoint;
+  std::chrono::milliseconds checkpoint_interval{30000};
+  std::map<int32_t, int64_t> resume_offsets;
 };
 
 struct KafkaSourceCounters {
@@ -85,6 +99,9 @@ class KafkaSource {
   std::map<int32_t, int64_t> backlog() const;
   // Their sum: the consumer lag; -1 while none is known.
   int64_t lag() const;
+  // Offsets covered by a durable checkpoint: the next commits go up to them.
+  // Any thread.
+  void SetDurable(const std::map<int32_t, int64_t>& offsets);
   // partition -> messages and bytes consumed from it since start (as of the
   // last backlog check), partitions held earlier included.
   struct PartitionConsumed {
@@ -100,6 +117,11 @@ class KafkaSource {
   void OnRebalance(RdKafka::KafkaConsumer* consumer, bool assign, const std::vector<int32_t>& partitions,
                    bool cooperative, bool lost);
   void Commit(bool sync, const std::vector<int32_t>* only);
+  void Checkpoint(bool final);  // drain, then options_.checkpoint(processed offsets, final)
+  void CollectDone();
+  // Where an assigned partition resumes: this process's processed offset, the
+  // restored checkpoint's, or -1001 (RdKafka's OFFSET_INVALID: the group's).
+  int64_t ResumeAt(int32_t partition) const;
   std::chrono::milliseconds RebalanceDrainBudget() const;
   void Pause(int32_t partition);
   void OfferHeld();
@@ -115,6 +137,8 @@ class KafkaSource {
   std::map<int32_t, std::deque<SourceMessage>> held_;  // paused partitions' messages, in order
   std::map<int32_t, int64_t> done_;                    // partition -> next offset processed, not yet committed
   std::map<int32_t, int64_t> start_;                   // partition -> the group's committed offset at assignment
+  std::map<int32_t, int64_t> processed_;  // checkpointing: partition -> next offset applied (kept across revokes)
+  std::map<int32_t, int64_t> durable_;    // checkpointing: offsets a durable checkpoint covers; guarded by mu_
   mutable std::mutex mu_;                              // guards committed_, backlog_, consumed_ and assigned_
   std::map<int32_t, int64_t> committed_;
   std::map<int32_t, int64_t> backlog_;  // known backlogs of assigned partitions

@@ -1,0 +1,219 @@
+// Checkpoints of the shards' state: a pipeline restored from one (through the
+// file format, into a process whose name ids differ) continues exactly as the
+// original: the same alerts, the same port inventory, the same counts, and
+// the de-duplication window still drops repeats. Damaged, foreign or newer
+// checkpoints are refused with a clear message, and the store falls back to
+// the previous file.
+#include "daemon/checkpoint.h"
+
+#include <catch2/catch.hpp>
+
+#include <filesystem>
+#include <fstream>
+
+#include "lib/ports/port_report.h"
+
+namespace flowwatch::app {
+namespace {
+
+constexpr int64_t kT0 = 1620000000000;  // 2021-05-03
+constexpr int64_t kBucket = 5 * 60 * 1000;
+
+struct Collect : detect::AlertSink {
+  std::vector<Alert> alerts;
+  void Emit(Alert a) override { alerts.push_back(std::move(a)); }
+};
+
+config::Config Config() {
+  config::Config c;
+  c.detection.warmup_buckets = 6;
+  return c;
+}
+
+// The flows of one bucket: two VMs, two ports, a few peers; `spike` multiplies vm-a's 1433.
+std::vector<FlowRecord> Bucket(NameTables* names, int64_t b, uint64_t spike = 1) {
+  std::vector<FlowRecord> out;
+  const uint32_t rule = names->rules.Intern("allow-sql");
+  int n = 0;
+  for (const char* vm : {"vm-a", "vm-b"}) {
+    for (uint16_t port : {1433, 443}) {
+      for (uint32_t peer = 1; peer <= 3; ++peer) {
+        FlowRecord f;
+        f.time_ms = kT0 + b * kBucket + 1000 * ++n;
+        f.vm_id = names->vms.Intern(vm);
+        f.rule_id = rule;
+        f.dst_port = port;
+        f.protocol = kProtoTcp;
+        f.direction = Direction::kOutbound;
+        f.src = IpAddress::FromV4(0x0A000100 + (vm[3] - 'a'));
+        f.dst = IpAddress::FromV4(0x0A000200 + peer);
+        f.bytes_sd = (port == 1433 && vm[3] == 'a' ? spike : 1) * (1u << 20) * peer;
+        f.packets_sd = 100;
+        f.state = FlowState::kEnd;
+        f.dedup_hash = HashU64(static_cast<uint64_t>(f.time_ms) * 31 + port + peer * 7 + (vm[3] - 'a'));
+        out.push_back(f);
+      }
+    }
+  }
+  return out;
+}
+
+void Feed(ShardPipeline* p, NameTables* names, int64_t from, int64_t to, int64_t spike_bucket = -1) {
+  for (int64_t b = from; b < to; ++b) {
+    for (const FlowRecord& f : Bucket(names, b, b == spike_bucket ? 8 : 1)) p->OnFlow(f);
+    p->OnProgress(kT0 + b * kBucket + 4 * 60 * 1000);
+  }
+}
+
+std::string PortsJson(const ShardPipeline& p, const NameTables& names) {
+  enrich::PeerClassifier classifier;
+  ports::PortReport report(names, classifier, nullptr, ports::PortReportFilter{});
+  report.Add(p.ports());
+  return report.Json();
+}
+
+// An alert as text with names, so that two processes' alerts compare.
+std::string Describe(const Alert& a, const NameTables& names) {
+  return std::string(AlertStatusName(a.status)) + " " + std::string(names.vms.Get(a.key.vm_id)) + " " +
+         std::to_string(a.key.port) + " " + std::to_string(a.window_start_ms) + " " + std::to_string(a.observed_bytes);
+}
+
+struct Restored {
+  NameTables names;
+  Collect sink;
+  std::unique_ptr<ShardPipeline> pipeline;
+  std::unique_ptr<AlertWriter> alerts;
+  CheckpointMeta meta;
+};
+
+TEST_CASE("A pipeline restored from a checkpoint continues exactly as the original") {
+  const config::Config cfg = Config();
+  NameTables names;
+  Collect sink;
+  ShardPipeline original(cfg, &sink);
+  AlertWriter writer(&names, [] { return std::make_pair(std::make_shared<const enrich::PeerClassifier>(),
+                                                        std::shared_ptr<const enrich::Inventory>()); });
+  Feed(&original, &names, 0, 20);
+  // Half of bucket 20 arrives before the checkpoint: an open bucket is saved too.
+  const std::vector<FlowRecord> half = Bucket(&names, 20);
+  for (size_t i = 0; i < half.size() / 2; ++i) original.OnFlow(half[i]);
+
+  CheckpointMeta meta{1, "flowlogs", {{0, 1234}, {3, 77}}};
+  const std::string bytes = state::EncodeCheckpoint(BuildCheckpoint(7, meta, names, {&original}, writer));
+  state::Checkpoint decoded;
+  REQUIRE(state::DecodeCheckpoint(bytes, "c.fwc", &decoded).ok());
+  REQUIRE(decoded.sequence == 7);
+
+  // Another process: its name tables hold other names first, so every id differs.
+  Restored r;
+  r.names.vms.Intern("vm-zzz");
+  r.names.vms.Intern("vm-b");
+  r.names.rules.Intern("deny-all");
+  r.pipeline = std::make_unique<ShardPipeline>(cfg, &r.sink);
+  r.alerts = std::make_unique<AlertWriter>(&r.names, [] {
+    return std::make_pair(std::make_shared<const enrich::PeerClassifier>(), std::shared_ptr<const enrich::Inventory>());
+  });
+  const Status st = RestoreCheckpoint(decoded, "c.fwc", "flowlogs", &r.names, {r.pipeline.get()}, r.alerts.get(), &r.meta);
+  INFO(st.message());
+  REQUIRE(st.ok());
+  REQUIRE(r.meta.offsets == meta.offsets);
+  CHECK(PortsJson(*r.pipeline, r.names) == PortsJson(original, names));
+  CHECK(r.pipeline->counters().tuples() == original.counters().tuples());
+
+  // Both go on with the rest of bucket 20, then a spike (fires) and quiet buckets (resolves).
+  const size_t before = sink.alerts.size();
+  for (size_t i = half.size() / 2; i < half.size(); ++i) original.OnFlow(half[i]);
+  const std::vector<FlowRecord> rest = Bucket(&r.names, 20);
+  for (size_t i = rest.size() / 2; i < rest.size(); ++i) r.pipeline->OnFlow(rest[i]);
+  // A repeat of a flow from before the checkpoint is still a duplicate.
+  r.pipeline->OnFlow(Bucket(&r.names, 20)[0]);
+  original.OnFlow(half[0]);
+  Feed(&original, &names, 21, 32, /*spike_bucket=*/24);
+  Feed(r.pipeline.get(), &r.names, 21, 32, /*spike_bucket=*/24);
+
+  std::vector<std::string> expected, got;
+  for (size_t i = before; i < sink.alerts.size(); ++i) expected.push_back(Describe(sink.alerts[i], names));
+  for (const Alert& a : r.sink.alerts) got.push_back(Describe(a, r.names));
+  REQUIRE(expected.size() >= 2);  // the spike fired and resolved
+  CHECK(got == expected);
+  CHECK(PortsJson(*r.pipeline, r.names) == PortsJson(original, names));
+  CHECK(r.pipeline->counters().tuples() == original.counters().tuples());
+  CHECK(r.pipeline->counters().duplicates.value() == original.counters().duplicates.value());
+  CHECK(r.pipeline->counters().duplicates.value() == 1);
+  CHECK(r.pipeline->detection().keys() == original.detection().keys());
+}
+
+TEST_CASE("A checkpoint that does not fit, is damaged or is newer is refused with the reason") {
+  const config::Config cfg = Config();
+  NameTables names;
+  Collect sink;
+  ShardPipeline p(cfg, &sink);
+  AlertWriter writer(&names, [] { return std::make_pair(std::make_shared<const enrich::PeerClassifier>(),
+                                                        std::shared_ptr<const enrich::Inventory>()); });
+  Feed(&p, &names, 0, 3);
+  const state::Checkpoint c = BuildCheckpoint(1, CheckpointMeta{1, "flowlogs", {}}, names, {&p}, writer);
+  std::string bytes = state::EncodeCheckpoint(c);
+
+  auto restore = [&](const state::Checkpoint& ck, const config::Config& into_cfg, int shards, const std::string& topic) {
+    NameTables n;
+    Collect s;
+    std::vector<std::unique_ptr<ShardPipeline>> owned;
+    std::vector<ShardPipeline*> ps;
+    for (int i = 0; i < shards; ++i) {
+      owned.push_back(std::make_unique<ShardPipeline>(into_cfg, &s));
+      ps.push_back(owned.back().get());
+    }
+    AlertWriter w(&n, [] { return std::make_pair(std::make_shared<const enrich::PeerClassifier>(),
+                                                 std::shared_ptr<const enrich::Inventory>()); });
+    CheckpointMeta m;
+    return RestoreCheckpoint(ck, "c.fwc", topic, &n, ps, &w, &m);
+  };
+  CHECK(restore(c, cfg, 1, "flowlogs").ok());
+  CHECK(restore(c, cfg, 2, "flowlogs").message() ==
+        "c.fwc: written by 1 shards, this run has 2; set pipeline.shards to 1 to restore it");
+  CHECK(restore(c, cfg, 1, "other").message() == "c.fwc: written for topic flowlogs, not other");
+  config::Config longer = cfg;
+  longer.detection.bucket = config::Millis(10 * 60 * 1000);
+  CHECK(restore(c, longer, 1, "flowlogs").message().find("baselines of 300 s buckets; detection.bucket is now 600 s") !=
+        std::string::npos);
+
+  state::Checkpoint out;
+  std::string damaged = bytes;
+  damaged[bytes.size() / 2] ^= 0x40;
+  CHECK(state::DecodeCheckpoint(damaged, "c.fwc", &out).message() == "c.fwc: checksum mismatch (the file is damaged)");
+  std::string newer = bytes;
+  newer[8] = 9;  // the version field
+  CHECK(state::DecodeCheckpoint(newer, "c.fwc", &out).message() ==
+        "c.fwc: format version 9 is newer than this flowwatch reads (1); written by a later release");
+  CHECK(state::DecodeCheckpoint("hello", "c.fwc", &out).message() == "c.fwc: not a flowwatch checkpoint");
+  CHECK_FALSE(state::DecodeCheckpoint(bytes.substr(0, bytes.size() - 1), "c.fwc", &out).ok());
+
+  // The store keeps two, and falls back to the older when the newer is damaged.
+  const std::string dir = std::filesystem::temp_directory_path() / ("fw-ckpt-" + std::to_string(::getpid()));
+  std::filesystem::remove_all(dir);
+  state::CheckpointStore store(dir);
+  size_t size = 0;
+  for (uint64_t seq = 1; seq <= 3; ++seq) {
+    state::Checkpoint k = c;
+    k.sequence = seq;
+    REQUIRE(store.Write(k, &size).ok());
+  }
+  CHECK(size == bytes.size());
+  CHECK_FALSE(std::filesystem::exists(dir + "/checkpoint-000000000001.fwc"));
+  {
+    std::fstream f(dir + "/checkpoint-000000000003.fwc", std::ios::in | std::ios::out | std::ios::binary);
+    f.seekp(40);
+    f.put('\x7f');
+  }
+  bool found = false;
+  std::vector<std::string> rejected;
+  REQUIRE(store.LoadNewest(&out, &found, &rejected).ok());
+  REQUIRE(found);
+  CHECK(out.sequence == 2);
+  REQUIRE(rejected.size() == 1);
+  CHECK(rejected[0].find("checkpoint-000000000003.fwc: checksum mismatch") != std::string::npos);
+  std::filesystem::remove_all(dir);
+}
+
+}  // namespace
+}  // namespace flowwatch::app
