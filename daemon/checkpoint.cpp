@@ -2,6 +2,8 @@
 
 #include <thread>
 
+#include "lib/common/logging.h"
+
 #include "lib/state/codec.h"
 #include "lib/state/id_remap.h"
 
@@ -106,6 +108,95 @@ Status RestoreCheckpoint(const state::Checkpoint& c, const std::string& source, 
   if (!alerts->LoadActive(&ar)) return Status::Corruption(ar.error());
   *meta = std::move(got);
   return Status::Ok();
+}
+
+CheckpointWriter::CheckpointWriter(std::string dir, std::function<void(const std::map<int32_t, int64_t>&)> on_durable)
+    : store_(std::move(dir)), on_durable_(std::move(on_durable)) {}
+
+CheckpointWriter::~CheckpointWriter() { Stop(); }
+
+void CheckpointWriter::Start() { thread_ = std::thread([this] { Run(); }); }
+
+void CheckpointWriter::Stop() {
+  {
+    std::lock_guard<std::mutex> lock(mu_);
+    stop_ = true;
+  }
+  cv_.notify_all();
+  if (thread_.joinable()) thread_.join();
+}
+
+void CheckpointWriter::Submit(state::Checkpoint c, std::map<int32_t, int64_t> offsets, double pause_seconds,
+                              bool final) {
+  if (final) {
+    {
+      std::lock_guard<std::mutex> lock(mu_);
+      pending_.reset();  // superseded
+    }
+    Write(c, offsets, pause_seconds);
+    return;
+  }
+  {
+    std::lock_guard<std::mutex> lock(mu_);
+    if (pending_) spdlog::warn("checkpoint {} replaces {}, which the disk had not taken yet", c.sequence,
+                               std::get<0>(*pending_).sequence);
+    pending_.emplace(std::move(c), std::move(offsets), pause_seconds);
+  }
+  cv_.notify_one();
+}
+
+void CheckpointWriter::Run() {
+  std::unique_lock<std::mutex> lock(mu_);
+  while (true) {
+    cv_.wait(lock, [&] { return stop_ || pending_; });
+    if (!pending_) break;
+    auto [c, offsets, pause] = std::move(*pending_);
+    pending_.reset();
+    lock.unlock();
+    Write(c, offsets, pause);
+    lock.lock();
+  }
+}
+
+void CheckpointWriter::Write(const state::Checkpoint& c, const std::map<int32_t, int64_t>& offsets,
+                             double pause_seconds) {
+  std::lock_guard<std::mutex> one(write_mu_);
+  const auto t0 = std::chrono::steady_clock::now();
+  size_t bytes = 0;
+  const Status s = store_.Write(c, &bytes);
+  const double seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
+  {
+    std::lock_guard<std::mutex> lock(mu_);
+    stats_.last_pause_seconds = pause_seconds;
+    if (!s.ok()) {
+      ++stats_.failures;
+      stats_.last_error = s.message();
+    } else {
+      ++stats_.written;
+      stats_.last_sequence = c.sequence;
+      stats_.last_bytes = bytes;
+      stats_.last_write_seconds = seconds;
+      stats_.last_written = std::chrono::steady_clock::now();
+      stats_.last_error.clear();
+    }
+  }
+  if (!s.ok()) {
+    static LogLimiter limiter(std::chrono::seconds(60), 3);
+    uint64_t suppressed = 0;
+    if (limiter.Allow("checkpoint", &suppressed)) {
+      spdlog::error("checkpoint {} not written: {}; the previous one stays, Kafka commits wait{}", c.sequence,
+                    s.message(), suppressed ? " (" + std::to_string(suppressed) + " similar suppressed)" : "");
+    }
+    return;
+  }
+  spdlog::debug("checkpoint {}: {} bytes, shards paused {:.3f} s, written in {:.3f} s", c.sequence, bytes,
+                pause_seconds, seconds);
+  on_durable_(offsets);
+}
+
+CheckpointStats CheckpointWriter::stats() const {
+  std::lock_guard<std::mutex> lock(mu_);
+  return stats_;
 }
 
 }  // namespace flowwatch::app

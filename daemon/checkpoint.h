@@ -9,9 +9,15 @@
 // Building one reads the shards: call it with them paused (or joined).
 #pragma once
 
+#include <chrono>
+#include <condition_variable>
 #include <cstdint>
+#include <functional>
 #include <map>
+#include <mutex>
+#include <optional>
 #include <string>
+#include <thread>
 #include <vector>
 
 #include "daemon/alert_writer.h"
@@ -39,5 +45,47 @@ state::Checkpoint BuildCheckpoint(uint64_t sequence, const CheckpointMeta& meta,
 Status RestoreCheckpoint(const state::Checkpoint& c, const std::string& source, const std::string& topic,
                          NameTables* names, const std::vector<ShardPipeline*>& shards, AlertWriter* alerts,
                          CheckpointMeta* meta);
+
+// CheckpointWriter: writes checkpoints on its own thread (the control plane),
+// so that the disk's speed never stalls the shards. Submit() hands one over;
+// if the previous is still being written, the newer replaces any that waits.
+// After each durable write, on_durable(offsets) runs (the source may commit up
+// to them). A failed write (disk full, unwritable folder) leaves the previous
+// file in place, is logged and counted, and the next checkpoint tries again.
+struct CheckpointStats {
+  uint64_t written = 0, failures = 0;
+  uint64_t last_sequence = 0;
+  size_t last_bytes = 0;
+  double last_pause_seconds = 0;  // the shards were paused this long to snapshot
+  double last_write_seconds = 0;
+  std::optional<std::chrono::steady_clock::time_point> last_written;
+  std::string last_error;  // "" when the last write succeeded
+};
+
+class CheckpointWriter {
+ public:
+  CheckpointWriter(std::string dir, std::function<void(const std::map<int32_t, int64_t>&)> on_durable);
+  ~CheckpointWriter();
+
+  void Start();
+  void Stop();
+  // final: write it now, on this thread, after whatever is in progress.
+  void Submit(state::Checkpoint c, std::map<int32_t, int64_t> offsets, double pause_seconds, bool final);
+  CheckpointStats stats() const;
+
+ private:
+  void Run();
+  void Write(const state::Checkpoint& c, const std::map<int32_t, int64_t>& offsets, double pause_seconds);
+
+  state::CheckpointStore store_;
+  std::function<void(const std::map<int32_t, int64_t>&)> on_durable_;
+  mutable std::mutex mu_;
+  std::condition_variable cv_;
+  std::optional<std::tuple<state::Checkpoint, std::map<int32_t, int64_t>, double>> pending_;  // mu_
+  bool stop_ = false;                                                                      // mu_
+  std::mutex write_mu_;  // one write at a time
+  CheckpointStats stats_;  // mu_
+  std::thread thread_;
+};
 
 }  // namespace flowwatch::app

@@ -98,11 +98,30 @@ metrics::MetricFamilies DaemonMetrics(const DaemonSnapshot& s) {
   m.Counter("flowwatch_ports_keys_evicted_total", "Port inventory keys dropped after ports.idle_ttl without traffic.",
             d(s.port_keys_evicted));
 
+  // Checkpoints.
+  const CheckpointStats& c = s.checkpoint;
+  if (c.last_written) {
+    m.Gauge("flowwatch_checkpoint_age_seconds", "Time since the last checkpoint was written (absent until the first).",
+            std::chrono::duration<double>(std::chrono::steady_clock::now() - *c.last_written).count());
+  }
+  m.Counter("flowwatch_checkpoints_total", "Checkpoints written.", d(c.written));
+  m.Counter("flowwatch_checkpoint_failures_total", "Checkpoints that could not be written (the previous one stays).",
+            d(c.failures));
+  m.Gauge("flowwatch_checkpoint_bytes", "Size of the last checkpoint written.", d(c.last_bytes));
+  m.Gauge("flowwatch_checkpoint_pause_seconds", "How long the shards paused for the last checkpoint's snapshot.",
+          c.last_pause_seconds);
+  m.Gauge("flowwatch_checkpoint_write_seconds", "How long writing the last checkpoint took (fsync included).",
+          c.last_write_seconds);
+  m.Gauge("flowwatch_checkpoint_restored", "1 if this run started from a checkpoint.", s.checkpoint_restored ? 1 : 0);
+
   // Alert output.
   for (const auto& [kind, n] : s.alerts_by_kind) {
     m.Counter("flowwatch_alert_events_total", "Alert events written, by status, severity and detector.", d(n),
               {{"status", kind.status}, {"severity", kind.severity}, {"detector", kind.detector}});
   }
+  m.Counter("flowwatch_alert_repeats_total",
+            "Alert events not emitted again because they went out before a restart (flows processed again).",
+            d(s.alert_repeats));
   m.Counter("flowwatch_alert_events_dropped_total", "Alert events lost to a failing alert file.", d(s.alerts_dropped));
 
   // Delivery, per webhook (label sink: its index in alerts.webhooks).

@@ -8,6 +8,7 @@
 #include <vector>
 
 #include "daemon/alert_writer.h"
+#include "daemon/checkpoint.h"
 #include "daemon/live_state.h"
 #include "daemon/summary.h"
 #include "lib/alert/dispatcher.h"
@@ -32,6 +33,9 @@ struct DaemonSnapshot {
   std::vector<uint64_t> decoder_backpressure_ns;  // per decoder: time waiting on full rings
   std::vector<alert::SinkStats> sinks;            // per webhook, in configuration order
   alert::RateLimitStats rate_limit;
+  CheckpointStats checkpoint;
+  bool checkpoint_restored = false;
+  uint64_t alert_repeats = 0;
   std::vector<DeviationRow> deviations;           // firing keys and those closest to firing
   std::vector<VmTrafficRow> top_vms;              // the VMs with the most bytes
 };

@@ -10,6 +10,7 @@
 #include <thread>
 
 #include "daemon/alert_writer.h"
+#include "daemon/checkpoint.h"
 #include "lib/alert/dispatcher.h"
 #include "daemon/daemon_metrics.h"
 #include "daemon/decoder_pool.h"
@@ -114,17 +115,50 @@ int RunDaemon(const RunOptions& options) {
     spdlog::error("{}", s.message());
     return kExitRuntime;
   }
+  if (Status s = alerts.OpenEmittedLog(cfg.state.dir + "/alerts-emitted.log"); !s.ok()) {
+    spdlog::error("state.dir: {}", s.message());
+    return kExitRuntime;
+  }
 
   shard::ShardSetOptions set_options;
   set_options.producers = ThreadsOrCores(cfg.pipeline.decoders);
   set_options.shards = ThreadsOrCores(cfg.pipeline.shards);
   set_options.ring_capacity = static_cast<size_t>(cfg.pipeline.ring_capacity);
   std::vector<const ShardPipeline*> pipelines(set_options.shards);
+  std::vector<ShardPipeline*> restore_into(set_options.shards);
   shard::ShardSet shards(set_options, [&](int s) {
     auto p = std::make_unique<ShardPipeline>(cfg, &alerts, ShardPipeline::Mode{/*close_at_end=*/false, &live, &enrichment});
-    pipelines[s] = p.get();
+    pipelines[s] = restore_into[s] = p.get();
     return p;
   });
+
+  // The newest checkpoint that reads back (a damaged or newer one is refused,
+  // and the one before it is tried), restored before anything runs.
+  const std::string topic = client.value().topic;
+  state::CheckpointStore checkpoint_store(cfg.state.dir + "/checkpoints");
+  CheckpointMeta restored;
+  bool have_checkpoint = false;
+  {
+    state::Checkpoint c;
+    std::vector<std::string> rejected;
+    std::string path;
+    if (Status s = checkpoint_store.LoadNewest(&c, &have_checkpoint, &rejected, &path); !s.ok()) {
+      spdlog::error("{}", s.message());
+      return kExitRuntime;
+    }
+    for (const std::string& r : rejected) spdlog::error("checkpoint refused: {}", r);
+    if (have_checkpoint) {
+      if (Status s = RestoreCheckpoint(c, path, topic, &names, restore_into, &alerts, &restored); !s.ok()) {
+        spdlog::error("{}; move the checkpoints away to start afresh", s.message());
+        return s.code() == StatusCode::kInvalidArgument ? kExitConfig : kExitRuntime;
+      }
+      const PipelineTotals restored_totals = Totals(pipelines);
+      spdlog::info("restored {}: {} keys, {} tuples so far, offsets of {} partitions", path, restored_totals.keys,
+                   restored_totals.tuples, restored.offsets.size());
+    } else if (rejected.empty()) {
+      spdlog::info("no checkpoint in {}: starting afresh", checkpoint_store.dir());
+    }
+  }
 
   source::kafka::KafkaSource* source_ptr = nullptr;
   DecoderPoolOptions pool_options;
@@ -140,6 +174,30 @@ int RunDaemon(const RunOptions& options) {
   source_options.client = client.value();
   source_options.dead_letter_topic = cfg.source.kafka.dead_letter_topic;
   source_options.commit_interval = cfg.source.kafka.commit_interval;
+  // Checkpoints: the consumer drains what is in flight, the shards pause while
+  // their state is serialized, the writer thread puts it on disk, and Kafka
+  // commits follow.
+  CheckpointWriter checkpoints(checkpoint_store.dir(), [&](const std::map<int32_t, int64_t>& offsets) {
+    source_ptr->SetDurable(offsets);
+  });
+  uint64_t next_sequence = checkpoint_store.NextSequence();
+  source_options.checkpoint_interval = cfg.state.checkpoint_interval;
+  source_options.resume_offsets = restored.offsets;
+  source_options.checkpoint = [&](const std::map<int32_t, int64_t>& offsets, bool final) {
+    const auto t0 = std::chrono::steady_clock::now();
+    state::Checkpoint c;
+    const bool paused = shards.WithAllPaused(std::chrono::seconds(30), [&] {
+      alerts.Flush();  // what the state has fired is written and spooled before it counts as done
+      c = BuildCheckpoint(next_sequence++, CheckpointMeta{static_cast<uint32_t>(pipelines.size()), topic, offsets},
+                          names, pipelines, alerts);
+    });
+    if (!paused) {
+      spdlog::warn("checkpoint skipped: the shards did not pause within 30 s");
+      return;
+    }
+    checkpoints.Submit(std::move(c), offsets,
+                       std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count(), final);
+  };
   auto source = source::kafka::KafkaSource::Create(source_options, &pool);
   if (!source.ok()) {
     spdlog::error("{}: {}", options.config_path, source.status().message());
@@ -160,6 +218,9 @@ int RunDaemon(const RunOptions& options) {
     s.alerts_dropped = alerts.dropped();
     s.source = &source_ptr->counters();
     s.sinks = dispatcher.stats();
+    s.checkpoint = checkpoints.stats();
+    s.checkpoint_restored = have_checkpoint;
+    s.alert_repeats = alerts.repeats();
     s.rate_limit = dispatcher.rate_limit_stats();
     s.partitions_assigned = source_ptr->assigned().size();
     s.partition_backlog = source_ptr->backlog();
@@ -268,6 +329,9 @@ int RunDaemon(const RunOptions& options) {
         [&](const metrics::HttpRequest&) {
           const size_t assigned = source_ptr->assigned().size();
           if (assigned == 0) return metrics::HttpResponse{503, "not ready: no partitions assigned\n"};
+          if (const std::string e = checkpoints.stats().last_error; !e.empty()) {
+            return metrics::HttpResponse{503, "not ready: the last checkpoint failed: " + e + "\n"};
+          }
           return metrics::HttpResponse{200, "ready: " + std::to_string(assigned) + " partitions assigned\n"};
         },
         metrics::HttpServer::Access::kOpen);
@@ -325,6 +389,7 @@ int RunDaemon(const RunOptions& options) {
                  cfg.http.token.empty() ? "" : " (metrics and API need the bearer token)");
   }
 
+  checkpoints.Start();
   shards.Start();
   pool.Start();
   dispatcher.Start();
@@ -361,6 +426,7 @@ int RunDaemon(const RunOptions& options) {
   pool.Stop();
   shards.Join();
   alerts.Stop();
+  checkpoints.Stop();
   dispatcher.Stop(std::chrono::seconds(5));  // what is still undelivered then stays in the spool
   write_summary();
   if (!status.ok()) {

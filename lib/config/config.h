@@ -50,6 +50,7 @@ struct HttpConfig {
 
 struct StateConfig {
   std::string dir = "/var/lib/flowwatch";
+  Millis checkpoint_interval{30000};  // daemon: how often the shards' state is checkpointed
 };
 
 struct WebhookConfig {

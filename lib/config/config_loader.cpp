@@ -315,8 +315,9 @@ void ReadRoot(Reader& r, const YAML::Node& root, Config* c) {
     r.String(n, "http", "listen", &c->http.listen);
     r.String(n, "http", "token", &c->http.token);
   }
-  if (const YAML::Node n = root["state"]; n.IsDefined() && r.Map(n, "state", {"dir"})) {
+  if (const YAML::Node n = root["state"]; n.IsDefined() && r.Map(n, "state", {"dir", "checkpoint_interval"})) {
     r.String(n, "state", "dir", &c->state.dir);
+    r.Duration(n, "state", "checkpoint_interval", &c->state.checkpoint_interval, Millis(1000));
   }
   if (root["alerts"].IsDefined()) ReadAlerts(r, root["alerts"], &c->alerts);
   if (const YAML::Node n = root["pipeline"]; n.IsDefined() && r.Map(n, "pipeline", {"decoders", "shards", "ring_capacity"})) {

@@ -107,7 +107,13 @@ Status CheckpointStore::Write(const Checkpoint& c, size_t* bytes) {
   return Status::Ok();
 }
 
-Status CheckpointStore::LoadNewest(Checkpoint* out, bool* found, std::vector<std::string>* rejected) {
+uint64_t CheckpointStore::NextSequence() const {
+  const std::vector<std::pair<uint64_t, std::string>> files = List();
+  return files.empty() ? 1 : files.back().first + 1;
+}
+
+Status CheckpointStore::LoadNewest(Checkpoint* out, bool* found, std::vector<std::string>* rejected,
+                                   std::string* path) {
   *found = false;
   std::vector<std::pair<uint64_t, std::string>> files = List();
   for (auto it = files.rbegin(); it != files.rend(); ++it) {
@@ -123,6 +129,7 @@ Status CheckpointStore::LoadNewest(Checkpoint* out, bool* found, std::vector<std
       continue;
     }
     *found = true;
+    if (path) *path = it->second;
     return Status::Ok();
   }
   return Status::Ok();

@@ -50,7 +50,11 @@ class CheckpointStore {
   Status Write(const Checkpoint& c, size_t* bytes);
   // The newest checkpoint that reads back whole. *found is false when there is
   // none; files refused on the way are listed in *rejected ("file: why").
-  Status LoadNewest(Checkpoint* out, bool* found, std::vector<std::string>* rejected);
+  // *path gets the file it came from.
+  Status LoadNewest(Checkpoint* out, bool* found, std::vector<std::string>* rejected, std::string* path = nullptr);
+  // One more than the highest sequence on disk (refused files included), so
+  // that a new checkpoint never takes an existing name.
+  uint64_t NextSequence() const;
 
   const std::string& dir() const { return dir_; }
 

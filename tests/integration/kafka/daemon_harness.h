@@ -100,6 +100,8 @@ struct DaemonConfig {
   std::string webhooks_yaml;  // more entries of alerts.webhooks, as YAML list items indented by 4
   std::string rate_limit_yaml = "{max: 0}";
   std::string http_token;
+  std::string checkpoint_interval = "1s";  // Kafka commits follow checkpoints
+  int session_timeout_ms = 6000;
 };
 
 class Daemon {
@@ -112,10 +114,11 @@ class Daemon {
     cfg << "source:\n  kafka:\n    brokers: \"" << broker.bootstrap() << "\"\n    topic: " << kTopic
         << "\n    group_id: " << c.group << "\n    commit_interval: 1s\n";
     if (!c.dead_letter_topic.empty()) cfg << "    dead_letter_topic: " << c.dead_letter_topic << "\n";
-    cfg << "    librdkafka:\n      session.timeout.ms: \"6000\"\n      heartbeat.interval.ms: \"1000\"\n";
+    cfg << "    librdkafka:\n      session.timeout.ms: \"" << c.session_timeout_ms << "\"\n      heartbeat.interval.ms: \""
+        << c.session_timeout_ms / 6 << "\"\n";
     for (const auto& [k, v] : c.librdkafka) cfg << "      " << k << ": \"" << v << "\"\n";
     cfg << "  idle_timeout: 2s\ninventory:\n  file: " << dir / "story/inventory.csv" << "\nstate:\n  dir: " << dir_
-        << "/state\nalerts:\n  file: " << alerts_ << "\n";
+        << "/state\n  checkpoint_interval: " << c.checkpoint_interval << "\nalerts:\n  file: " << alerts_ << "\n";
     cfg << "  rate_limit: " << c.rate_limit_yaml << "\n";
     if (!c.webhook_url.empty() || !c.webhooks_yaml.empty()) cfg << "  webhooks:\n" << c.webhooks_yaml;
     if (!c.webhook_url.empty()) {
@@ -145,6 +148,8 @@ class Daemon {
   }
   Summary summary() const { return ReadSummary(summary_); }
   std::string state_dir() const { return dir_ + "/state"; }
+  // Forgets the last run's summary (before a restart, to see the new run's).
+  void RemoveSummary() const { std::filesystem::remove(summary_); }
   std::string summary_text() const { return Slurp(summary_); }
   std::string alerts() const { return Slurp(alerts_); }
   std::string log() const { return Slurp(dir_ + "/daemon.log"); }
