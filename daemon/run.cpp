@@ -369,10 +369,10 @@ int RunDaemon(const RunOptions& options) {
         }
         filter.top_peers = static_cast<int>(v);
       }
-      const auto [classifier, inventory] = enrichment.Snapshot();
+      const auto snapshot = enrichment.Snapshot();  // (classifier, inventory)
       std::string json;
       if (!shards.WithAllPaused(kPauseTimeout, [&] {
-            ports::PortReport report(names, *classifier, inventory.get(), filter);
+            ports::PortReport report(names, *snapshot.first, snapshot.second.get(), filter);
             for (const ShardPipeline* p : pipelines) report.Add(p->ports());
             json = report.Json();
           })) {

@@ -88,3 +88,84 @@ TEST_CASE("Killed with SIGKILL 20 times mid-backlog and restarted, the daemon co
 
 }  // namespace
 }  // namespace flowwatch::testing
+
+namespace flowwatch::testing {
+namespace {
+
+// The value of an unlabelled metric in a /metrics text; -1 if absent.
+double MetricValue(const std::string& text, const std::string& name) {
+  const size_t at = text.find("\n" + name + " ");
+  if (at == std::string::npos) return -1;
+  return std::stod(text.substr(at + name.size() + 2));
+}
+
+TEST_CASE("When checkpoints cannot be written the daemon says so and keeps consuming, and recovers when it can again") {
+  TempDir dir;
+  const Story story = MakeStory(dir);
+  MockBroker broker(kMockBroker, 1, kTopic, 4, dir / "broker.log");
+  Produce(broker, story.keyed_file);
+  Daemon d(dir, "d", broker, DaemonConfig{});
+  d.Start();
+  REQUIRE(WaitUntil([&] { return !d.summary().http_listen.empty(); }, 30s));
+  const std::string api = d.summary().http_listen;
+  REQUIRE(WaitUntil([&] { return MetricValue(HttpGet(api, "/metrics").second, "flowwatch_checkpoints_total") >= 1; },
+                    60s));
+  REQUIRE(WaitUntil([&] { return HttpGet(api, "/readyz").first == 200; }, 30s));
+
+  // The checkpoint folder becomes unusable (as a full or read-only disk would).
+  const std::string folder = d.state_dir() + "/checkpoints";
+  std::filesystem::rename(folder, folder + ".away");
+  std::ofstream(folder) << "not a folder";
+  const bool failing = WaitUntil([&] { return HttpGet(api, "/readyz").first == 503; }, 30s);
+  INFO(d.log());
+  REQUIRE(failing);
+  const auto [status, why] = HttpGet(api, "/readyz");
+  CHECK(why.find("not ready: the last checkpoint failed: cannot create checkpoint folder") != std::string::npos);
+  CHECK(MetricValue(HttpGet(api, "/metrics").second, "flowwatch_checkpoint_failures_total") >= 1);
+  CHECK(d.log().find("the previous one stays, Kafka commits wait") != std::string::npos);
+  CHECK(HttpGet(api, "/healthz").first == 200);  // alive all the same
+  // It goes on consuming meanwhile.
+  const uint64_t before = d.summary().messages;
+  Produce(broker, story.keyed_file);  // the story again, as more traffic
+  REQUIRE(WaitUntil([&] { return d.summary().messages >= before + story.lines.size(); }, 60s));
+  // The good checkpoints were not touched.
+  size_t kept = 0;
+  for (const auto& e : std::filesystem::directory_iterator(folder + ".away")) kept += e.path().extension() == ".fwc";
+  CHECK(kept >= 1);
+
+  std::filesystem::remove(folder);
+  std::filesystem::rename(folder + ".away", folder);
+  REQUIRE(WaitUntil([&] { return HttpGet(api, "/readyz").first == 200; }, 30s));
+  const auto ends = EndOffsets(broker);
+  REQUIRE(WaitUntil([&] { return CommittedAll(d.summary(), ends); }, 60s));
+  REQUIRE(d.Stop().first == 0);
+  const Summary s = d.summary();
+  CHECK(s.tuples_decoded == s.tuples + s.duplicates);
+}
+
+TEST_CASE("A broker that is down when the daemon starts: alive, not ready, then it consumes everything once it is up") {
+  TempDir dir;
+  const Story story = MakeStory(dir);
+  MockBroker broker(kMockBroker, 1, kTopic, 4, dir / "broker.log");
+  REQUIRE(broker.Command("down 1") == "ok");
+  Daemon d(dir, "d", broker, DaemonConfig{});
+  d.Start();
+  REQUIRE(WaitUntil([&] { return !d.summary().http_listen.empty(); }, 30s));
+  const std::string api = d.summary().http_listen;
+  std::this_thread::sleep_for(5s);
+  CHECK(HttpGet(api, "/healthz").first == 200);
+  CHECK(HttpGet(api, "/readyz").first == 503);
+  REQUIRE(broker.Command("up 1") == "ok");
+  Produce(broker, story.keyed_file);
+  const auto ends = EndOffsets(broker);
+  const bool done = WaitUntil([&] { return CommittedAll(d.summary(), ends) && d.summary().alerts >= 10; }, 90s);
+  INFO(d.log());
+  REQUIRE(done);
+  CHECK(HttpGet(api, "/readyz").first == 200);
+  REQUIRE(d.Stop().first == 0);
+  CHECK(d.summary().tuples == story.tuples);
+  CHECK(SortedLines(d.alerts()) == ReplayAlerts(dir, story));
+}
+
+}  // namespace
+}  // namespace flowwatch::testing
