@@ -68,13 +68,9 @@ state::Checkpoint BuildCheckpoint(uint64_t sequence, const CheckpointMeta& meta,
   return c;
 }
 
-Status RestoreCheckpoint(const state::Checkpoint& c, const std::string& source, const std::string& topic,
-                         NameTables* names, const std::vector<ShardPipeline*>& shards, AlertWriter* alerts,
-                         CheckpointMeta* meta) {
+Status ReadCheckpointMeta(const state::Checkpoint& c, const std::string& source, CheckpointMeta* meta) {
   const std::string* m = c.Find("meta");
-  const std::string* n = c.Find("names");
-  const std::string* a = c.Find("alerts");
-  if (!m || !n || !a) return Status::Corruption(source + ": a section is missing");
+  if (!m) return Status::Corruption(source + ": the meta section is missing");
   state::Reader mr(*m, source + ": meta");
   CheckpointMeta got;
   got.shards = mr.Get<uint32_t>();
@@ -85,6 +81,18 @@ Status RestoreCheckpoint(const state::Checkpoint& c, const std::string& source, 
     got.offsets[p] = mr.Get<int64_t>();
   }
   if (!mr.ok()) return Status::Corruption(mr.error());
+  *meta = std::move(got);
+  return Status::Ok();
+}
+
+Status RestoreCheckpoint(const state::Checkpoint& c, const std::string& source, const std::string& topic,
+                         NameTables* names, const std::vector<ShardPipeline*>& shards, AlertWriter* alerts,
+                         CheckpointMeta* meta) {
+  const std::string* n = c.Find("names");
+  const std::string* a = c.Find("alerts");
+  if (!n || !a) return Status::Corruption(source + ": a section is missing");
+  CheckpointMeta got;
+  if (Status s = ReadCheckpointMeta(c, source, &got); !s.ok()) return s;
   if (got.topic != topic) {
     return Status::InvalidArgument(source + ": written for topic " + got.topic + ", not " + topic);
   }

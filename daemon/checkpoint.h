@@ -38,6 +38,9 @@ struct CheckpointMeta {
 state::Checkpoint BuildCheckpoint(uint64_t sequence, const CheckpointMeta& meta, const NameTables& names,
                                   const std::vector<const ShardPipeline*>& shards, const AlertWriter& alerts);
 
+// Reads the meta section alone (to size the shard set before restoring).
+Status ReadCheckpointMeta(const state::Checkpoint& c, const std::string& source, CheckpointMeta* meta);
+
 // Restores a checkpoint into fresh pipelines, names and alert writer (before
 // anything starts) and returns its meta. Refused with a message naming the
 // file and the reason if it does not fit this configuration (another topic,

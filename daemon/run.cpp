@@ -120,9 +120,37 @@ int RunDaemon(const RunOptions& options) {
     return kExitRuntime;
   }
 
+  // The newest checkpoint that reads back (a damaged or newer one is refused,
+  // and the one before it is tried). It is restored before anything runs;
+  // pipeline.shards 0 (one per core) takes the checkpoint's shard count, so
+  // that a pod on a node with other cores keeps its state.
+  const std::string topic = client.value().topic;
+  state::CheckpointStore checkpoint_store(cfg.state.dir + "/checkpoints");
+  state::Checkpoint checkpoint;
+  std::string checkpoint_path;
+  CheckpointMeta restored;
+  bool have_checkpoint = false;
+  {
+    std::vector<std::string> rejected;
+    if (Status s = checkpoint_store.LoadNewest(&checkpoint, &have_checkpoint, &rejected, &checkpoint_path); !s.ok()) {
+      spdlog::error("{}", s.message());
+      return kExitRuntime;
+    }
+    for (const std::string& r : rejected) spdlog::error("checkpoint refused: {}", r);
+    if (have_checkpoint) {
+      if (Status s = ReadCheckpointMeta(checkpoint, checkpoint_path, &restored); !s.ok()) {
+        spdlog::error("{}; move the checkpoints away to start afresh", s.message());
+        return kExitRuntime;
+      }
+    } else if (rejected.empty()) {
+      spdlog::info("no checkpoint in {}: starting afresh", checkpoint_store.dir());
+    }
+  }
+
   shard::ShardSetOptions set_options;
   set_options.producers = ThreadsOrCores(cfg.pipeline.decoders);
-  set_options.shards = ThreadsOrCores(cfg.pipeline.shards);
+  set_options.shards = have_checkpoint && cfg.pipeline.shards == 0 ? static_cast<int>(restored.shards)
+                                                                   : ThreadsOrCores(cfg.pipeline.shards);
   set_options.ring_capacity = static_cast<size_t>(cfg.pipeline.ring_capacity);
   std::vector<const ShardPipeline*> pipelines(set_options.shards);
   std::vector<ShardPipeline*> restore_into(set_options.shards);
@@ -132,32 +160,16 @@ int RunDaemon(const RunOptions& options) {
     return p;
   });
 
-  // The newest checkpoint that reads back (a damaged or newer one is refused,
-  // and the one before it is tried), restored before anything runs.
-  const std::string topic = client.value().topic;
-  state::CheckpointStore checkpoint_store(cfg.state.dir + "/checkpoints");
-  CheckpointMeta restored;
-  bool have_checkpoint = false;
-  {
-    state::Checkpoint c;
-    std::vector<std::string> rejected;
-    std::string path;
-    if (Status s = checkpoint_store.LoadNewest(&c, &have_checkpoint, &rejected, &path); !s.ok()) {
-      spdlog::error("{}", s.message());
-      return kExitRuntime;
+  if (have_checkpoint) {
+    if (Status s = RestoreCheckpoint(checkpoint, checkpoint_path, topic, &names, restore_into, &alerts, &restored);
+        !s.ok()) {
+      spdlog::error("{}; move the checkpoints away to start afresh", s.message());
+      return s.code() == StatusCode::kInvalidArgument ? kExitConfig : kExitRuntime;
     }
-    for (const std::string& r : rejected) spdlog::error("checkpoint refused: {}", r);
-    if (have_checkpoint) {
-      if (Status s = RestoreCheckpoint(c, path, topic, &names, restore_into, &alerts, &restored); !s.ok()) {
-        spdlog::error("{}; move the checkpoints away to start afresh", s.message());
-        return s.code() == StatusCode::kInvalidArgument ? kExitConfig : kExitRuntime;
-      }
-      const PipelineTotals restored_totals = Totals(pipelines);
-      spdlog::info("restored {}: {} keys, {} tuples so far, offsets of {} partitions", path, restored_totals.keys,
-                   restored_totals.tuples, restored.offsets.size());
-    } else if (rejected.empty()) {
-      spdlog::info("no checkpoint in {}: starting afresh", checkpoint_store.dir());
-    }
+    checkpoint = state::Checkpoint{};  // its memory is the state's now
+    const PipelineTotals restored_totals = Totals(pipelines);
+    spdlog::info("restored {}: {} keys, {} tuples so far, offsets of {} partitions", checkpoint_path,
+                 restored_totals.keys, restored_totals.tuples, restored.offsets.size());
   }
 
   source::kafka::KafkaSource* source_ptr = nullptr;

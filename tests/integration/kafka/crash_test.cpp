@@ -169,3 +169,47 @@ TEST_CASE("A broker that is down when the daemon starts: alive, not ready, then 
 
 }  // namespace
 }  // namespace flowwatch::testing
+
+namespace flowwatch::testing {
+namespace {
+
+TEST_CASE("A restart keeps the checkpoint's shard count when pipeline.shards is 0, and refuses another explicit one") {
+  TempDir dir;
+  const Story story = MakeStory(dir);
+  MockBroker broker(kMockBroker, 1, kTopic, 4, dir / "broker.log");
+  Produce(broker, story.keyed_file);
+  const auto ends = EndOffsets(broker);
+  DaemonConfig c;
+  c.shards = 3;
+  {
+    Daemon first(dir, "d", broker, c);
+    first.Start();
+    REQUIRE(WaitUntil([&] { return CommittedAll(first.summary(), ends) && first.summary().alerts >= 10; }, 90s));
+    REQUIRE(first.Stop().first == 0);
+  }
+  c.shards = 1;  // explicitly another count: refused, with what to do
+  Daemon refused(dir, "d", broker, c);
+  refused.Start();
+  CHECK(refused.Wait(30s) == 2);
+  CHECK(refused.log().find("written by 3 shards, this run has 1; set pipeline.shards to 3 to restore it") !=
+        std::string::npos);
+  c.shards = 0;  // one per core: the checkpoint's count wins
+  Daemon second(dir, "d", broker, c);  // the same folder: its log follows the first two runs'
+  second.RemoveSummary();
+  second.Start();
+  const auto runs_with_3_shards = [&] {
+    const std::string log = second.log();
+    size_t n = 0;
+    for (size_t at = log.find("decoders, 3 shards"); at != std::string::npos; at = log.find("decoders, 3 shards", at + 1)) ++n;
+    return n;
+  };
+  REQUIRE(WaitUntil([&] { return runs_with_3_shards() == 2; }, 30s));
+  INFO(second.log());
+  REQUIRE(WaitUntil([&] { return CommittedAll(second.summary(), ends); }, 30s));
+  REQUIRE(second.Stop().first == 0);
+  CHECK(second.log().find("restored ") != std::string::npos);
+  CHECK(second.summary().tuples == story.tuples);  // restored, nothing read twice
+}
+
+}  // namespace
+}  // namespace flowwatch::testing

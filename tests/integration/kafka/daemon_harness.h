@@ -141,6 +141,8 @@ class Daemon {
     return {rc, std::chrono::duration_cast<std::chrono::milliseconds>(std::chrono::steady_clock::now() - t0)};
   }
   void Signal(int sig) { process_->Signal(sig); }
+  // Waits for the process to end by itself; its exit code.
+  int Wait(std::chrono::milliseconds timeout) { return process_->Wait(timeout); }
   const std::string& config_path() const { return config_; }
   void Kill() {
     process_->Signal(SIGKILL);
