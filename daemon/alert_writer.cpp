@@ -46,12 +46,7 @@ Status AlertWriter::OpenEmittedLog(const std::string& path) {
       std::string key = t.substr(start, nl - start);
       start = nl + 1;
       ++emitted_lines_;
-      if (key.empty() || !emitted_.insert(key).second) continue;
-      emitted_order_.push_back(std::move(key));
-      if (emitted_order_.size() > kEmittedKept) {
-        emitted_.erase(emitted_order_.front());
-        emitted_order_.pop_front();
-      }
+      if (!key.empty()) Remember(key);
     }
   }
   emitted_fd_ = ::open(path.c_str(), O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC, 0644);
@@ -60,25 +55,29 @@ Status AlertWriter::OpenEmittedLog(const std::string& path) {
   return Status::Ok();
 }
 
-bool AlertWriter::AlreadyEmitted(const std::string& key) const { return emitted_.count(key) != 0; }
-
-void AlertWriter::RecordEmitted(const std::string& key) {
-  if (emitted_fd_ < 0) return;
-  if (emitted_.insert(key).second) {
-    emitted_order_.push_back(key);
-    if (emitted_order_.size() > kEmittedKept) {
-      emitted_.erase(emitted_order_.front());
-      emitted_order_.pop_front();
-    }
+bool AlertWriter::Remember(const std::string& key) {
+  if (!emitted_.insert(key).second) return false;
+  emitted_order_.push_back(key);
+  if (emitted_order_.size() > kEmittedKept) {
+    emitted_.erase(emitted_order_.front());
+    emitted_order_.pop_front();
   }
-  const std::string line = key + "\n";
-  if (::write(emitted_fd_, line.data(), line.size()) != static_cast<ssize_t>(line.size()) ||
+  return true;
+}
+
+void AlertWriter::RecordEmitted(const std::vector<std::string>& keys) {
+  if (emitted_fd_ < 0 || keys.empty()) return;
+  std::string lines;
+  for (const std::string& key : keys) lines += key + "\n";
+  // One sync for the whole batch: an alert storm must not wait a disk flush per alert.
+  if (::write(emitted_fd_, lines.data(), lines.size()) != static_cast<ssize_t>(lines.size()) ||
       ::fdatasync(emitted_fd_) != 0) {
-    spdlog::error("alerts: cannot record {} in {}: {}; after a crash it may be sent again", key, emitted_path_,
-                  std::strerror(errno));
+    spdlog::error("alerts: cannot record {} events in {}: {}; after a crash they may be sent again", keys.size(),
+                  emitted_path_, std::strerror(errno));
     return;
   }
-  if (++emitted_lines_ < 2 * kEmittedKept) return;
+  emitted_lines_ += keys.size();
+  if (emitted_lines_ < 2 * kEmittedKept) return;
   std::string kept;
   for (const std::string& k : emitted_order_) kept += k + "\n";
   if (Status s = WriteFileDurably(emitted_path_, kept); !s.ok()) {
@@ -159,43 +158,53 @@ void AlertWriter::Run() {
   while (true) {
     cv_.wait(lock, [&] { return stop_ || !queue_.empty(); });
     if (queue_.empty()) break;  // stop_ and nothing left
-    Alert a = std::move(queue_.front());
-    queue_.pop_front();
+    std::deque<Alert> batch;
+    batch.swap(queue_);
     busy_ = true;
     lock.unlock();
     const auto [classifier, inventory] = snapshot_();
-    alert::AlertEvent event;
-    event.fingerprint = alert::Fingerprint(a, names_->vms.Get(a.key.vm_id));
-    event.resolved = a.status == AlertStatus::kResolved;
-    event.json = alert::AlertJson(a, *names_, *classifier, inventory.get());
-    event.text = alert::AlertText(a, *names_, *classifier, inventory.get());
-    const bool repeat = AlreadyEmitted(event.key());
-    if (repeat) {
-      repeats_.Add();  // processed again after a restart: it went out before
-    } else {
-      // Handed on (spooled) and written before it is recorded: a crash in
-      // between repeats it once rather than losing it.
+    std::vector<alert::AlertEvent> events;
+    std::vector<bool> repeats;
+    std::vector<std::string> emitted;
+    for (const Alert& a : batch) {
+      alert::AlertEvent& event = events.emplace_back();
+      event.fingerprint = alert::Fingerprint(a, names_->vms.Get(a.key.vm_id));
+      event.resolved = a.status == AlertStatus::kResolved;
+      event.json = alert::AlertJson(a, *names_, *classifier, inventory.get());
+      event.text = alert::AlertText(a, *names_, *classifier, inventory.get());
+      const bool repeat = !Remember(event.key());
+      repeats.push_back(repeat);
+      if (repeat) {
+        repeats_.Add();  // processed again after a restart: it went out before
+        continue;
+      }
       if (deliver_) deliver_(event);
       const std::string line = event.json + "\n";
       if (out_) {
         std::fwrite(line.data(), 1, line.size(), out_);
         std::fflush(out_);
       }
-      RecordEmitted(event.key());
+      emitted.push_back(event.key());
       written_.Add();
       spdlog::info("alert {} {} {}/{} {} ratio {:.1f}", AlertStatusName(a.status), names_->vms.Get(a.key.vm_id),
                    KeyProtocolText(a.key.protocol), a.key.port, DirectionName(a.key.direction), a.ratio);
     }
+    // Handed on (spooled) and written before they are recorded: a crash in
+    // between repeats them once rather than losing them.
+    RecordEmitted(emitted);
     lock.lock();
     busy_ = false;
-    if (!repeat) {
-      ++by_kind_[{std::string(AlertStatusName(a.status)), std::string(SeverityName(a.severity)),
-                  std::string(a.detector)}];
-    }
-    if (event.resolved) {
-      active_.erase({a.incident_start_ms, event.fingerprint});
-    } else {
-      active_[{a.incident_start_ms, event.fingerprint}] = std::move(event.json);
+    for (size_t i = 0; i < batch.size(); ++i) {
+      const Alert& a = batch[i];
+      if (!repeats[i]) {
+        ++by_kind_[{std::string(AlertStatusName(a.status)), std::string(SeverityName(a.severity)),
+                    std::string(a.detector)}];
+      }
+      if (events[i].resolved) {
+        active_.erase({a.incident_start_ms, events[i].fingerprint});
+      } else {
+        active_[{a.incident_start_ms, events[i].fingerprint}] = std::move(events[i].json);
+      }
     }
     if (queue_.empty()) idle_cv_.notify_all();
   }

@@ -20,6 +20,7 @@
 #include <string>
 #include <thread>
 #include <unordered_set>
+#include <vector>
 
 #include "lib/alert/alert_event.h"
 #include "lib/common/counter.h"
@@ -80,8 +81,10 @@ class AlertWriter : public detect::AlertSink {
 
  private:
   void Run();
-  bool AlreadyEmitted(const std::string& key) const;
-  void RecordEmitted(const std::string& key);
+  // Adds key to the emitted set (bounded); false if it was there already.
+  bool Remember(const std::string& key);
+  // Appends keys to the emitted log, with one sync.
+  void RecordEmitted(const std::vector<std::string>& keys);
 
   const NameTables* names_;
   Snapshot snapshot_;

@@ -246,19 +246,6 @@ Alert Detection::MakeAlert(AlertStatus status, const FlowKey& key, int64_t bucke
   return a;
 }
 
-namespace {
-
-FlowKey ReadKey(state::Reader* r, const state::IdRemap& remap) {
-  const uint64_t packed = r->Get<uint64_t>();
-  FlowKey key{static_cast<uint32_t>(packed >> 32), static_cast<uint16_t>(packed >> 16),
-              static_cast<uint8_t>(packed >> 8), static_cast<Direction>(packed & 1)};
-  if ((packed & 0xff) > 1) r->Fail("a key with a bad direction");
-  if (!remap.Vm(key.vm_id, &key.vm_id)) r->Fail("a key of an unnamed VM");
-  return key;
-}
-
-}  // namespace
-
 void Detection::Save(state::Writer* w) const {
   w->Put<int64_t>(options_.bucket_ms);
   w->Put<int64_t>(closed_through_);
@@ -311,7 +298,7 @@ bool Detection::Load(state::Reader* r, const state::IdRemap& remap) {
   evicted_keys_ = r->Get<uint64_t>();
   const uint64_t baselines = r->Count(30);
   for (uint64_t i = 0; i < baselines && r->ok(); ++i) {
-    const FlowKey key = ReadKey(r, remap);
+    const FlowKey key = state::ReadFlowKey(r, remap);
     KeyBaseline b;
     b.bytes.mean = r->Get<float>();
     b.bytes.var = r->Get<float>();
@@ -327,7 +314,7 @@ bool Detection::Load(state::Reader* r, const state::IdRemap& remap) {
   }
   const uint64_t incidents = r->Count(17);
   for (uint64_t i = 0; i < incidents && r->ok(); ++i) {
-    const FlowKey key = ReadKey(r, remap);
+    const FlowKey key = state::ReadFlowKey(r, remap);
     Incident inc;
     inc.start_bucket = r->Get<int64_t>();
     const uint8_t severity = r->Get<uint8_t>();
@@ -346,7 +333,7 @@ bool Detection::Load(state::Reader* r, const state::IdRemap& remap) {
     auto map = std::make_unique<BucketMap>();
     const uint64_t keys = r->Count(37);
     for (uint64_t j = 0; j < keys && r->ok(); ++j) {
-      const FlowKey key = ReadKey(r, remap);
+      const FlowKey key = state::ReadFlowKey(r, remap);
       BucketAgg a;
       a.bytes = r->Get<uint64_t>();
       a.bytes_sent = r->Get<uint64_t>();

@@ -138,11 +138,7 @@ bool PortTable::Load(state::Reader* r, const state::IdRemap& remap) {
   evicted_ += r->Get<uint64_t>();
   const uint64_t keys = r->Count(89);
   for (uint64_t i = 0; i < keys && r->ok(); ++i) {
-    const uint64_t packed = r->Get<uint64_t>();
-    FlowKey key{static_cast<uint32_t>(packed >> 32), static_cast<uint16_t>(packed >> 16),
-                static_cast<uint8_t>(packed >> 8), static_cast<Direction>(packed & 1)};
-    if ((packed & 0xff) > 1) r->Fail("a port key with a bad direction");
-    if (!remap.Vm(key.vm_id, &key.vm_id)) r->Fail("a port key of an unnamed VM");
+    const FlowKey key = state::ReadFlowKey(r, remap);
     PortStats s;
     s.tuples = r->Get<uint64_t>();
     s.flows = r->Get<uint64_t>();

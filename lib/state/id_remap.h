@@ -6,6 +6,9 @@
 #include <cstdint>
 #include <vector>
 
+#include "lib/model/flow_key.h"
+#include "lib/state/codec.h"
+
 namespace flowwatch::state {
 
 struct IdRemap {
@@ -23,5 +26,15 @@ struct IdRemap {
     return true;
   }
 };
+
+// A FlowKey as checkpoints store it (FlowKey::Packed), its VM id mapped.
+inline FlowKey ReadFlowKey(Reader* r, const IdRemap& remap) {
+  const uint64_t packed = r->Get<uint64_t>();
+  FlowKey key{static_cast<uint32_t>(packed >> 32), static_cast<uint16_t>(packed >> 16),
+              static_cast<uint8_t>(packed >> 8), static_cast<Direction>(packed & 1)};
+  if ((packed & 0xff) > 1) r->Fail("a key with a bad direction");
+  if (!remap.Vm(key.vm_id, &key.vm_id)) r->Fail("a key of a VM the checkpoint does not name");
+  return key;
+}
 
 }  // namespace flowwatch::state
