@@ -11,7 +11,7 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
   const std::string text(reinterpret_cast<const char*>(data), size);
   flowwatch::alert::AlertEvent event;
   if (!flowwatch::alert::ParseEvent(text, &event)) {
-    event.fingerprint = "f";
+    event.fingerprint = std::string(1, 'f');
     event.json = text;  // the JSON parsers get arbitrary bytes too
   } else if (flowwatch::alert::SerializeEvent(event) != text) {
     __builtin_trap();  // a spool file that parses must be exactly what was written

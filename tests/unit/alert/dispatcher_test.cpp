@@ -259,6 +259,26 @@ TEST_CASE("Events undelivered at stop stay in the spool and are delivered once b
   CHECK(spool.Count(".bad") == 1);
 }
 
+TEST_CASE("A receiver that stays down costs bounded memory: beyond the queue's bound the oldest events go") {
+  TempDir spool;
+  int port = 0;
+  {
+    Receiver probe;
+    port = probe.Start();
+  }
+  DispatcherOptions options = Fast();
+  options.max_queued = 3;
+  options.spool_dir = spool.path;
+  Dispatcher dispatcher(options, {Hook(port, 200ms)});
+  dispatcher.Start();
+  for (int i = 0; i < 10; ++i) dispatcher.Enqueue(Event("q" + std::to_string(i), false, "event " + std::to_string(i)));
+  const SinkStats st = dispatcher.stats()[0];
+  dispatcher.Stop(0ms);
+  CHECK(st.dropped == 7);
+  CHECK(st.queued == 3);
+  CHECK(spool.Count(".pending") == 3);  // the dropped ones left the spool too
+}
+
 TEST_CASE("A spool that cannot be written is counted and logged, and the events are still delivered") {
   TempDir dir;
   std::ofstream(dir.path + "/not-a-folder") << "x";  // where the spool's folder would go
