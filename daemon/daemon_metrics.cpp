@@ -95,6 +95,16 @@ metrics::MetricFamilies DaemonMetrics(const DaemonSnapshot& s) {
   m.Gauge("flowwatch_ports_keys", "Port inventory keys (VM, protocol, port, direction).", d(s.totals.port_keys));
   m.Counter("flowwatch_detect_keys_evicted_total", "Baselines dropped after detection.idle_ttl without traffic.",
             d(s.detect_keys_evicted));
+  m.Counter("flowwatch_ports_folded_flows_total",
+            "Flows folded into a VM's \"other\" port key by the key caps (ports.max_keys_per_vm, detection.max_keys).",
+            d(s.port_folded_flows));
+  m.Counter("flowwatch_dedup_early_rotations_total",
+            "Times the de-duplication window was cut short to stay within dedup.max_entries.",
+            d(s.dedup_early_rotations));
+  for (const auto& [table, n] : s.name_overflows) {
+    m.Counter("flowwatch_names_overflows_total", "Names not interned because their table was full (counted as other).",
+              d(n), {{"table", table}});
+  }
   m.Counter("flowwatch_ports_keys_evicted_total", "Port inventory keys dropped after ports.idle_ttl without traffic.",
             d(s.port_keys_evicted));
 

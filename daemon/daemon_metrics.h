@@ -27,6 +27,8 @@ struct DaemonSnapshot {
   std::map<int32_t, int64_t> partition_backlog;  // partition -> messages waiting
   std::map<int32_t, source::kafka::KafkaSource::PartitionConsumed> partition_consumed;
   uint64_t detect_keys_evicted = 0, port_keys_evicted = 0;  // read with the shards paused
+  uint64_t port_folded_flows = 0, dedup_early_rotations = 0;  // read with the shards paused
+  std::map<std::string, uint64_t> name_overflows;             // interner table -> names refused when full
   std::map<AlertKind, uint64_t> alerts_by_kind;
   int64_t lag = -1;                              // their sum; -1 unknown
   std::vector<size_t> shard_queued;              // per shard: flows waiting in its rings

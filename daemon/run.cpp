@@ -233,6 +233,9 @@ int RunDaemon(const RunOptions& options) {
     s.checkpoint = checkpoints.stats();
     s.checkpoint_restored = have_checkpoint;
     s.alert_repeats = alerts.repeats();
+    s.name_overflows = {{"vms", names.vms.overflows()},
+                        {"rules", names.rules.overflows()},
+                        {"resources", names.resources.overflows()}};
     s.rate_limit = dispatcher.rate_limit_stats();
     s.partitions_assigned = source_ptr->assigned().size();
     s.partition_backlog = source_ptr->backlog();
@@ -316,6 +319,8 @@ int RunDaemon(const RunOptions& options) {
             for (const ShardPipeline* p : pipelines) {
               s.detect_keys_evicted += p->detection().evicted_keys();
               s.port_keys_evicted += p->ports().evicted();
+              s.port_folded_flows += p->ports().folded_flows();
+              s.dedup_early_rotations += p->dedup().early_rotations();
             }
           })) {
         spdlog::warn("/metrics: the shards did not pause within 5 s; served without the per-key series");

@@ -213,3 +213,95 @@ TEST_CASE("A restart keeps the checkpoint's shard count when pipeline.shards is 
 
 }  // namespace
 }  // namespace flowwatch::testing
+
+namespace flowwatch::testing {
+namespace {
+
+// Peak resident memory of a running process, in MB (VmHWM).
+double PeakRssMb(pid_t pid) {
+  std::ifstream in("/proc/" + std::to_string(pid) + "/status");
+  std::string line;
+  while (std::getline(in, line)) {
+    if (line.rfind("VmHWM:", 0) == 0) return std::stod(line.substr(6)) / 1024.0;
+  }
+  return -1;
+}
+
+// The sum of a metric's series in a /metrics text whose lines start with prefix.
+double SumOf(const std::string& text, const std::string& prefix) {
+  double sum = 0;
+  std::istringstream in(text);
+  std::string line;
+  while (std::getline(in, line)) {
+    if (line.rfind(prefix, 0) == 0) sum += std::stod(line.substr(line.rfind(' ') + 1));
+  }
+  return sum;
+}
+
+TEST_CASE("Hostile shapes through the daemon stay within bounds, keep it responsive, and show in the metrics") {
+  TempDir dir;
+  // A port scan of vm03 over 65,535 ports and a 100,000-source sweep of vm04 TCP 23 (13 hours of logs) ...
+  REQUIRE(Run({kBin, "gen", "--scenario", "scan", "--hours", "13", "--messages", "--out", dir / "scan"}).exit_code == 0);
+  // ... 100,000 more VMs in the inventory ...
+  {
+    std::ofstream inv(dir / "inventory.csv");
+    inv << Slurp(dir / "scan/inventory.csv");
+    for (int i = 0; i < 100000; ++i) {
+      inv << "bulk" << i << ",10." << 100 + i / 65536 << "." << (i / 256) % 256 << "." << i % 256 << ",\n";
+    }
+  }
+  // ... a 900 KB message beyond decode.max_body_bytes, and one nested 100,000 deep.
+  {
+    std::ofstream out(dir / "scan/messages.ndjson", std::ios::app);
+    out << "000D3A000003\t{\"records\":[\"" << std::string(900 * 1024, 'x') << "\"]}\n";
+    out << "000D3A000003\t" << std::string(100000, '[') << "\n";
+  }
+  MockBroker broker(kMockBroker, 1, kTopic, 4, dir / "broker.log");
+  Produce(broker, dir / "scan/messages.ndjson");
+  const auto ends = EndOffsets(broker);
+  DaemonConfig c;
+  c.inventory = dir / "inventory.csv";
+  c.extra_yaml = "decode:\n  max_body_bytes: 512KiB\n";
+  Daemon d(dir, "d", broker, c);
+  d.Start();
+  const bool started = WaitUntil([&] { return !d.summary().http_listen.empty(); }, 30s);
+  INFO(d.log());
+  REQUIRE(started);
+  const std::string api = d.summary().http_listen;
+
+  // Responsive all along: the probes and a scrape answer while the backlog is consumed.
+  double slowest_probe = 0, slowest_scrape = 0;
+  const bool done = WaitUntil(
+      [&] {
+        auto t0 = std::chrono::steady_clock::now();
+        CHECK(HttpGet(api, "/healthz").first == 200);
+        slowest_probe = std::max(slowest_probe, std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count());
+        t0 = std::chrono::steady_clock::now();
+        CHECK(HttpGet(api, "/metrics").first == 200);
+        slowest_scrape =
+            std::max(slowest_scrape, std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count());
+        return CommittedAll(d.summary(), ends);
+      },
+      120s);
+  INFO(d.log());
+  REQUIRE(done);
+  const double peak_mb = PeakRssMb(d.pid());
+  const std::string metrics = HttpGet(api, "/metrics").second;
+  REQUIRE(d.Stop().first == 0);
+  WARN("hostile shapes: peak RSS " << peak_mb << " MB; slowest /healthz " << slowest_probe << " s, slowest /metrics "
+                                   << slowest_scrape << " s");
+  CHECK(peak_mb > 0);
+  CHECK(peak_mb < 768);
+  CHECK(slowest_probe < 2);
+  CHECK(slowest_scrape < 5);
+  // What was capped, and what was refused, is in the metrics.
+  CHECK(SumOf(metrics, "flowwatch_decode_errors_total{type=\"too_large\"}") >= 1);
+  CHECK(SumOf(metrics, "flowwatch_decode_errors_total{type=\"bad_json\"}") >= 1);
+  CHECK(SumOf(metrics, "flowwatch_ports_folded_flows_total") > 50000);   // most of the scan: vm03 keeps 4,096 port keys
+  CHECK(SumOf(metrics, "flowwatch_ports_keys ") < 2 * 4096 + 100);       // bounded per VM
+  CHECK(SumOf(metrics, "flowwatch_detect_keys ") < 20);                  // zero-byte attempts make no baselines
+  CHECK(d.summary().alerts == 0);                                        // and raise nothing
+}
+
+}  // namespace
+}  // namespace flowwatch::testing

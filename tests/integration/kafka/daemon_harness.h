@@ -102,6 +102,8 @@ struct DaemonConfig {
   std::string http_token;
   std::string checkpoint_interval = "1s";  // Kafka commits follow checkpoints
   int session_timeout_ms = 6000;
+  std::string inventory;   // default: the story's
+  std::string extra_yaml;  // more top-level configuration
 };
 
 class Daemon {
@@ -117,7 +119,8 @@ class Daemon {
     cfg << "    librdkafka:\n      session.timeout.ms: \"" << c.session_timeout_ms << "\"\n      heartbeat.interval.ms: \""
         << c.session_timeout_ms / 6 << "\"\n";
     for (const auto& [k, v] : c.librdkafka) cfg << "      " << k << ": \"" << v << "\"\n";
-    cfg << "  idle_timeout: 2s\ninventory:\n  file: " << dir / "story/inventory.csv" << "\nstate:\n  dir: " << dir_
+    cfg << "  idle_timeout: 2s\ninventory:\n  file: " << (c.inventory.empty() ? dir / "story/inventory.csv" : c.inventory)
+        << "\nstate:\n  dir: " << dir_
         << "/state\n  checkpoint_interval: " << c.checkpoint_interval << "\nalerts:\n  file: " << alerts_ << "\n";
     cfg << "  rate_limit: " << c.rate_limit_yaml << "\n";
     if (!c.webhook_url.empty() || !c.webhooks_yaml.empty()) cfg << "  webhooks:\n" << c.webhooks_yaml;
@@ -127,7 +130,7 @@ class Daemon {
     }
     cfg << "pipeline:\n  decoders: " << c.decoders
         << "\n  shards: " << c.shards << "\nhttp:\n  listen: \"127.0.0.1:0\"\n  token: \"" << c.http_token
-        << "\"\nlog:\n  level: info\n";
+        << "\"\nlog:\n  level: info\n" << c.extra_yaml;
   }
   void Start() {
     process_ = std::make_unique<Process>(std::vector<std::string>{kBin, "run", "--config", config_},
@@ -141,6 +144,7 @@ class Daemon {
     return {rc, std::chrono::duration_cast<std::chrono::milliseconds>(std::chrono::steady_clock::now() - t0)};
   }
   void Signal(int sig) { process_->Signal(sig); }
+  pid_t pid() const { return process_->pid(); }
   // Waits for the process to end by itself; its exit code.
   int Wait(std::chrono::milliseconds timeout) { return process_->Wait(timeout); }
   const std::string& config_path() const { return config_; }

@@ -98,6 +98,7 @@ class Process {
   Process& operator=(const Process&) = delete;
 
   bool running() const { return pid_ > 0 && !exited_; }
+  pid_t pid() const { return pid_; }
   void Signal(int sig) {
     if (running()) kill(pid_, sig);
   }
