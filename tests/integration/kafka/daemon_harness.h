@@ -51,9 +51,12 @@ inline Story MakeStory(const TempDir& dir) {
 
 // paced: one message per batch, so that fetch-size limits and broker latency
 // spread consumption over seconds (a fetch always returns at least one batch).
-inline void Produce(const MockBroker& broker, const std::string& keyed_file, bool paced = false) {
+// max_message_bytes: raises kcat's limit (1,000,000 by default) for larger messages.
+inline void Produce(const MockBroker& broker, const std::string& keyed_file, bool paced = false,
+                    int max_message_bytes = 0) {
   std::vector<std::string> argv = {"kcat", "-P", "-b", broker.bootstrap(), "-t", kTopic, "-K", "\t", "-l", keyed_file};
   if (paced) argv.insert(argv.begin() + 1, {"-X", "batch.num.messages=1"});
+  if (max_message_bytes > 0) argv.insert(argv.begin() + 1, {"-X", "message.max.bytes=" + std::to_string(max_message_bytes)});
   REQUIRE(RunToEnd(argv) == 0);
 }
 
