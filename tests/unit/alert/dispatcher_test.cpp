@@ -234,7 +234,10 @@ TEST_CASE("Events undelivered at stop stay in the spool and are delivered once b
   {
     Dispatcher first(options, {Hook(port, 500ms)});
     first.Start();
-    for (int i = 0; i < 3; ++i) first.Enqueue(Event("s" + std::to_string(i), false, AlertJson("s" + std::to_string(i), false, "warning")));
+    for (int i = 0; i < 3; ++i) {
+      const std::string fp = "s" + std::to_string(i);
+      first.Enqueue(Event(fp, false, AlertJson(fp, false, "warning")));
+    }
     REQUIRE(WaitFor([&] { return first.stats()[0].retries >= 2; }, 10s));
     first.Stop(0ms);
     CHECK(first.stats()[0].delivered == 0);
