@@ -70,9 +70,7 @@ void Run(int shards, size_t keys, const std::string& folder) {
   size_t total_keys = 0;
   for (const auto* p : pipelines) total_keys += p->detection().keys();
 
-  app::AlertWriter alerts(&names, [] {
-    return std::make_pair(std::make_shared<const enrich::PeerClassifier>(), std::shared_ptr<const enrich::Inventory>());
-  });
+  app::AlertWriter alerts(&names);
   const auto t0 = std::chrono::steady_clock::now();
   state::Checkpoint c = app::BuildCheckpoint(1, app::CheckpointMeta{static_cast<uint32_t>(shards), "flowlogs", {{0, 1}}},
                                              names, pipelines, alerts);
@@ -100,9 +98,7 @@ void Run(int shards, size_t keys, const std::string& folder) {
     owned2.push_back(std::make_unique<app::ShardPipeline>(cfg, &sink));
     into.push_back(owned2.back().get());
   }
-  app::AlertWriter alerts2(&names2, [] {
-    return std::make_pair(std::make_shared<const enrich::PeerClassifier>(), std::shared_ptr<const enrich::Inventory>());
-  });
+  app::AlertWriter alerts2(&names2);
   app::CheckpointMeta meta;
   if (Status s = app::RestoreCheckpoint(loaded, "bench", "flowlogs", &names2, into, &alerts2, &meta); !s.ok()) {
     std::fprintf(stderr, "%s\n", s.message().c_str());

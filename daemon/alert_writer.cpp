@@ -16,6 +16,11 @@ namespace flowwatch::app {
 
 AlertWriter::AlertWriter(const NameTables* names, Snapshot snapshot, size_t max_queued)
     : names_(names), snapshot_(std::move(snapshot)), max_queued_(max_queued) {
+  if (!snapshot_) {
+    snapshot_ = [classifier = std::make_shared<const enrich::PeerClassifier>()] {
+      return std::make_pair(classifier, std::shared_ptr<const enrich::Inventory>());
+    };
+  }
   for (AlertStatus status : {AlertStatus::kFiring, AlertStatus::kResolved}) {
     for (Severity severity : {Severity::kWarning, Severity::kCritical}) {
       by_kind_[{std::string(AlertStatusName(status)), std::string(SeverityName(severity)), "volume"}] = 0;

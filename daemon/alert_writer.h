@@ -44,7 +44,9 @@ class AlertWriter : public detect::AlertSink {
   using Snapshot = std::function<std::pair<std::shared_ptr<const enrich::PeerClassifier>,
                                            std::shared_ptr<const enrich::Inventory>>()>;
 
-  AlertWriter(const NameTables* names, Snapshot snapshot, size_t max_queued = 100000);
+  // snapshot: the peer classifier and inventory to name peers with; empty
+  // means the built-in peer classes and no inventory.
+  explicit AlertWriter(const NameTables* names, Snapshot snapshot = {}, size_t max_queued = 100000);
   ~AlertWriter() override;
 
   // path: "-" for stdout, "" for none, else a file (appended to).

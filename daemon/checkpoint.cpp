@@ -181,7 +181,6 @@ void CheckpointWriter::Write(const state::Checkpoint& c, const std::map<int32_t,
       stats_.last_error = s.message();
     } else {
       ++stats_.written;
-      stats_.last_sequence = c.sequence;
       stats_.last_bytes = bytes;
       stats_.last_write_seconds = seconds;
       stats_.last_written = std::chrono::steady_clock::now();

@@ -57,7 +57,6 @@ Status RestoreCheckpoint(const state::Checkpoint& c, const std::string& source, 
 // file in place, is logged and counted, and the next checkpoint tries again.
 struct CheckpointStats {
   uint64_t written = 0, failures = 0;
-  uint64_t last_sequence = 0;
   size_t last_bytes = 0;
   double last_pause_seconds = 0;  // the shards were paused this long to snapshot
   double last_write_seconds = 0;

@@ -3,6 +3,7 @@
 #include <httplib.h>
 
 #include <chrono>
+#include <string_view>
 
 namespace flowwatch::metrics {
 
@@ -12,11 +13,13 @@ HttpServer::~HttpServer() { Stop(); }
 
 namespace {
 
-// Compares without an early exit, so response times do not reveal the token.
-bool SameToken(const std::string& a, const std::string& b) {
-  unsigned char diff = a.size() == b.size() ? 0 : 1;
-  for (size_t i = 0; i < a.size(); ++i) diff |= static_cast<unsigned char>(a[i] ^ b[i % (b.empty() ? 1 : b.size())]);
-  return diff == 0 && !b.empty();
+// Compares without an early exit, so response times reveal at most the
+// token's length, never how much of it a guess got right.
+bool SameToken(std::string_view given, std::string_view token) {
+  if (given.size() != token.size()) return false;
+  unsigned char diff = 0;
+  for (size_t i = 0; i < token.size(); ++i) diff |= static_cast<unsigned char>(given[i] ^ token[i]);
+  return diff == 0;
 }
 
 }  // namespace

@@ -36,9 +36,7 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
     void Emit(Alert) override {}
   } sink;
   app::ShardPipeline pipeline(cfg, &sink);
-  app::AlertWriter alerts(&names, [] {
-    return std::make_pair(std::make_shared<const enrich::PeerClassifier>(), std::shared_ptr<const enrich::Inventory>());
-  });
+  app::AlertWriter alerts(&names);
   app::CheckpointMeta meta;
   if (app::RestoreCheckpoint(c, "fuzz.fwc", "flowlogs", &names, {&pipeline}, &alerts, &meta).ok()) {
     // A restored pipeline must be usable.

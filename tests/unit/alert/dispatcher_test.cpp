@@ -92,6 +92,13 @@ class Receiver {
   std::vector<std::string> signatures_, team_, in_order_;
 };
 
+// A port nothing listens on (a receiver found it free, then went away):
+// connections to it are refused until a receiver starts there.
+int ClosedPort() {
+  Receiver probe;
+  return probe.Start();
+}
+
 SinkOptions Hook(int port, std::chrono::milliseconds timeout, std::string secret = "",
                  std::map<std::string, std::string> headers = {}) {
   SinkOptions o;
@@ -187,12 +194,7 @@ TEST_CASE("A receiver that fails, then recovers, gets every alert exactly once")
 }
 
 TEST_CASE("A receiver that is down for a while gets every alert once it is up") {
-  // Find a port, then leave it closed: connections are refused until the receiver starts.
-  int port = 0;
-  {
-    Receiver probe;
-    port = probe.Start();
-  }
+  const int port = ClosedPort();  // connections are refused until the receiver starts
   Dispatcher dispatcher(Fast(), {Hook(port, 1s)});
   dispatcher.Start();
   for (int i = 0; i < 3; ++i) dispatcher.Enqueue(Event("k" + std::to_string(i), false, "event " + std::to_string(i)));
@@ -224,11 +226,7 @@ TEST_CASE("An alert the receiver rejects is dropped and counted, and the next on
 
 TEST_CASE("Events undelivered at stop stay in the spool and are delivered once by the next run") {
   TempDir spool;
-  int port = 0;
-  {
-    Receiver probe;
-    port = probe.Start();
-  }
+  const int port = ClosedPort();
   DispatcherOptions options = Fast();
   options.spool_dir = spool.path;
   {
@@ -264,11 +262,7 @@ TEST_CASE("Events undelivered at stop stay in the spool and are delivered once b
 
 TEST_CASE("A receiver that stays down costs bounded memory: beyond the queue's bound the oldest events go") {
   TempDir spool;
-  int port = 0;
-  {
-    Receiver probe;
-    port = probe.Start();
-  }
+  const int port = ClosedPort();
   DispatcherOptions options = Fast();
   options.max_queued = 3;
   options.spool_dir = spool.path;

@@ -91,8 +91,7 @@ TEST_CASE("A pipeline restored from a checkpoint continues exactly as the origin
   NameTables names;
   Collect sink;
   ShardPipeline original(cfg, &sink);
-  AlertWriter writer(&names, [] { return std::make_pair(std::make_shared<const enrich::PeerClassifier>(),
-                                                        std::shared_ptr<const enrich::Inventory>()); });
+  AlertWriter writer(&names);
   Feed(&original, &names, 0, 20);
   // Half of bucket 20 arrives before the checkpoint: an open bucket is saved too.
   const std::vector<FlowRecord> half = Bucket(&names, 20);
@@ -110,9 +109,7 @@ TEST_CASE("A pipeline restored from a checkpoint continues exactly as the origin
   r.names.vms.Intern("vm-b");
   r.names.rules.Intern("deny-all");
   r.pipeline = std::make_unique<ShardPipeline>(cfg, &r.sink);
-  r.alerts = std::make_unique<AlertWriter>(&r.names, [] {
-    return std::make_pair(std::make_shared<const enrich::PeerClassifier>(), std::shared_ptr<const enrich::Inventory>());
-  });
+  r.alerts = std::make_unique<AlertWriter>(&r.names);
   const Status st = RestoreCheckpoint(decoded, "c.fwc", "flowlogs", &r.names, {r.pipeline.get()}, r.alerts.get(), &r.meta);
   INFO(st.message());
   REQUIRE(st.ok());
@@ -148,8 +145,7 @@ TEST_CASE("A checkpoint that does not fit, is damaged or is newer is refused wit
   NameTables names;
   Collect sink;
   ShardPipeline p(cfg, &sink);
-  AlertWriter writer(&names, [] { return std::make_pair(std::make_shared<const enrich::PeerClassifier>(),
-                                                        std::shared_ptr<const enrich::Inventory>()); });
+  AlertWriter writer(&names);
   Feed(&p, &names, 0, 3);
   const state::Checkpoint c = BuildCheckpoint(1, CheckpointMeta{1, "flowlogs", {}}, names, {&p}, writer);
   std::string bytes = state::EncodeCheckpoint(c);
@@ -163,8 +159,7 @@ TEST_CASE("A checkpoint that does not fit, is damaged or is newer is refused wit
       owned.push_back(std::make_unique<ShardPipeline>(into_cfg, &s));
       ps.push_back(owned.back().get());
     }
-    AlertWriter w(&n, [] { return std::make_pair(std::make_shared<const enrich::PeerClassifier>(),
-                                                 std::shared_ptr<const enrich::Inventory>()); });
+    AlertWriter w(&n);
     CheckpointMeta m;
     return RestoreCheckpoint(ck, "c.fwc", topic, &n, ps, &w, &m);
   };
