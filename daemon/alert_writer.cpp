@@ -169,14 +169,31 @@ void AlertWriter::Run() {
     lock.unlock();
     const auto [classifier, inventory] = snapshot_();
     std::vector<alert::AlertEvent> events;
-    std::vector<bool> repeats;
-    std::vector<std::string> emitted;
     for (const Alert& a : batch) {
       alert::AlertEvent& event = events.emplace_back();
       event.fingerprint = alert::Fingerprint(a, names_->vms.Get(a.key.vm_id));
       event.resolved = a.status == AlertStatus::kResolved;
       event.json = alert::AlertJson(a, *names_, *classifier, inventory.get());
       event.text = alert::AlertText(a, *names_, *classifier, inventory.get());
+    }
+    // The open incidents change before anything goes out, so that a receiver
+    // that got an alert finds it in GET /api/v1/alerts (spooling and the
+    // emitted log's fsync can take seconds on a busy disk).
+    lock.lock();
+    for (size_t i = 0; i < batch.size(); ++i) {
+      const std::pair<int64_t, std::string> key{batch[i].incident_start_ms, events[i].fingerprint};
+      if (events[i].resolved) {
+        active_.erase(key);
+      } else {
+        active_[key] = events[i].json;
+      }
+    }
+    lock.unlock();
+    std::vector<bool> repeats;
+    std::vector<std::string> emitted;
+    for (size_t i = 0; i < batch.size(); ++i) {
+      const Alert& a = batch[i];
+      alert::AlertEvent& event = events[i];
       const bool repeat = !Remember(event.key());
       repeats.push_back(repeat);
       if (repeat) {
@@ -204,11 +221,6 @@ void AlertWriter::Run() {
       if (!repeats[i]) {
         ++by_kind_[{std::string(AlertStatusName(a.status)), std::string(SeverityName(a.severity)),
                     std::string(a.detector)}];
-      }
-      if (events[i].resolved) {
-        active_.erase({a.incident_start_ms, events[i].fingerprint});
-      } else {
-        active_[{a.incident_start_ms, events[i].fingerprint}] = std::move(events[i].json);
       }
     }
     if (queue_.empty()) idle_cv_.notify_all();
