@@ -1,6 +1,7 @@
 #include "daemon/cli.h"
 
 #include <CLI/CLI.hpp>
+#include <httplib.h>
 
 #include <unistd.h>
 
@@ -197,6 +198,27 @@ int CheckConfig(const std::string& path) {
   return kExitOk;
 }
 
+// GET `url` (http://host:port/path) and succeed on a 2xx answer: the
+// container image's health check, which has no curl.
+int Probe(const std::string& url) {
+  const size_t scheme = url.find("://");
+  const size_t path_at = url.find('/', scheme == std::string::npos ? 0 : scheme + 3);
+  if (url.rfind("http://", 0) != 0 || path_at == std::string::npos) {
+    std::fprintf(stderr, "probe: %s is not an http://host:port/path URL\n", url.c_str());
+    return kExitUsage;
+  }
+  httplib::Client client(url.substr(0, path_at));
+  client.set_connection_timeout(5);
+  client.set_read_timeout(5);
+  const httplib::Result res = client.Get(url.substr(path_at));
+  if (!res) {
+    std::fprintf(stderr, "probe: %s: no answer (%s)\n", url.c_str(), httplib::to_string(res.error()).c_str());
+    return 1;
+  }
+  std::fprintf(res->status / 100 == 2 ? stdout : stderr, "%d %s", res->status, res->body.c_str());
+  return res->status / 100 == 2 ? kExitOk : 1;
+}
+
 }  // namespace
 
 int Main(int argc, char** argv) {
@@ -205,7 +227,7 @@ int Main(int argc, char** argv) {
   app.require_subcommand(1);
   bool verbose = false;
   app.add_flag("-v,--verbose", verbose, "log lifecycle events (INFO) on stderr");
-  app.set_version_flag("--version", "flowwatch 0.1.0");
+  app.set_version_flag("--version", "flowwatch " FLOWWATCH_VERSION);
 
   ReplayArgs replay;
   CLI::App* replay_cmd = app.add_subcommand("replay", "process flow-log files through the daemon's pipeline, in event time");
@@ -253,6 +275,11 @@ int Main(int argc, char** argv) {
   CLI::App* check_cmd = app.add_subcommand("check-config", "validate a configuration file");
   check_cmd->add_option("file", check_path, "configuration file")->required();
 
+  std::string probe_url = "http://127.0.0.1:9464/healthz";
+  CLI::App* probe_cmd =
+      app.add_subcommand("probe", "GET a URL of the daemon and exit 0 on a 2xx answer (the image's health check)");
+  probe_cmd->add_option("url", probe_url, "http://host:port/path")->capture_default_str();
+
   try {
     app.parse(argc, argv);
   } catch (const CLI::ParseError& e) {
@@ -262,6 +289,7 @@ int Main(int argc, char** argv) {
   InitLogging(verbose ? LogLevel::kInfo : LogLevel::kWarn);
   if (replay_cmd->parsed()) return Replay(replay);
   if (check_cmd->parsed()) return CheckConfig(check_path);
+  if (probe_cmd->parsed()) return Probe(probe_url);
   if (gen_cmd->parsed()) return Gen(gen_args);
   if (ports_cmd->parsed()) {
     ports_args.pipeline.quiet = true;  // the report is the output

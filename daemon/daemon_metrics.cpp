@@ -17,6 +17,8 @@ metrics::MetricFamilies DaemonMetrics(const DaemonSnapshot& s) {
             "Messages behind the end of the assigned partitions (updated every 500 ms).", d(s.lag));
   }
   m.Gauge("flowwatch_source_partitions_assigned", "Partitions this process holds.", d(s.partitions_assigned));
+  m.Gauge("flowwatch_ready", "1 when /readyz answers 200: partitions assigned and the last checkpoint written.",
+          s.ready ? 1 : 0);
   for (const auto& [p, backlog] : s.partition_backlog) {
     m.Gauge("flowwatch_source_partition_lag_messages", "Messages waiting in the broker, per assigned partition.",
             d(backlog), {{"partition", std::to_string(p)}});

@@ -24,6 +24,7 @@ struct DaemonSnapshot {
   uint64_t messages_decoded = 0, poison_messages = 0, alerts_written = 0, alerts_dropped = 0;
   const source::kafka::KafkaSourceCounters* source = nullptr;
   size_t partitions_assigned = 0;
+  bool ready = false;  // what /readyz answers
   std::map<int32_t, int64_t> partition_backlog;  // partition -> messages waiting
   std::map<int32_t, source::kafka::KafkaSource::PartitionConsumed> partition_consumed;
   uint64_t detect_keys_evicted = 0, port_keys_evicted = 0;  // read with the shards paused

@@ -218,6 +218,17 @@ int RunDaemon(const RunOptions& options) {
   source_ptr = source->get();
 
   const auto started = std::chrono::steady_clock::now();
+  // What /readyz answers (and flowwatch_ready says): partitions assigned (the
+  // checkpoint, if any, is restored before the consumer starts) and the last
+  // checkpoint written.
+  auto readiness = [&]() -> std::pair<bool, std::string> {
+    const size_t assigned = source_ptr->assigned().size();
+    if (assigned == 0) return {false, "not ready: no partitions assigned"};
+    if (const std::string e = checkpoints.stats().last_error; !e.empty()) {
+      return {false, "not ready: the last checkpoint failed: " + e};
+    }
+    return {true, "ready: " + std::to_string(assigned) + " partitions assigned"};
+  };
   // What the summary and /metrics report, read from the counters now.
   auto snapshot = [&] {
     DaemonSnapshot s;
@@ -238,6 +249,7 @@ int RunDaemon(const RunOptions& options) {
                         {"resources", names.resources.overflows()}};
     s.rate_limit = dispatcher.rate_limit_stats();
     s.partitions_assigned = source_ptr->assigned().size();
+    s.ready = readiness().first;
     s.partition_backlog = source_ptr->backlog();
     s.partition_consumed = source_ptr->consumed();
     s.lag = source_ptr->lag();
@@ -344,12 +356,8 @@ int RunDaemon(const RunOptions& options) {
     http.Get(
         "/readyz",
         [&](const metrics::HttpRequest&) {
-          const size_t assigned = source_ptr->assigned().size();
-          if (assigned == 0) return metrics::HttpResponse{503, "not ready: no partitions assigned\n"};
-          if (const std::string e = checkpoints.stats().last_error; !e.empty()) {
-            return metrics::HttpResponse{503, "not ready: the last checkpoint failed: " + e + "\n"};
-          }
-          return metrics::HttpResponse{200, "ready: " + std::to_string(assigned) + " partitions assigned\n"};
+          const auto [ready, why] = readiness();
+          return metrics::HttpResponse{ready ? 200 : 503, why + "\n"};
         },
         metrics::HttpServer::Access::kOpen);
     http.Get("/api/v1/alerts", [&](const metrics::HttpRequest&) {

@@ -122,6 +122,7 @@ TEST_CASE("When checkpoints cannot be written the daemon says so and keeps consu
   const auto [status, why] = HttpGet(api, "/readyz");
   CHECK(why.find("not ready: the last checkpoint failed: cannot create checkpoint folder") != std::string::npos);
   CHECK(MetricValue(HttpGet(api, "/metrics").second, "flowwatch_checkpoint_failures_total") >= 1);
+  CHECK(MetricValue(HttpGet(api, "/metrics").second, "flowwatch_ready") == 0);
   CHECK(d.log().find("the previous one stays, Kafka commits wait") != std::string::npos);
   CHECK(HttpGet(api, "/healthz").first == 200);  // alive all the same
   // It goes on consuming meanwhile.
@@ -136,6 +137,7 @@ TEST_CASE("When checkpoints cannot be written the daemon says so and keeps consu
   std::filesystem::remove(folder);
   std::filesystem::rename(folder + ".away", folder);
   REQUIRE(WaitUntil([&] { return HttpGet(api, "/readyz").first == 200; }, 30s));
+  CHECK(MetricValue(HttpGet(api, "/metrics").second, "flowwatch_ready") == 1);
   const auto ends = EndOffsets(broker);
   REQUIRE(WaitUntil([&] { return CommittedAll(d.summary(), ends); }, 60s));
   REQUIRE(d.Stop().first == 0);
@@ -155,6 +157,12 @@ TEST_CASE("A broker that is down when the daemon starts: alive, not ready, then 
   std::this_thread::sleep_for(5s);
   CHECK(HttpGet(api, "/healthz").first == 200);
   CHECK(HttpGet(api, "/readyz").first == 503);
+  CHECK(MetricValue(HttpGet(api, "/metrics").second, "flowwatch_ready") == 0);
+  // The image's health check.
+  CHECK(Run({kBin, "probe", "http://" + api + "/healthz"}).exit_code == 0);
+  const RunResult not_ready = Run({kBin, "probe", "http://" + api + "/readyz"});
+  CHECK(not_ready.exit_code == 1);
+  CHECK(not_ready.err.find("503 not ready: no partitions assigned") != std::string::npos);
   REQUIRE(broker.Command("up 1") == "ok");
   Produce(broker, story.keyed_file);
   const auto ends = EndOffsets(broker);
