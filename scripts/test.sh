@@ -3,12 +3,17 @@
 # conformance and integration test; the same tests under ASan+UBSan; the
 # concurrency tests (rings, shards, detection, the daemon's decoder pool, the
 # alert dispatcher) under TSan; and, when clang is available, each libFuzzer
-# target for a bounded time.
+# target for a bounded time. With FLOWWATCH_TEST_IMAGE=1 it also builds and
+# checks the container image (deploy/test-image.sh, root only).
 set -euo pipefail
 source "$(dirname "$0")/common.sh"
 
 FUZZ_SECONDS="${FLOWWATCH_FUZZ_SECONDS:-20}"
 ensure_packages "${BUILD_PACKAGES[@]}" clang libclang-rt-14-dev kcat prometheus prometheus-alertmanager
+# Node.js validates the Kubernetes manifests (deploy/k8s/test.sh); kubectl, which
+# renders them, is not in Debian 12 (../shared/TOOLCHAIN.md): without it that test is skipped.
+command -v node >/dev/null && command -v npm >/dev/null || ensure_packages nodejs npm
+command -v kubectl >/dev/null || log "kubectl not found: the Kubernetes manifest test will be skipped"
 
 run_ctest() {
   local dir="$1"
@@ -48,5 +53,9 @@ if command -v clang++ >/dev/null; then
   done
 else
   log "clang not found: fuzz targets skipped"
+fi
+if [ "${FLOWWATCH_TEST_IMAGE:-0}" = 1 ]; then
+  log "container image (deploy/test-image.sh: debootstrap, buildah, chroot; 2.5 to 4 min)"
+  "$FLOWWATCH_ROOT/deploy/test-image.sh"
 fi
 log "all tests passed"
