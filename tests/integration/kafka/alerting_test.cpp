@@ -122,11 +122,7 @@ TEST_CASE("Alertmanager keeps the demo's alerts active while they fire and forwa
   TempDir dir;
   const Story story = MakeStory(dir);
   // The story up to 23:45 (the jump at 23:30 fires), then the rest (it resolves).
-  std::vector<std::string> before, after;
-  for (const std::string& l : story.lines) {
-    const size_t t = l.find("\"time\":\"");
-    (t != std::string::npos && l.compare(t + 8, 16, "2021-05-03T23:45") < 0 ? before : after).push_back(l);
-  }
+  const auto [before, after] = SplitStory(story, "2021-05-03T23:45");
   REQUIRE(!before.empty());
   REQUIRE(!after.empty());
   MockBroker broker(kMockBroker, 1, kTopic, 4, dir / "broker.log");

@@ -5,12 +5,14 @@
 #pragma once
 
 #include <httplib.h>
+#include <simdjson.h>
 
 #include <catch2/catch.hpp>
 
 #include <algorithm>
 #include <mutex>
 #include <set>
+#include <sstream>
 
 #include "tests/integration/kafka/harness.h"
 #include "tests/integration/process_util.h"
@@ -47,6 +49,18 @@ inline Story MakeStory(const TempDir& dir) {
   while (std::getline(in, line)) s.lines.push_back(line);
   s.tuples = 48219 + 1;  // the demo's tuples (see the generator tests) and the heartbeat's
   return s;
+}
+
+// The story's lines before event time `until` ("2021-05-03T23:45": the jump
+// at 23:30 fires and has not resolved) and the rest.
+inline std::pair<std::vector<std::string>, std::vector<std::string>> SplitStory(const Story& story,
+                                                                                const std::string& until) {
+  std::pair<std::vector<std::string>, std::vector<std::string>> out;
+  for (const std::string& l : story.lines) {
+    const size_t t = l.find("\"time\":\"");
+    (t != std::string::npos && l.compare(t + 8, until.size(), until) < 0 ? out.first : out.second).push_back(l);
+  }
+  return out;
 }
 
 // paced: one message per batch, so that fetch-size limits and broker latency
@@ -204,6 +218,75 @@ inline std::pair<int, std::string> HttpGet(const std::string& host_port, const s
   if (!res) return {-1, ""};
   return {res->status, res->body};
 }
+
+// Metric names that a /metrics text declares (its # TYPE lines).
+inline std::set<std::string> ServedNames(const std::string& text) {
+  std::set<std::string> names;
+  std::istringstream in(text);
+  std::string line;
+  while (std::getline(in, line)) {
+    if (line.rfind("# TYPE ", 0) == 0) names.insert(line.substr(7, line.find(' ', 7) - 7));
+  }
+  return names;
+}
+
+// A real Prometheus (the Debian package) on 127.0.0.1 scraping `target` every
+// second as job "flowwatch", evaluating `rule_files` every second; stopped by
+// the destructor.
+class Prometheus {
+ public:
+  Prometheus(const TempDir& dir, const std::string& target, const std::vector<std::string>& rule_files = {})
+      : port_(FreePort()) {
+    {
+      std::ofstream cfg(dir / "prometheus.yml");
+      cfg << "global:\n  scrape_interval: 1s\n  evaluation_interval: 1s\n";
+      if (!rule_files.empty()) {
+        cfg << "rule_files:\n";
+        for (const std::string& f : rule_files) cfg << "  - \"" << f << "\"\n";
+      }
+      cfg << "scrape_configs:\n  - job_name: flowwatch\n    static_configs:\n"
+          << "      - targets: [\"" << target << "\"]\n";
+    }
+    process_ = std::make_unique<Process>(
+        std::vector<std::string>{"prometheus", "--config.file=" + dir / "prometheus.yml",
+                                 "--storage.tsdb.path=" + dir / "tsdb",
+                                 "--web.listen-address=127.0.0.1:" + std::to_string(port_)},
+        "", dir / "prometheus.log");
+  }
+  ~Prometheus() {
+    process_->Signal(SIGTERM);
+    process_->Wait(std::chrono::seconds(20));
+  }
+  // GET path on the Prometheus HTTP API: the body, "" on failure.
+  std::string Get(const std::string& path, const httplib::Params& params = {}) const {
+    httplib::Client client("127.0.0.1", port_);
+    client.set_read_timeout(10);
+    auto res = client.Get(path, params, httplib::Headers{});
+    return res && res->status == 200 ? res->body : "";
+  }
+  // An instant query's results; -1 if the query failed.
+  int64_t Count(const std::string& query) const {
+    simdjson::dom::parser parser;
+    simdjson::dom::array result;
+    if (parser.parse(Get("/api/v1/query", {{"query", query}}))["data"]["result"].get(result)) return -1;
+    return static_cast<int64_t>(result.size());
+  }
+  // The value of an instant query with one result; -1 if none.
+  double Value(const std::string& query) const {
+    simdjson::dom::parser parser;
+    simdjson::dom::array result;
+    if (parser.parse(Get("/api/v1/query", {{"query", query}}))["data"]["result"].get(result) || result.size() != 1) {
+      return -1;
+    }
+    std::string_view value;
+    if (result.at(0)["value"].at(1).get(value)) return -1;
+    return std::stod(std::string(value));
+  }
+
+ private:
+  int port_;
+  std::unique_ptr<Process> process_;
+};
 
 // A webhook receiver on 127.0.0.1 that records each call's body and signature
 // (port 0: any free port).

@@ -21,6 +21,7 @@
 
 #include <algorithm>
 #include <mutex>
+#include <optional>
 #include <set>
 
 #include "lib/alert/webhook_sink.h"
@@ -252,31 +253,7 @@ TEST_CASE("SIGHUP reloads the configuration mid-stream without losing state, and
   REQUIRE(SortedLines(d.alerts()) == ReplayAlerts(dir, story));
 }
 
-// The value Prometheus has for an instant query with one result; -1 if none.
-double PrometheusValue(int port, const std::string& query) {
-  httplib::Client client("127.0.0.1", port);
-  auto res = client.Get("/api/v1/query", httplib::Params{{"query", query}}, httplib::Headers{});
-  if (!res || res->status != 200) return -1;
-  simdjson::dom::parser parser;
-  simdjson::dom::element doc;
-  if (parser.parse(res->body).get(doc)) return -1;
-  simdjson::dom::array result;
-  if (doc["data"]["result"].get(result) || result.size() != 1) return -1;
-  std::string_view value;
-  if (result.at(0)["value"].at(1).get(value)) return -1;
-  return std::stod(std::string(value));
-}
-
-// Metric names: those /metrics declares (# TYPE lines), those docs/metrics.md lists.
-std::set<std::string> ServedNames(const std::string& text) {
-  std::set<std::string> names;
-  std::istringstream in(text);
-  std::string line;
-  while (std::getline(in, line)) {
-    if (line.rfind("# TYPE ", 0) == 0) names.insert(line.substr(7, line.find(' ', 7) - 7));
-  }
-  return names;
-}
+// Metric names that docs/metrics.md lists.
 std::set<std::string> DocumentedNames(const std::string& text) {
   std::set<std::string> names;
   std::istringstream in(text);
@@ -307,44 +284,35 @@ TEST_CASE("Prometheus scrapes the daemon, a webhook gets each alert once and sig
   const auto ends = EndOffsets(broker);
   REQUIRE(WaitUntil([&] { return d.summary().alerts >= 10 && CommittedAll(d.summary(), ends); }, 90s));
 
-  const int port = FreePort();
-  {
-    std::ofstream cfg(dir / "prometheus.yml");
-    cfg << "global:\n  scrape_interval: 1s\nscrape_configs:\n  - job_name: flowwatch\n    static_configs:\n"
-        << "      - targets: [\"" << target << "\"]\n";
-  }
-  Process prometheus({"prometheus", "--config.file=" + dir / "prometheus.yml", "--storage.tsdb.path=" + dir / "tsdb",
-                      "--web.listen-address=127.0.0.1:" + std::to_string(port)},
-                     "", dir / "prometheus.log");
+  std::optional<Prometheus> prometheus(std::in_place, dir, target);
   const double messages = static_cast<double>(story.lines.size());
   const bool scraped = WaitUntil(
-      [&] { return PrometheusValue(port, "flowwatch_decode_messages_total{job=\"flowwatch\"}") == messages; }, 60s);
+      [&] { return prometheus->Value("flowwatch_decode_messages_total{job=\"flowwatch\"}") == messages; }, 60s);
   INFO(Slurp(dir / "prometheus.log"));
   REQUIRE(scraped);
-  CHECK(PrometheusValue(port, "up{job=\"flowwatch\"}") == 1);
-  CHECK(PrometheusValue(port, "flowwatch_shard_tuples_applied_total") == static_cast<double>(story.tuples));
-  CHECK(PrometheusValue(port, "flowwatch_source_partitions_assigned") == 4);
-  CHECK(PrometheusValue(port, "count(flowwatch_source_partition_lag_messages)") == 4);
-  CHECK(PrometheusValue(port, "sum(flowwatch_source_partition_lag_messages)") == 0);  // caught up
-  CHECK(PrometheusValue(port, "sum(flowwatch_decode_errors_total)") == 0);
-  CHECK(PrometheusValue(port, "sum(flowwatch_alert_events_total)") == static_cast<double>(d.summary().alerts));
-  CHECK(PrometheusValue(port, "sum(flowwatch_alert_events_total{status=\"firing\"})") == 5);
-  CHECK(PrometheusValue(port, "sum(flowwatch_source_partition_messages_total)") == messages);
+  CHECK(prometheus->Value("up{job=\"flowwatch\"}") == 1);
+  CHECK(prometheus->Value("flowwatch_shard_tuples_applied_total") == static_cast<double>(story.tuples));
+  CHECK(prometheus->Value("flowwatch_source_partitions_assigned") == 4);
+  CHECK(prometheus->Value("count(flowwatch_source_partition_lag_messages)") == 4);
+  CHECK(prometheus->Value("sum(flowwatch_source_partition_lag_messages)") == 0);  // caught up
+  CHECK(prometheus->Value("sum(flowwatch_decode_errors_total)") == 0);
+  CHECK(prometheus->Value("sum(flowwatch_alert_events_total)") == static_cast<double>(d.summary().alerts));
+  CHECK(prometheus->Value("sum(flowwatch_alert_events_total{status=\"firing\"})") == 5);
+  CHECK(prometheus->Value("sum(flowwatch_source_partition_messages_total)") == messages);
   // Traffic: ingress and egress add up to all bytes, and so do the (four, so all) busiest VMs.
-  const double bytes = PrometheusValue(port, "flowwatch_traffic_bytes_total");
+  const double bytes = prometheus->Value("flowwatch_traffic_bytes_total");
   CHECK(bytes > 0);
-  CHECK(PrometheusValue(port, "sum(flowwatch_traffic_vm_bytes_total)") == bytes);
-  CHECK(PrometheusValue(port, "sum(flowwatch_traffic_top_vm_bytes_total)") == bytes);
-  CHECK(PrometheusValue(port, "count(flowwatch_traffic_top_vm_bytes_total{way=\"ingress\"})") == 4);
-  CHECK(PrometheusValue(port, "flowwatch_traffic_vm_bytes_total{way=\"ingress\",peer_class=\"external\"}") > 0);
+  CHECK(prometheus->Value("sum(flowwatch_traffic_vm_bytes_total)") == bytes);
+  CHECK(prometheus->Value("sum(flowwatch_traffic_top_vm_bytes_total)") == bytes);
+  CHECK(prometheus->Value("count(flowwatch_traffic_top_vm_bytes_total{way=\"ingress\"})") == 4);
+  CHECK(prometheus->Value("flowwatch_traffic_vm_bytes_total{way=\"ingress\",peer_class=\"external\"}") > 0);
   // The per-key series: the keys closest to firing (every incident has resolved by the story's end).
-  CHECK(PrometheusValue(port, "count(flowwatch_deviation_ratio)") >= 1);
-  CHECK(PrometheusValue(port, "sum(flowwatch_deviation_firing)") == 0);
-  CHECK(PrometheusValue(port, "flowwatch_deviation_baseline_bytes{vm=\"vm03\",port=\"1433\",direction=\"inbound\"}") > 0);
-  CHECK(WaitUntil([&] { return PrometheusValue(port, "flowwatch_alert_deliveries_total{outcome=\"delivered\"}") ==
+  CHECK(prometheus->Value("count(flowwatch_deviation_ratio)") >= 1);
+  CHECK(prometheus->Value("sum(flowwatch_deviation_firing)") == 0);
+  CHECK(prometheus->Value("flowwatch_deviation_baseline_bytes{vm=\"vm03\",port=\"1433\",direction=\"inbound\"}") > 0);
+  CHECK(WaitUntil([&] { return prometheus->Value("flowwatch_alert_deliveries_total{outcome=\"delivered\"}") ==
                                static_cast<double>(d.summary().alerts); }, 20s));
-  prometheus.Signal(SIGTERM);
-  prometheus.Wait(20s);
+  prometheus.reset();
 
   const auto [status, body] = HttpGet(target, "/metrics");
   REQUIRE(status == 200);
