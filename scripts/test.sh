@@ -14,6 +14,9 @@ ensure_packages "${BUILD_PACKAGES[@]}" clang libclang-rt-14-dev kcat prometheus 
 # renders them, is not in Debian 12 (../shared/TOOLCHAIN.md): without it that test is skipped.
 command -v node >/dev/null && command -v npm >/dev/null || ensure_packages nodejs npm
 command -v kubectl >/dev/null || log "kubectl not found: the Kubernetes manifest test will be skipped"
+# The manifest validator's npm packages (kubernetes-models; deploy/k8s/validate/package-lock.json).
+[ -d "$FLOWWATCH_ROOT/deploy/k8s/validate/node_modules" ] ||
+  npm ci --prefix "$FLOWWATCH_ROOT/deploy/k8s/validate" --no-audit --no-fund --loglevel=error
 
 run_ctest() {
   local dir="$1"

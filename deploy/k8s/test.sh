@@ -26,8 +26,12 @@ if [[ -n "$bin" && ! -x "$bin" ]]; then
   echo "deploy/k8s/test.sh: $bin is not an executable flowwatch binary" >&2
   exit 1
 fi
+# Installing is set-up, not the test (tests reach nothing beyond 127.0.0.1):
+# scripts/test.sh does it before ctest.
 if [[ ! -d "$here/validate/node_modules" ]]; then
-  npm ci --prefix "$here/validate" --no-audit --no-fund >&2
+  echo "deploy/k8s/test.sh: the validator's packages are missing; install them with" >&2
+  echo "  npm ci --prefix deploy/k8s/validate --no-audit --no-fund" >&2
+  exit 1
 fi
 
 tmp="$(mktemp -d)"
