@@ -94,6 +94,11 @@ metrics::MetricFamilies DaemonMetrics(const DaemonSnapshot& s) {
   m.Counter("flowwatch_detect_folded_flows_total", "Flows folded into a VM's \"other\" key by the key caps.",
             d(s.totals.folded_flows));
   m.Gauge("flowwatch_detect_alerts_firing", "Incidents firing now.", d(s.totals.alerts_firing));
+  if (s.detect_closed_until_ms != INT64_MIN) {
+    m.Gauge("flowwatch_detect_closed_until_seconds",
+            "Event time (Unix seconds) up to which every bucket is closed and judged, in the slowest shard.",
+            static_cast<double>(s.detect_closed_until_ms) / 1000);
+  }
   m.Gauge("flowwatch_ports_keys", "Port inventory keys (VM, protocol, port, direction).", d(s.totals.port_keys));
   m.Counter("flowwatch_detect_keys_evicted_total", "Baselines dropped after detection.idle_ttl without traffic.",
             d(s.detect_keys_evicted));

@@ -29,6 +29,7 @@ struct DaemonSnapshot {
   std::map<int32_t, source::kafka::KafkaSource::PartitionConsumed> partition_consumed;
   uint64_t detect_keys_evicted = 0, port_keys_evicted = 0;  // read with the shards paused
   uint64_t port_folded_flows = 0, dedup_early_rotations = 0;  // read with the shards paused
+  int64_t detect_closed_until_ms = INT64_MIN;  // the slowest shard's (of those that closed a bucket); paused
   std::map<std::string, uint64_t> name_overflows;             // interner table -> names refused when full
   std::map<AlertKind, uint64_t> alerts_by_kind;
   int64_t lag = -1;                              // their sum; -1 unknown

@@ -333,6 +333,9 @@ int RunDaemon(const RunOptions& options) {
               s.port_keys_evicted += p->ports().evicted();
               s.port_folded_flows += p->ports().folded_flows();
               s.dedup_early_rotations += p->dedup().early_rotations();
+              if (const int64_t t = p->detection().closed_until_ms(); t != INT64_MIN) {
+                s.detect_closed_until_ms = s.detect_closed_until_ms == INT64_MIN ? t : std::min(s.detect_closed_until_ms, t);
+              }
             }
           })) {
         spdlog::warn("/metrics: the shards did not pause within 5 s; served without the per-key series");

@@ -109,6 +109,11 @@ class Detection {
   uint64_t folded_flows() const { return folded_flows_.value(); }
   uint64_t evicted_keys() const { return evicted_keys_; }
   size_t open_buckets() const { return open_.size(); }
+  // Event time up to which every bucket is closed and judged (the end of the
+  // last closed bucket); INT64_MIN before the first closes.
+  int64_t closed_until_ms() const {
+    return closed_through_ == INT64_MIN ? INT64_MIN : (closed_through_ + 1) * options_.bucket_ms;
+  }
   // The last closed bucket's verdicts: every key that is firing, plus the
   // top_deviations keys past warm-up that are not, highest ratio first (the
   // ones closest to firing). Replaced at each bucket close.

@@ -142,8 +142,10 @@ TEST_CASE("Windows close on the watermark - late flows are counted, not applied"
   REQUIRE(d.open_buckets() == 2);
   d.OnProgress(kT0 + kBucket + 30 * 1000);  // watermark = kT0 + 4.5 min: nothing closes yet
   REQUIRE(d.open_buckets() == 2);
+  CHECK(d.closed_until_ms() == kT0);  // nothing before bucket 0 is left to judge
   d.OnProgress(kT0 + kBucket + 60 * 1000);  // watermark = kT0 + 5 min: bucket 0 closes
   REQUIRE(d.open_buckets() == 1);
+  CHECK(d.closed_until_ms() == kT0 + kBucket);  // judged up to bucket 0's end
   d.OnFlow(Flow(kT0 + 2000, 2'000'000));  // for the closed bucket: late
   REQUIRE(d.late_flows() == 1);
   d.OnFlow(Flow(kT0 + kBucket + 2000, 2'000'000));  // the open bucket still takes flows
