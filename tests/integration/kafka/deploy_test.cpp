@@ -5,9 +5,10 @@
 //    annotations) and of the rules names only metrics that the daemon's
 //    /metrics serves, and passes `promtool check rules` as a recording rule;
 //  - every dashboard query returns data from Prometheus on the demo;
-//  - Prometheus loads the rules and evaluates them without error: none of
-//    the health alerts fires on a healthy daemon, and the deviation alert
-//    fires for exactly the demo's 5 incidents.
+//  - Prometheus loads the rules and evaluates them without error: of the
+//    health alerts only "no input" is pending (nothing arrives once the story
+//    is consumed), and the deviation alert fires for exactly the demo's 5
+//    incidents.
 #include <yaml-cpp/yaml.h>
 
 #include <fstream>
@@ -213,12 +214,18 @@ TEST_CASE("Every dashboard and alert-rule query names served metrics, passes pro
   const std::set<std::string> incidents = {"vm01 1433 outbound", "vm01 80 outbound", "vm02 80 inbound",
                                            "vm03 1433 inbound", "vm04 1433 inbound"};
   std::map<std::string, RuleState> state;
+  // The story is consumed before Prometheus starts, so from its point of
+  // view no message arrives: FlowwatchNoInput is pending (for 45 minutes of
+  // silence in all, it would page). Every other health alert stays quiet.
+  const auto expected_state = [](const std::string& name) {
+    return name == "flowwatch-health/FlowwatchNoInput" ? "pending" : "inactive";
+  };
   const bool settled = WaitUntil(
       [&] {
         state = Rules(prometheus);
         bool quiet = !state.empty();
         for (const auto& [name, s] : state) {
-          if (name.rfind("flowwatch-health/", 0) == 0) quiet = quiet && s.state == "inactive";
+          if (name.rfind("flowwatch-health/", 0) == 0) quiet = quiet && s.state == expected_state(name);
         }
         return quiet && state["flowwatch-deviations/FlowwatchTrafficDeviation"].alerts == incidents;
       },
@@ -226,7 +233,7 @@ TEST_CASE("Every dashboard and alert-rule query names served metrics, passes pro
   for (const auto& [name, s] : state) {
     INFO(name << ": health " << s.health << ", state " << s.state << ", " << s.alerts.size() << " alerts");
     CHECK(s.health == "ok");
-    if (name.rfind("flowwatch-health/", 0) == 0) CHECK(s.state == "inactive");
+    if (name.rfind("flowwatch-health/", 0) == 0) CHECK(s.state == expected_state(name));
   }
   std::set<std::string> loaded, written;  // "group/alert" (one alert may have a rule per severity)
   for (const auto& [name, s] : state) loaded.insert(name);
