@@ -110,7 +110,8 @@ class Detection {
   uint64_t evicted_keys() const { return evicted_keys_; }
   size_t open_buckets() const { return open_.size(); }
   // Event time up to which every bucket is closed and judged (the end of the
-  // last closed bucket); INT64_MIN before the first closes.
+  // last closed bucket, or the start of the first open one); INT64_MIN until
+  // progress is reported with flows seen.
   int64_t closed_until_ms() const {
     return closed_through_ == INT64_MIN ? INT64_MIN : (closed_through_ + 1) * options_.bucket_ms;
   }
