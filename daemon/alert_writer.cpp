@@ -6,11 +6,10 @@
 #include <cerrno>
 #include <cstring>
 
-#include "lib/common/durable_file.h"
-#include "lib/enrich/read_text_file.h"
-
 #include "lib/alert/alert_format.h"
+#include "lib/common/durable_file.h"
 #include "lib/common/logging.h"
+#include "lib/enrich/read_text_file.h"
 
 namespace flowwatch::app {
 
@@ -169,35 +168,39 @@ void AlertWriter::Run() {
     lock.unlock();
     const auto [classifier, inventory] = snapshot_();
     std::vector<alert::AlertEvent> events;
+    std::vector<bool> repeats;  // processed again after a restart: it went out before
     for (const Alert& a : batch) {
       alert::AlertEvent& event = events.emplace_back();
       event.fingerprint = alert::Fingerprint(a, names_->vms.Get(a.key.vm_id));
       event.resolved = a.status == AlertStatus::kResolved;
       event.json = alert::AlertJson(a, *names_, *classifier, inventory.get());
       event.text = alert::AlertText(a, *names_, *classifier, inventory.get());
+      repeats.push_back(!Remember(event.key()));
     }
     // The open incidents change before anything goes out, so that a receiver
     // that got an alert finds it in GET /api/v1/alerts (spooling and the
     // emitted log's fsync can take seconds on a busy disk).
     lock.lock();
     for (size_t i = 0; i < batch.size(); ++i) {
-      const std::pair<int64_t, std::string> key{batch[i].incident_start_ms, events[i].fingerprint};
+      const Alert& a = batch[i];
+      const std::pair<int64_t, std::string> key{a.incident_start_ms, events[i].fingerprint};
       if (events[i].resolved) {
         active_.erase(key);
       } else {
         active_[key] = events[i].json;
       }
+      if (!repeats[i]) {
+        ++by_kind_[{std::string(AlertStatusName(a.status)), std::string(SeverityName(a.severity)),
+                    std::string(a.detector)}];
+      }
     }
     lock.unlock();
-    std::vector<bool> repeats;
     std::vector<std::string> emitted;
     for (size_t i = 0; i < batch.size(); ++i) {
       const Alert& a = batch[i];
-      alert::AlertEvent& event = events[i];
-      const bool repeat = !Remember(event.key());
-      repeats.push_back(repeat);
-      if (repeat) {
-        repeats_.Add();  // processed again after a restart: it went out before
+      const alert::AlertEvent& event = events[i];
+      if (repeats[i]) {
+        repeats_.Add();
         continue;
       }
       if (deliver_) deliver_(event);
@@ -216,13 +219,6 @@ void AlertWriter::Run() {
     RecordEmitted(emitted);
     lock.lock();
     busy_ = false;
-    for (size_t i = 0; i < batch.size(); ++i) {
-      const Alert& a = batch[i];
-      if (!repeats[i]) {
-        ++by_kind_[{std::string(AlertStatusName(a.status)), std::string(SeverityName(a.severity)),
-                    std::string(a.detector)}];
-      }
-    }
     if (queue_.empty()) idle_cv_.notify_all();
   }
   idle_cv_.notify_all();

@@ -4,6 +4,9 @@
 // `flowwatch ports --json` over the same messages, and the summary's tuples
 // equal what was produced) and each incident fired exactly once (the alert file
 // equals replay's alerts, with no repeats).
+// Also: checkpoints that cannot be written (readiness, metric, log, recovery),
+// a broker down at start, the checkpoint's shard count kept across a restart,
+// and hostile input shapes within bounds.
 #include <random>
 
 #include "tests/integration/kafka/daemon_harness.h"
@@ -85,12 +88,6 @@ TEST_CASE("Killed with SIGKILL 20 times mid-backlog and restarted, the daemon co
   WARN("seed " << seed << "; messages per run: " << progress << "; runs that restored a checkpoint: " << restores);
   CHECK(restores >= kRounds / 2);
 }
-
-}  // namespace
-}  // namespace flowwatch::testing
-
-namespace flowwatch::testing {
-namespace {
 
 // The value of an unlabelled metric in a /metrics text; -1 if absent.
 double MetricValue(const std::string& text, const std::string& name) {
@@ -175,12 +172,6 @@ TEST_CASE("A broker that is down when the daemon starts: alive, not ready, then 
   CHECK(SortedLines(d.alerts()) == ReplayAlerts(dir, story));
 }
 
-}  // namespace
-}  // namespace flowwatch::testing
-
-namespace flowwatch::testing {
-namespace {
-
 TEST_CASE("A restart keeps the checkpoint's shard count when pipeline.shards is 0, and refuses another explicit one") {
   TempDir dir;
   const Story story = MakeStory(dir);
@@ -218,12 +209,6 @@ TEST_CASE("A restart keeps the checkpoint's shard count when pipeline.shards is 
   CHECK(second.log().find("restored ") != std::string::npos);
   CHECK(second.summary().tuples == story.tuples);  // restored, nothing read twice
 }
-
-}  // namespace
-}  // namespace flowwatch::testing
-
-namespace flowwatch::testing {
-namespace {
 
 // Peak resident memory of a running process, in MB (VmHWM).
 double PeakRssMb(pid_t pid) {

@@ -268,22 +268,24 @@ class Prometheus {
   int64_t Count(const std::string& query) const {
     simdjson::dom::parser parser;
     simdjson::dom::array result;
-    if (parser.parse(Get("/api/v1/query", {{"query", query}}))["data"]["result"].get(result)) return -1;
+    if (Query(&parser, query).get(result)) return -1;
     return static_cast<int64_t>(result.size());
   }
   // The value of an instant query with one result; -1 if none.
   double Value(const std::string& query) const {
     simdjson::dom::parser parser;
     simdjson::dom::array result;
-    if (parser.parse(Get("/api/v1/query", {{"query", query}}))["data"]["result"].get(result) || result.size() != 1) {
-      return -1;
-    }
     std::string_view value;
-    if (result.at(0)["value"].at(1).get(value)) return -1;
+    if (Query(&parser, query).get(result) || result.size() != 1 || result.at(0)["value"].at(1).get(value)) return -1;
     return std::stod(std::string(value));
   }
 
  private:
+  // The "result" array of an instant query (an error if the query failed).
+  simdjson::simdjson_result<simdjson::dom::element> Query(simdjson::dom::parser* parser, const std::string& q) const {
+    return parser->parse(Get("/api/v1/query", {{"query", q}}))["data"]["result"];
+  }
+
   int port_;
   std::unique_ptr<Process> process_;
 };
