@@ -150,6 +150,7 @@ int Ports(const PortsArgs& a) {
 
 struct GenArgs {
   gen::GenOptions options;
+  bool hours_given = false, vms_given = false;
   std::string scenario = "demo";
   std::string format = "nsg_v2";
   std::string start;
@@ -157,6 +158,10 @@ struct GenArgs {
 
 int Gen(GenArgs a) {
   gen::ParseScenario(a.scenario, &a.options.scenario);
+  if (a.options.scenario == gen::Scenario::kRealistic) {  // ten days of 80 VMs, unless told otherwise
+    if (!a.hours_given) a.options.hours = 240;
+    if (!a.vms_given) a.options.vms = 80;
+  }
   a.options.format = a.format == "vnet_v4" ? RecordFormat::kVnetV4 : RecordFormat::kNsgV2;
   if (!a.start.empty() && !ParseIso8601(a.start, &a.options.start_ms)) {
     std::fprintf(stderr, "flowwatch: --start: not an ISO 8601 time: %s\n", a.start.c_str());
@@ -249,15 +254,18 @@ int Main(int argc, char** argv) {
   ports_cmd->add_flag("--allowed", ports_args.allowed, "hide ports that only saw denied attempts");
 
   GenArgs gen_args;
-  CLI::App* gen_cmd = app.add_subcommand("gen", "write synthetic Azure flow logs (demo story, steady load, port scan)");
-  gen_cmd->add_option("--scenario", gen_args.scenario, "demo, steady or scan")
-      ->check(CLI::IsMember({"demo", "steady", "scan"}));
+  CLI::App* gen_cmd =
+      app.add_subcommand("gen", "write synthetic Azure flow logs (demo story, steady load, port scan, realistic estate)");
+  gen_cmd->add_option("--scenario", gen_args.scenario, "demo, steady, scan or realistic")
+      ->check(CLI::IsMember({"demo", "steady", "scan", "realistic"}));
   gen_cmd->add_option("--format", gen_args.format, "nsg_v2 or vnet_v4")->check(CLI::IsMember({"nsg_v2", "vnet_v4"}));
   gen_cmd->add_option("--out", gen_args.options.out_dir, "output folder (created if missing)")->required();
   gen_cmd->add_option("--seed", gen_args.options.seed, "random seed (same seed, same bytes)");
   gen_cmd->add_option("--start", gen_args.start, "first hour, ISO 8601 (default 2021-05-03T00:00:00Z)");
-  gen_cmd->add_option("--hours", gen_args.options.hours, "hours to generate")->check(CLI::Range(1, 8784));
-  gen_cmd->add_option("--vms", gen_args.options.vms, "steady: number of VMs")->check(CLI::Range(1, 1000000));
+  gen_cmd->add_option("--hours", gen_args.options.hours, "hours to generate (default 24; realistic: 240)")
+      ->check(CLI::Range(1, 8784));
+  gen_cmd->add_option("--vms", gen_args.options.vms, "steady, realistic: number of VMs (realistic: default 80)")
+      ->check(CLI::Range(1, 1000000));
   gen_cmd->add_option("--ports-per-vm", gen_args.options.ports_per_vm, "steady: service ports (keys) per VM")
       ->check(CLI::Range(1, 10000));
   gen_cmd->add_option("--flows-per-minute", gen_args.options.flows_per_minute, "steady: new flows per key and minute")
@@ -290,7 +298,11 @@ int Main(int argc, char** argv) {
   if (replay_cmd->parsed()) return Replay(replay);
   if (check_cmd->parsed()) return CheckConfig(check_path);
   if (probe_cmd->parsed()) return Probe(probe_url);
-  if (gen_cmd->parsed()) return Gen(gen_args);
+  if (gen_cmd->parsed()) {
+    gen_args.hours_given = gen_cmd->count("--hours") > 0;
+    gen_args.vms_given = gen_cmd->count("--vms") > 0;
+    return Gen(gen_args);
+  }
   if (ports_cmd->parsed()) {
     ports_args.pipeline.quiet = true;  // the report is the output
     return Ports(ports_args);

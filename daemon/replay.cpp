@@ -123,7 +123,7 @@ int RunReplay(const ReplayOptions& options, const std::function<void(const Repla
   std::vector<ShardPipeline*> pipelines(set_options.shards);
   std::vector<CollectingAlertSink> alert_sinks(set_options.shards);
   shard::ShardSet shards(set_options, [&](int s) {
-    auto p = std::make_unique<ShardPipeline>(cfg, &alert_sinks[s], ShardPipeline::Mode{true, nullptr, &enrichment});
+    auto p = std::make_unique<ShardPipeline>(cfg, &alert_sinks[s], ShardPipeline::Mode{true, nullptr, &enrichment, options.observer ? options.observer(s) : nullptr});
     pipelines[s] = p.get();
     return p;
   });

@@ -24,6 +24,9 @@ struct ReplayOptions {
   std::vector<std::string> paths;
   config::Config config;
   bool progress = true;  // progress lines on stderr
+  // If set, each shard's detection reports its closed buckets there (called on
+  // the shard's thread; benchmarks compare detectors on the same series).
+  std::function<detect::BucketObserver*(int shard)> observer;
 };
 
 // What a finished replay knows. The shard pipelines stay alive for reports.

@@ -45,7 +45,7 @@ detect::DetectionOptions DetectionOptionsFrom(const config::Config& c) {
 ShardPipeline::ShardPipeline(const config::Config& config, detect::AlertSink* alerts, Mode mode)
     : dedup_(DedupOptions(config)),
       ports_(PortOptions(config)),
-      detection_(DetectionOptionsFrom(config), alerts),
+      detection_(DetectionOptionsFrom(config), alerts, mode.observer),
       classifier_(mode.enrichment ? mode.enrichment->Snapshot().first
                                   : std::make_shared<const enrich::PeerClassifier>()),
       mode_(mode),

@@ -61,6 +61,8 @@ class ShardPipeline : public shard::ShardProcessor {
     // Where the peer classifier (service tags) comes from, re-read when `live`
     // moves; null: the built-in ranges only.
     const Enrichment* enrichment = nullptr;
+    // Sees every closed bucket of every key (benchmarks); may be null.
+    detect::BucketObserver* observer = nullptr;
   };
   // Bytes of one VM, both ways.
   struct VmTraffic {

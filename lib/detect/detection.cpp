@@ -14,11 +14,12 @@ constexpr int64_t kEvictionEveryBuckets = 12;
 
 }  // namespace
 
-Detection::Detection(const DetectionOptions& options, AlertSink* sink)
+Detection::Detection(const DetectionOptions& options, AlertSink* sink, BucketObserver* observer)
     : options_(options),
       alpha_(AlphaForHalfLife(static_cast<double>(options.half_life_ms) / static_cast<double>(options.bucket_ms))),
       young_age_(static_cast<uint32_t>(std::ceil(1 / alpha_))),
-      sink_(sink) {}
+      sink_(sink),
+      observer_(observer) {}
 
 Detection::~Detection() = default;
 
@@ -142,7 +143,10 @@ void Detection::CloseBucket(int64_t bucket, BucketMap* data) {
   next_top_.clear();
   std::vector<FlowKey> resolved;
   if (data != nullptr) {
-    data->ForEach([&](const FlowKey& key, const BucketAgg& agg) { Judge(key, bucket, agg, &resolved); });
+    data->ForEach([&](const FlowKey& key, const BucketAgg& agg) {
+      if (observer_ != nullptr) observer_->OnBucket(key, bucket * options_.bucket_ms, agg.bytes);
+      Judge(key, bucket, agg, &resolved);
+    });
   }
   static const BucketAgg kEmpty;
   incidents_.ForEach([&](const FlowKey& key, const Incident&) {

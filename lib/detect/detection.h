@@ -70,6 +70,15 @@ class AlertSink {
   virtual void Emit(Alert alert) = 0;
 };
 
+// Sees each key's bytes in each closed bucket that had traffic, as detection
+// judges them, on the detector's thread: benchmarks run other detectors on
+// exactly the same series.
+class BucketObserver {
+ public:
+  virtual ~BucketObserver() = default;
+  virtual void OnBucket(const FlowKey& key, int64_t window_start_ms, uint64_t bytes) = 0;
+};
+
 // The per-key state kept between buckets: 24 bytes, plus an 8-byte key.
 struct KeyBaseline {
   Ewma bytes;                  // per-bucket bytes, both directions
@@ -82,7 +91,8 @@ static_assert(sizeof(KeyBaseline) == 24);
 
 class Detection {
  public:
-  Detection(const DetectionOptions& options, AlertSink* sink);
+  // observer may be null.
+  Detection(const DetectionOptions& options, AlertSink* sink, BucketObserver* observer = nullptr);
   ~Detection();
 
   // Applies new thresholds (volume tests, resolve_after_buckets, top_peers,
@@ -157,6 +167,7 @@ class Detection {
   const double alpha_;
   const uint32_t young_age_;  // below it the mean is a plain running average
   AlertSink* sink_;
+  BucketObserver* observer_;
   FlatHashMap<FlowKey, KeyBaseline, FlowKeyHash> baselines_;
   FlatHashMap<FlowKey, Incident, FlowKeyHash> incidents_;
   FlatHashMap<uint64_t, uint32_t, IntHash> keys_per_vm_;

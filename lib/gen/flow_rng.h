@@ -71,4 +71,18 @@ double DrawLogUniform(Engine& e, double lo, double hi) {
   return std::exp(DrawUniform(e, std::log(lo), std::log(hi)));
 }
 
+// Standard normal (Box-Muller on two draws).
+template <typename Engine>
+double DrawNormal(Engine& e) {
+  const double u1 = 1 - DrawUnit(e);  // (0, 1]
+  const double u2 = DrawUnit(e);
+  return std::sqrt(-2 * std::log(u1)) * std::cos(6.283185307179586 * u2);
+}
+
+// Exponential with the given mean.
+template <typename Engine>
+double DrawExponential(Engine& e, double mean) {
+  return -mean * std::log(1 - DrawUnit(e));
+}
+
 }  // namespace flowwatch::gen

@@ -12,6 +12,7 @@
 #include "lib/gen/blob_writer.h"
 #include "lib/gen/demo_model.h"
 #include "lib/gen/output_file.h"
+#include "lib/gen/realistic_model.h"
 #include "lib/gen/scan_model.h"
 #include "lib/gen/steady_model.h"
 
@@ -38,6 +39,9 @@ Status Validate(const GenOptions& o) {
   if (o.start_ms < kEarliestStartMs || o.start_ms + o.hours * kHourMs > kLatestEndMs) {
     return Status::InvalidArgument("gen: the period must lie between 2000 and 2200");
   }
+  if (o.scenario == Scenario::kRealistic && (o.vms < 2 || o.vms > 100'000)) {
+    return Status::InvalidArgument("gen: vms must be 2..100000 for the realistic scenario");
+  }
   if (o.scenario == Scenario::kSteady) {
     if (o.vms < 1 || o.vms > 1'000'000) return Status::InvalidArgument("gen: vms must be 1..1000000");
     if (o.ports_per_vm < 1 || o.ports_per_vm > 10'000) {
@@ -56,6 +60,8 @@ std::unique_ptr<TrafficModel> MakeModel(const GenOptions& o) {
       return std::make_unique<SteadyModel>(o.seed, o.vms, o.ports_per_vm, o.flows_per_minute);
     case Scenario::kScan:
       return std::make_unique<ScanModel>(o.seed, o.start_ms, o.hours);
+    case Scenario::kRealistic:
+      return std::make_unique<RealisticModel>(o.seed, o.start_ms, o.hours, o.vms);
     case Scenario::kDemo:
       break;
   }
@@ -81,6 +87,9 @@ Status WriteGroundTruth(const TrafficModel& model, const std::string& out_dir) {
     w.Field("start", FormatIso8601(e.start_ms));
     w.Field("end", FormatIso8601(e.end_ms));
     w.FieldDouble("factor", e.factor);
+    w.Field("kind", e.kind);
+    w.Field("attack", e.attack);
+    if (e.occurrence > 0) w.Field("occurrence", static_cast<int64_t>(e.occurrence));
     w.EndObject();
     text.push_back('\n');
   }
@@ -179,6 +188,8 @@ Result<GenReport> GenerateUnchecked(const GenOptions& o, const std::function<voi
     std::stable_sort(tuples.begin(), tuples.end(), [](const NicTuple& a, const NicTuple& b) {
       return a.rule != b.rule ? a.rule < b.rule : a.time_ms < b.time_ms;
     });
+  };
+  auto count_tuples = [&]() {
     for (const NicTuple& t : tuples) report.bytes += t.bytes_sd + t.bytes_ds;
     report.tuples += tuples.size();
   };
@@ -190,7 +201,9 @@ Result<GenReport> GenerateUnchecked(const GenOptions& o, const std::function<voi
       for (int m = 0; m < 60; ++m) {
         const int64_t minute_ms = hour_ms + m * kMinuteMs;
         for (size_t v = 0; v < vms.size(); ++v) {
+          if (model->RecordDelayMinutes(v, minute_ms) < 0) continue;  // a gap in the NIC's logs
           minute_tuples(v, minute_ms);
+          count_tuples();
           writer.Begin(vms[v], hour_ms);
           writer.AddRecord(RecordTime100ns(o.seed, vms[v].mac, minute_ms), tuples);
           const std::string message = writer.TakeBody();
@@ -207,13 +220,37 @@ Result<GenReport> GenerateUnchecked(const GenOptions& o, const std::function<voi
     report.output_bytes = written;
     return report;
   }
+  // Records a NIC writes late, per NIC: (the minute whose record carries
+  // them, their tuples), oldest first.
+  std::vector<std::vector<std::pair<int64_t, std::vector<NicTuple>>>> late(vms.size());
   for (int h = 0; h < o.hours; ++h) {
     const int64_t hour_ms = o.start_ms + h * kHourMs;
     for (size_t v = 0; v < vms.size(); ++v) {
       writer.Begin(vms[v], hour_ms);
       for (int m = 0; m < 60; ++m) {
         const int64_t minute_ms = hour_ms + m * kMinuteMs;
-        minute_tuples(v, minute_ms);
+        const int delay = model->RecordDelayMinutes(v, minute_ms);
+        if (delay >= 0) minute_tuples(v, minute_ms);
+        if (delay > 0) {
+          late[v].emplace_back(minute_ms + delay * kMinuteMs, tuples);
+          std::stable_sort(late[v].begin(), late[v].end(),
+                           [](const auto& a, const auto& b) { return a.first < b.first; });
+          tuples.clear();
+        }
+        if (delay < 0) tuples.clear();  // a gap in the NIC's logs: never written
+        // This minute's record also carries what was held back for it.
+        size_t due = 0;
+        while (due < late[v].size() && late[v][due].first <= minute_ms) {
+          tuples.insert(tuples.end(), late[v][due].second.begin(), late[v][due].second.end());
+          ++due;
+        }
+        if (due > 0) {
+          late[v].erase(late[v].begin(), late[v].begin() + static_cast<std::ptrdiff_t>(due));
+          std::stable_sort(tuples.begin(), tuples.end(), [](const NicTuple& a, const NicTuple& b) {
+            return a.rule != b.rule ? a.rule < b.rule : a.time_ms < b.time_ms;
+          });
+        }
+        count_tuples();
         writer.AddRecord(RecordTime100ns(o.seed, vms[v].mac, minute_ms), tuples);
       }
       uint64_t written = 0;
@@ -246,6 +283,8 @@ bool ParseScenario(std::string_view text, Scenario* out) {
     *out = Scenario::kSteady;
   } else if (text == "scan") {
     *out = Scenario::kScan;
+  } else if (text == "realistic") {
+    *out = Scenario::kRealistic;
   } else {
     return false;
   }
@@ -260,6 +299,8 @@ std::string_view ScenarioName(Scenario scenario) {
       return "steady";
     case Scenario::kScan:
       return "scan";
+    case Scenario::kRealistic:
+      return "realistic";
   }
   return "demo";
 }

@@ -5,8 +5,11 @@
 //  - one PT1H.json (or PT1H.json.gz) per NIC per hour at Azure's blob path (see
 //    blob_writer.h), holding one record per minute with that minute's tuples;
 //  - inventory.csv (name,ip,mac: one row per VM), for the daemon's inventory;
-//  - ground_truth.jsonl: one object per injected anomaly, {"vm","protocol",
-//    "port","direction","start","end","factor"}; empty when there is none.
+//  - ground_truth.jsonl: one object per labelled event on a key, {"vm",
+//    "protocol","port","direction","start","end","factor","kind","attack"[,
+//    "occurrence"]}: injected anomalies (attack true) and, in the realistic
+//    scenario, normal events scored apart (level shifts, each occurrence of a
+//    job or backup); empty when there is none.
 // With `messages`, messages.ndjson replaces the blobs (see GenOptions).
 // A flow between two VMs is logged on both NICs (sender: O, receiver: I, same
 // 5-tuple and counters); a flow with an outside peer only on the VM's NIC. Each
@@ -20,6 +23,10 @@
 //    noise, no anomaly (see steady_model.h): false alerts and benchmarks.
 //  - kScan: the demo VMs without anomaly, plus a full TCP port scan of vm03 and
 //    a 100,000-source sweep of vm04 TCP 23, all denied (see scan_model.h).
+//  - kRealistic: `vms` VMs whose traffic has real shapes (daily and weekly
+//    cycles, heavy-tailed bursts, jobs, backups, drift, level shifts, sparse,
+//    appearing and vanishing keys, late and missing records) with labelled
+//    attacks in it (see realistic_model.h): detection quality.
 //
 // Same options => byte-identical output: all randomness derives from
 // options.seed (std::mt19937_64 for the setup, a counter-based generator for
@@ -40,7 +47,7 @@
 
 namespace flowwatch::gen {
 
-enum class Scenario { kDemo, kSteady, kScan };
+enum class Scenario { kDemo, kSteady, kScan, kRealistic };
 
 // 2021-05-03T00:00:00Z, the demo's default day.
 inline constexpr int64_t kDefaultStartMs = 1620000000000;
@@ -52,7 +59,7 @@ struct GenOptions {
   std::string out_dir;                 // created if missing
   int64_t start_ms = kDefaultStartMs;  // must be whole hours
   int hours = 24;                      // length of the generated period, 1..8784
-  int vms = 4;                         // steady: number of VMs, 1..1,000,000 (demo, scan: always 4)
+  int vms = 4;                         // steady: number of VMs, 1..1,000,000; realistic: 2..100,000 (demo, scan: always 4)
   int ports_per_vm = 5;                // steady: service ports (keys) per VM, 1..10,000
   int flows_per_minute = 1;            // steady: new flows per key per minute, 1..1,000
   bool gzip = false;                   // write PT1H.json.gz instead of PT1H.json
@@ -76,7 +83,7 @@ struct GenReport {
 [[nodiscard]] Result<GenReport> Generate(const GenOptions& options,
                                          std::function<void(const GenReport&)> progress = {});
 
-// "demo" | "steady" | "scan". Returns false (and leaves *out alone) otherwise.
+// "demo" | "steady" | "scan" | "realistic". Returns false (and leaves *out alone) otherwise.
 bool ParseScenario(std::string_view text, Scenario* out);
 std::string_view ScenarioName(Scenario scenario);
 

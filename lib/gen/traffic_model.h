@@ -13,6 +13,7 @@
 
 #include <cstdint>
 #include <string>
+#include <string_view>
 #include <vector>
 
 #include "lib/common/ip_address.h"
@@ -36,7 +37,10 @@ struct AzureNames {
   std::string region = "eastus";
 };
 
-// One injected anomaly, as written to ground_truth.jsonl.
+// One labelled event on one key, as written to ground_truth.jsonl: an injected
+// anomaly (attack: a detector should alert on this key inside the window), or
+// a normal event worth scoring apart (a level shift, one occurrence of a
+// recurring job), which should page at most once or never.
 struct GroundTruthEntry {
   std::string vm;
   uint8_t protocol = kProtoTcp;
@@ -45,6 +49,9 @@ struct GroundTruthEntry {
   int64_t start_ms = 0;  // window [start_ms, end_ms)
   int64_t end_ms = 0;
   double factor = 1;
+  std::string_view kind = "anomaly";  // e.g. loud_exfil, slow_exfil, level_shift, backup
+  bool attack = true;
+  int occurrence = 0;  // recurring events: 1 for the first seen, 2, ...; 0 otherwise
 };
 
 struct StreamEnds {
@@ -65,6 +72,10 @@ class TrafficModel {
   // Appends the flows of `stream` that start in [minute_ms, minute_ms + 60 s).
   virtual void EmitFlows(uint32_t stream, int64_t minute_ms, std::vector<SyntheticFlow>* out) const = 0;
   virtual std::vector<GroundTruthEntry> GroundTruth() const { return {}; }
+  // How the NIC of vms()[vm] writes the record of the minute starting at
+  // minute_ms: 0 on time, d > 0 that many minutes late (inside a later record,
+  // in a later hour's blob if need be), -1 never (a gap in the logs).
+  virtual int RecordDelayMinutes(size_t /*vm*/, int64_t /*minute_ms*/) const { return 0; }
 
  protected:
   explicit TrafficModel(uint64_t seed) : seed_(seed) {}

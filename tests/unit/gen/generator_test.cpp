@@ -201,9 +201,9 @@ TEST_CASE("demo anomaly: vm01 TCP 1433 x7 and TCP 80 x5 in the window, ground tr
 
   CHECK(ReadFile(dir.path() / "ground_truth.jsonl") ==
         "{\"vm\":\"vm01\",\"protocol\":\"tcp\",\"port\":1433,\"direction\":\"outbound\","
-        "\"start\":\"2021-05-03T02:30:00Z\",\"end\":\"2021-05-03T02:45:00Z\",\"factor\":7}\n"
+        "\"start\":\"2021-05-03T02:30:00Z\",\"end\":\"2021-05-03T02:45:00Z\",\"factor\":7,\"kind\":\"anomaly\",\"attack\":true}\n"
         "{\"vm\":\"vm01\",\"protocol\":\"tcp\",\"port\":80,\"direction\":\"outbound\","
-        "\"start\":\"2021-05-03T02:30:00Z\",\"end\":\"2021-05-03T02:45:00Z\",\"factor\":5}\n");
+        "\"start\":\"2021-05-03T02:30:00Z\",\"end\":\"2021-05-03T02:45:00Z\",\"factor\":5,\"kind\":\"anomaly\",\"attack\":true}\n");
   CHECK(ReadFile(dir.path() / "inventory.csv") ==
         "name,ip,mac\n"
         "vm01,10.0.1.4,000D3A000001\n"

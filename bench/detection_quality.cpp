@@ -1,0 +1,335 @@
+// Detection quality: flowwatch's detector beside two anchors on the same series.
+//
+// 1. For each seed, the realistic scenario (`flowwatch gen --scenario realistic`,
+//    generated once under --dir and reused) is replayed through the whole
+//    pipeline with the default configuration. The detector's incidents are
+//    scored against ground_truth.jsonl (bench/quality/score.h); every key's
+//    closed buckets, exactly as detection judged them, are also run through the
+//    seed article's method and a plain EWMA (bench/quality/anchors.h).
+//    Printed per seed and in total: hits per attack kind, recall, false
+//    incidents per 1,000 key-days, median delay, level shifts paged, and false
+//    pages on recurring bursts by occurrence.
+// 2. Each series of the Numenta Anomaly Benchmark (--nab, default ../shared/nab)
+//    is mapped onto one key (each sample becomes that bucket's bytes, scaled so
+//    that the median sample is 10 MiB) and run through the same three; printed
+//    per file: labelled windows hit, and flags outside windows after NAB's
+//    probation (the first 15% of the file).
+//
+//   detection_quality [--seeds 1,2,3,4,5] [--vms 80] [--hours 240] [--dir DIR] [--nab DIR|none]
+#include <simdjson.h>
+
+#include <algorithm>
+#include <cmath>
+#include <cstdio>
+#include <cstring>
+#include <filesystem>
+#include <fstream>
+#include <map>
+#include <memory>
+#include <sstream>
+#include <string>
+#include <unordered_map>
+#include <vector>
+
+#include "bench/bench_util.h"
+#include "bench/quality/anchors.h"
+#include "bench/quality/score.h"
+#include "daemon/replay.h"
+#include "daemon/shard_pipeline.h"
+#include "lib/common/time_util.h"
+#include "lib/detect/detection.h"
+
+using namespace flowwatch;
+using namespace flowwatch::bench;
+
+namespace {
+
+constexpr int64_t kDayMs = 86'400'000;
+constexpr const char* kDetectors[] = {"flowwatch", "article", "ewma"};
+constexpr Anchor kAnchors[] = {Anchor::kArticle, Anchor::kEwma};
+constexpr const char* kAttackKinds[] = {"loud_exfil", "slow_exfil", "backup_exfil", "short_burst"};
+
+// Collects one shard's series.
+class SeriesCollector : public detect::BucketObserver {
+ public:
+  void OnBucket(const FlowKey& key, int64_t window_start_ms, uint64_t bytes) override {
+    auto [it, inserted] = series_.try_emplace(key.Packed());
+    if (inserted) keys_.emplace(key.Packed(), key);
+    it->second.emplace_back(window_start_ms, bytes);
+  }
+  std::unordered_map<uint64_t, Series> series_;
+  std::unordered_map<uint64_t, FlowKey> keys_;
+};
+
+std::string KeyName(const FlowKey& k, const NameTables& names) {
+  return std::string(names.vms.Get(k.vm_id)) + "|" + KeyProtocolText(k.protocol) + "|" + std::to_string(k.port) + "|" +
+         std::string(DirectionName(k.direction));
+}
+
+struct SeedResult {
+  Score score[3];
+  size_t keys = 0;
+  double seconds = 0;
+};
+
+SeedResult RunSeed(const std::string& dir, int64_t bucket_ms) {
+  SeedResult out;
+  const std::vector<Label> labels = ReadLabels(dir + "/ground_truth.jsonl");
+  app::ReplayOptions ro;
+  ro.paths = {dir};
+  ro.progress = false;
+  ro.config.inventory.file = dir + "/inventory.csv";
+  ro.config.pipeline.shards = 2;
+  ro.config.pipeline.decoders = 2;
+  std::vector<std::unique_ptr<SeriesCollector>> collectors;
+  for (int i = 0; i < 64; ++i) collectors.push_back(std::make_unique<SeriesCollector>());
+  ro.observer = [&](int shard) { return collectors[static_cast<size_t>(shard)].get(); };
+  std::vector<Incident> incidents[3];
+  double key_days = 0;
+  const int rc = app::RunReplay(ro, [&](const app::ReplayResult& r) {
+    out.seconds = r.seconds;
+    for (const Alert& a : r.alerts) {
+      if (a.status == AlertStatus::kFiring) incidents[0].push_back({KeyName(a.key, *r.names), a.window_start_ms});
+    }
+    for (const auto& c : collectors) {
+      for (const auto& [packed, series] : c->series_) {
+        const std::string key = KeyName(c->keys_.at(packed), *r.names);
+        ++out.keys;
+        key_days += static_cast<double>(series.back().first - series.front().first + bucket_ms) / kDayMs;
+        for (int a = 0; a < 2; ++a) {
+          for (int64_t t : RunAnchor(kAnchors[a], series, bucket_ms)) incidents[a + 1].push_back({key, t});
+        }
+      }
+    }
+  });
+  if (rc != 0) {
+    std::fprintf(stderr, "detection_quality: replay of %s failed (exit %d)\n", dir.c_str(), rc);
+    std::exit(1);
+  }
+  for (int d = 0; d < 3; ++d) out.score[d] = ScoreIncidents(incidents[d], labels, key_days, bucket_ms);
+  return out;
+}
+
+std::string Hits(const KindScore& k) { return std::to_string(k.hits) + "/" + std::to_string(k.labels); }
+
+void PrintHeader() {
+  std::printf("| seed | detector | loud | slow | in backup | short huge | recall | false / 1k key-days | median delay (min) "
+              "| level shifts paged | false on recurring bursts (1st/2nd/3rd+) |\n");
+  std::printf("|---|---|---|---|---|---|---|---|---|---|---|\n");
+}
+
+void PrintRow(const std::string& seed, const char* detector, const Score& s) {
+  std::printf("| %s | %s |", seed.c_str(), detector);
+  for (const char* kind : kAttackKinds) {
+    const auto it = s.by_kind.find(kind);
+    std::printf(" %s |", it == s.by_kind.end() ? "0/0" : Hits(it->second).c_str());
+  }
+  auto occ = [&](int n) {
+    const auto it = s.recurring_false_by_occurrence.find(n);
+    return it == s.recurring_false_by_occurrence.end() ? 0 : it->second;
+  };
+  std::printf(" %.3f | %.2f (%d in %.0f) | %.0f | %d/%d (+%d) | %d/%d/%d |\n", s.attacks.Recall(), s.FalsePer1kKeyDays(),
+              s.false_incidents, s.key_days, s.attacks.MedianDelay(), s.shifts_paged, s.shifts_up, s.shift_extra_pages,
+              occ(1), occ(2), occ(3));
+}
+
+// --- NAB ---------------------------------------------------------------------
+
+bool ParseNabTime(std::string_view text, int64_t* ms) {
+  // "2014-04-10 07:15:00" or with ".000000"
+  std::string t(text.substr(0, 19));
+  if (t.size() != 19) return false;
+  t[10] = 'T';
+  return ParseIso8601(t + "Z", ms);
+}
+
+struct NabFile {
+  std::string name;
+  std::vector<std::pair<int64_t, double>> samples;
+  std::vector<std::pair<int64_t, int64_t>> windows;
+};
+
+struct NabCounts {
+  int windows = 0, hits = 0, outside = 0;
+};
+
+NabCounts ScoreNab(const NabFile& f, const std::vector<int64_t>& flags, int64_t bucket_ms) {
+  NabCounts c;
+  c.windows = static_cast<int>(f.windows.size());
+  const int64_t probation_end = f.samples[f.samples.size() * 15 / 100].first;
+  std::vector<bool> hit(f.windows.size(), false);
+  for (int64_t t : flags) {
+    bool inside = false;
+    for (size_t w = 0; w < f.windows.size(); ++w) {
+      if (t + bucket_ms > f.windows[w].first && t <= f.windows[w].second) {
+        inside = true;
+        hit[w] = true;
+      }
+    }
+    if (!inside && t >= probation_end) ++c.outside;
+  }
+  c.hits = static_cast<int>(std::count(hit.begin(), hit.end(), true));
+  return c;
+}
+
+std::vector<NabFile> LoadNab(const std::string& root) {
+  std::vector<NabFile> files;
+  simdjson::dom::parser parser;
+  simdjson::dom::object windows;
+  if (parser.load(root + "/combined_windows.json").get(windows) != simdjson::SUCCESS) {
+    std::fprintf(stderr, "detection_quality: cannot read %s/combined_windows.json\n", root.c_str());
+    std::exit(2);
+  }
+  for (auto [name, list] : windows) {
+    NabFile f;
+    f.name = std::string(name);
+    for (simdjson::dom::element w : list.get_array()) {
+      int64_t a = 0, b = 0;
+      if (!ParseNabTime(w.at(0).get_string().value(), &a) || !ParseNabTime(w.at(1).get_string().value(), &b)) {
+        std::fprintf(stderr, "detection_quality: a bad window time in %s\n", f.name.c_str());
+        std::exit(2);
+      }
+      f.windows.emplace_back(a, b);
+    }
+    std::ifstream in(root + "/data/" + f.name);
+    std::string line;
+    std::getline(in, line);  // header
+    size_t line_no = 1;
+    while (std::getline(in, line)) {
+      ++line_no;
+      const size_t comma = line.find(',');
+      int64_t t = 0;
+      if (comma == std::string::npos || !ParseNabTime(line.substr(0, comma), &t)) {
+        std::fprintf(stderr, "detection_quality: %s:%zu: not timestamp,value\n", f.name.c_str(), line_no);
+        std::exit(2);
+      }
+      f.samples.emplace_back(t, std::strtod(line.c_str() + comma + 1, nullptr));
+    }
+    if (f.samples.size() > 10) files.push_back(std::move(f));
+  }
+  std::sort(files.begin(), files.end(), [](const NabFile& a, const NabFile& b) { return a.name < b.name; });
+  return files;
+}
+
+class FlagSink : public detect::AlertSink {
+ public:
+  void Emit(Alert a) override {
+    if (a.status == AlertStatus::kFiring) flags.push_back(a.window_start_ms);
+  }
+  std::vector<int64_t> flags;
+};
+
+void RunNab(const std::string& root) {
+  const std::vector<NabFile> files = LoadNab(root);
+  const detect::DetectionOptions options = app::DetectionOptionsFrom(config::Config{});
+  std::printf("\n| NAB file | windows | flowwatch hits | outside | article hits | outside | ewma hits | outside |\n");
+  std::printf("|---|---|---|---|---|---|---|---|\n");
+  NabCounts total[3];
+  for (const NabFile& f : files) {
+    std::vector<double> positive;
+    for (const auto& s : f.samples) {
+      if (s.second > 0) positive.push_back(s.second);
+    }
+    if (positive.empty()) continue;
+    std::nth_element(positive.begin(), positive.begin() + positive.size() / 2, positive.end());
+    const double scale = 10.0 * (1 << 20) / positive[positive.size() / 2];
+    FlagSink sink;
+    SeriesCollector series;
+    detect::Detection d(options, &sink, &series);
+    for (const auto& [t, v] : f.samples) {
+      FlowRecord flow;
+      flow.time_ms = t;
+      flow.vm_id = 2;
+      flow.dst_port = 443;
+      flow.protocol = kProtoTcp;
+      flow.direction = Direction::kOutbound;
+      flow.src = IpAddress::FromV4(0x0A000004);
+      flow.dst = IpAddress::FromV4(0x0A000005);
+      flow.state = FlowState::kEnd;
+      flow.bytes_sd = v > 0 ? static_cast<uint64_t>(std::llround(v * scale)) : 0;
+      d.OnFlow(flow);
+      d.OnProgress(t + 1);
+    }
+    d.Finish();
+    std::vector<int64_t> flags[3] = {sink.flags, {}, {}};
+    for (const auto& [packed, s] : series.series_) {
+      for (int a = 0; a < 2; ++a) flags[a + 1] = RunAnchor(kAnchors[a], s, options.bucket_ms);
+    }
+    std::printf("| %s | %zu |", f.name.c_str(), f.windows.size());
+    for (int i = 0; i < 3; ++i) {
+      const NabCounts c = ScoreNab(f, flags[i], options.bucket_ms);
+      total[i].windows += c.windows;
+      total[i].hits += c.hits;
+      total[i].outside += c.outside;
+      std::printf(" %d | %d |", c.hits, c.outside);
+    }
+    std::printf("\n");
+  }
+  std::printf("| **all %zu files** | %d |", files.size(), total[0].windows);
+  for (const NabCounts& c : total) std::printf(" **%d** | **%d** |", c.hits, c.outside);
+  std::printf("\n");
+}
+
+std::vector<uint64_t> ParseList(const std::string& text) {
+  std::vector<uint64_t> out;
+  std::stringstream in(text);
+  std::string item;
+  while (std::getline(in, item, ',')) out.push_back(std::stoull(item));
+  return out;
+}
+
+}  // namespace
+
+int main(int argc, char** argv) {
+  std::vector<uint64_t> seeds = {1, 2, 3, 4, 5};
+  int vms = 80, hours = 240;
+  std::string dir = "bench-data";
+  std::string nab = std::string(FW_SOURCE_DIR) + "/../shared/nab";
+  for (int i = 1; i + 1 < argc; i += 2) {
+    const std::string flag = argv[i], value = argv[i + 1];
+    if (flag == "--seeds") {
+      seeds = ParseList(value);
+    } else if (flag == "--vms") {
+      vms = std::stoi(value);
+    } else if (flag == "--hours") {
+      hours = std::stoi(value);
+    } else if (flag == "--dir") {
+      dir = value;
+    } else if (flag == "--nab") {
+      nab = value;
+    } else {
+      std::fprintf(stderr, "usage: detection_quality [--seeds 1,2,3] [--vms N] [--hours N] [--dir DIR] [--nab DIR|none]\n");
+      return 2;
+    }
+  }
+  const int64_t bucket_ms = app::DetectionOptionsFrom(config::Config{}).bucket_ms;
+  std::printf("Realistic scenario: %d VMs, %d hours, seeds", vms, hours);
+  for (uint64_t s : seeds) std::printf(" %llu", static_cast<unsigned long long>(s));
+  std::printf("; default settings; hits/labels per attack kind (one label per key that logs the attack)\n\n");
+  PrintHeader();
+  Score total[3];
+  for (uint64_t seed : seeds) {
+    gen::GenOptions g;
+    g.scenario = gen::Scenario::kRealistic;
+    g.seed = seed;
+    g.vms = vms;
+    g.hours = hours;
+    g.out_dir = dir + "/realistic-" + std::to_string(vms) + "-" + std::to_string(hours) + "-" + std::to_string(seed);
+    EnsureWorkload(g);
+    const SeedResult r = RunSeed(g.out_dir, bucket_ms);
+    for (int d = 0; d < 3; ++d) {
+      PrintRow(std::to_string(seed), kDetectors[d], r.score[d]);
+      total[d].Add(r.score[d]);
+    }
+    std::fflush(stdout);
+  }
+  for (int d = 0; d < 3; ++d) PrintRow("**all**", kDetectors[d], total[d]);
+  if (nab != "none") {
+    if (std::filesystem::exists(nab + "/combined_windows.json")) {
+      RunNab(nab);
+    } else {
+      std::printf("\n(NAB not found at %s: skipped)\n", nab.c_str());
+    }
+  }
+  return 0;
+}

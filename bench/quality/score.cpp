@@ -1,0 +1,148 @@
+#include "bench/quality/score.h"
+
+#include <simdjson.h>
+
+#include <algorithm>
+#include <cstdio>
+#include <cstdlib>
+#include <unordered_map>
+
+#include "lib/common/time_util.h"
+
+namespace flowwatch::bench {
+namespace {
+
+constexpr int64_t kMinuteMs = 60'000;
+constexpr int64_t kDayMs = 86'400'000;
+constexpr int64_t kAttackGraceMs = 30 * kMinuteMs;
+
+[[noreturn]] void Fail(const std::string& path, size_t line, const std::string& what) {
+  std::fprintf(stderr, "detection_quality: %s:%zu: %s\n", path.c_str(), line, what.c_str());
+  std::exit(2);
+}
+
+}  // namespace
+
+double KindScore::MedianDelay() const {
+  if (delays_min.empty()) return 0;
+  std::vector<double> d = delays_min;
+  std::sort(d.begin(), d.end());
+  return d.size() % 2 ? d[d.size() / 2] : (d[d.size() / 2 - 1] + d[d.size() / 2]) / 2;
+}
+
+void Score::Add(const Score& o) {
+  auto add = [](KindScore* a, const KindScore& b) {
+    a->labels += b.labels;
+    a->hits += b.hits;
+    a->delays_min.insert(a->delays_min.end(), b.delays_min.begin(), b.delays_min.end());
+  };
+  for (const auto& [kind, s] : o.by_kind) add(&by_kind[kind], s);
+  add(&attacks, o.attacks);
+  false_incidents += o.false_incidents;
+  key_days += o.key_days;
+  shifts_up += o.shifts_up;
+  shifts_paged += o.shifts_paged;
+  shift_extra_pages += o.shift_extra_pages;
+  shifts_down_paged += o.shifts_down_paged;
+  for (const auto& [n, c] : o.recurring_false_by_occurrence) recurring_false_by_occurrence[n] += c;
+}
+
+std::vector<Label> ReadLabels(const std::string& path) {
+  simdjson::padded_string text;
+  if (simdjson::padded_string::load(path).get(text) != simdjson::SUCCESS) Fail(path, 0, "cannot read");
+  simdjson::dom::parser parser;
+  std::vector<Label> out;
+  size_t line_no = 0;
+  std::string_view rest(text.data(), text.size());
+  while (!rest.empty()) {
+    const size_t nl = rest.find('\n');
+    const std::string_view line = rest.substr(0, nl);
+    rest = nl == std::string_view::npos ? std::string_view() : rest.substr(nl + 1);
+    ++line_no;
+    if (line.empty()) continue;
+    simdjson::dom::element e;
+    if (parser.parse(line.data(), line.size()).get(e) != simdjson::SUCCESS) Fail(path, line_no, "not JSON");
+    std::string_view vm, protocol, direction, kind, start, end;
+    int64_t port = 0;
+    bool attack = true;
+    double factor = 1;
+    if (e["vm"].get(vm) || e["protocol"].get(protocol) || e["port"].get(port) || e["direction"].get(direction) ||
+        e["start"].get(start) || e["end"].get(end) || e["kind"].get(kind) || e["attack"].get(attack) ||
+        e["factor"].get(factor)) {
+      Fail(path, line_no, "a label needs vm, protocol, port, direction, start, end, kind, attack, factor");
+    }
+    Label l;
+    l.key = std::string(vm) + "|" + std::string(protocol) + "|" + std::to_string(port) + "|" + std::string(direction);
+    l.kind = std::string(kind);
+    l.attack = attack;
+    l.factor = factor;
+    int64_t occurrence = 0;
+    if (e["occurrence"].get(occurrence) == simdjson::SUCCESS) l.occurrence = static_cast<int>(occurrence);
+    if (!ParseIso8601(start, &l.start_ms) || !ParseIso8601(end, &l.end_ms)) Fail(path, line_no, "a bad time");
+    out.push_back(std::move(l));
+  }
+  return out;
+}
+
+Score ScoreIncidents(const std::vector<Incident>& incidents, const std::vector<Label>& labels, double key_days,
+                     int64_t bucket_ms) {
+  Score score;
+  score.key_days = key_days;
+  std::unordered_map<std::string, std::vector<const Label*>> by_key;
+  for (const Label& l : labels) {
+    by_key[l.key].push_back(&l);
+    if (l.attack) {
+      ++score.by_kind[l.kind].labels;
+      ++score.attacks.labels;
+    }
+    if (l.kind == "level_shift" && l.factor > 1) ++score.shifts_up;
+  }
+  std::unordered_map<const Label*, int64_t> first_hit;  // attack label -> first firing window end
+  std::unordered_map<const Label*, int> shift_pages;
+  for (const Incident& inc : incidents) {
+    const auto it = by_key.find(inc.key);
+    const std::vector<const Label*> none;
+    const std::vector<const Label*>& mine = it == by_key.end() ? none : it->second;
+    bool explained = false;
+    for (const Label* l : mine) {
+      if (l->attack && inc.window_start_ms >= l->start_ms - bucket_ms && inc.window_start_ms < l->end_ms + kAttackGraceMs) {
+        auto [slot, inserted] = first_hit.try_emplace(l, inc.window_start_ms + bucket_ms);
+        if (!inserted) slot->second = std::min(slot->second, inc.window_start_ms + bucket_ms);
+        explained = true;
+      }
+    }
+    if (explained) continue;
+    for (const Label* l : mine) {
+      if (l->kind == "level_shift" && inc.window_start_ms >= l->start_ms - bucket_ms &&
+          inc.window_start_ms < l->start_ms + kDayMs) {
+        if (l->factor < 1) {
+          ++score.shifts_down_paged;  // a drop should never page: false
+          break;
+        }
+        explained = ++shift_pages[l] == 1;
+        if (!explained) ++score.shift_extra_pages;
+        break;
+      }
+    }
+    if (explained) continue;
+    ++score.false_incidents;
+    for (const Label* l : mine) {
+      if (l->occurrence > 0 && inc.window_start_ms >= l->start_ms - bucket_ms && inc.window_start_ms < l->end_ms + 10 * kMinuteMs) {
+        ++score.recurring_false_by_occurrence[std::min(l->occurrence, 3)];
+        break;
+      }
+    }
+  }
+  for (const auto& [label, end_ms] : first_hit) {
+    KindScore& k = score.by_kind[label->kind];
+    ++k.hits;
+    ++score.attacks.hits;
+    const double delay = static_cast<double>(end_ms - label->start_ms) / kMinuteMs;
+    k.delays_min.push_back(delay);
+    score.attacks.delays_min.push_back(delay);
+  }
+  score.shifts_paged = static_cast<int>(shift_pages.size());
+  return score;
+}
+
+}  // namespace flowwatch::bench
