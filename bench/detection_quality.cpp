@@ -52,14 +52,23 @@ constexpr const char* kAttackKinds[] = {"loud_exfil", "slow_exfil", "backup_exfi
 // Collects one shard's series.
 class SeriesCollector : public detect::BucketObserver {
  public:
-  void OnBucket(const FlowKey& key, int64_t window_start_ms, uint64_t bytes) override {
+  void OnBucket(const FlowKey& key, int64_t window_start_ms, uint64_t bytes, const detect::VolumeVerdict& v) override {
+    if (dump_ != nullptr && v.warm && (v.score >= 3 || v.anomalous || v.evidence >= 5)) {
+      std::fprintf(dump_, "%u|%u|%u|%u %lld %llu score %.1f z %.1f G %.1f ratio %.2f%s%s\n", key.vm_id, key.protocol,
+                   key.port, static_cast<unsigned>(key.direction), static_cast<long long>(window_start_ms / 1000),
+                   static_cast<unsigned long long>(bytes), v.score, v.zscore, v.evidence, v.ratio,
+                   v.single ? " SINGLE" : "", v.sustained ? " SUSTAINED" : "");
+    }
     auto [it, inserted] = series_.try_emplace(key.Packed());
     if (inserted) keys_.emplace(key.Packed(), key);
     it->second.emplace_back(window_start_ms, bytes);
   }
   std::unordered_map<uint64_t, Series> series_;
   std::unordered_map<uint64_t, FlowKey> keys_;
+  FILE* dump_ = nullptr;  // --dump FILE: the high scores, as judged
 };
+
+FILE* g_dump = nullptr;
 
 std::string KeyName(const FlowKey& k, const NameTables& names) {
   return std::string(names.vms.Get(k.vm_id)) + "|" + KeyProtocolText(k.protocol) + "|" + std::to_string(k.port) + "|" +
@@ -70,7 +79,33 @@ struct SeedResult {
   Score score[3];
   size_t keys = 0;
   double seconds = 0;
+  std::string thresholds;  // flowwatch's at the end, per shard
 };
+
+// Prints how the volume model sees one key's series, bucket by bucket (with
+// the prior thresholds, not the shard's pooled ones): for looking into a miss
+// or a false incident.
+void Trace(const Series& series, int64_t bucket_ms, const std::string& key, bool only_high) {
+  const detect::DetectionOptions o = app::DetectionOptionsFrom(config::Config{});
+  const detect::VolumeModel model(bucket_ms, o.half_life_ms);
+  detect::SeasonalBaseline b;
+  const detect::VolumeThresholds t;
+  for (const auto& [start, bytes] : series) {
+    const int64_t bucket = start / bucket_ms;
+    const detect::VolumeVerdict v = model.Observe(&b, 1, bucket, bytes, t, o.volume, nullptr, nullptr, nullptr);
+    const int hour = static_cast<int>(start % kDayMs / 3600000);
+    if (only_high && v.score < 3) continue;
+    if (only_high) std::printf("%s ", key.c_str());
+    const int weekday = static_cast<int>((start / kDayMs + 4) % 7);
+    std::printf("%s %12llu exp %12.0f r %6.2f s %5.3f z %6.1f score %6.1f G %5.1f c %4.1f L %5.2f W %5.2f%s%s%s\n",
+                FormatIso8601(start).c_str(), static_cast<unsigned long long>(bytes), v.expected, v.residual,
+                b.scale_nats(), v.zscore, v.score, v.evidence, b.hour_seen(hour) ? b.ceiling(hour) * 0.5 : -1.0,
+                b.level_nats(), b.WeekOffset(weekday),
+                v.warm ? "" : " cold", v.single ? " SINGLE" : "", v.sustained ? " SUSTAINED" : "");
+  }
+}
+
+std::string g_trace;  // --trace KEY
 
 SeedResult RunSeed(const std::string& dir, int64_t bucket_ms) {
   SeedResult out;
@@ -82,18 +117,33 @@ SeedResult RunSeed(const std::string& dir, int64_t bucket_ms) {
   ro.config.pipeline.shards = 2;
   ro.config.pipeline.decoders = 2;
   std::vector<std::unique_ptr<SeriesCollector>> collectors;
-  for (int i = 0; i < 64; ++i) collectors.push_back(std::make_unique<SeriesCollector>());
+  for (int i = 0; i < 64; ++i) {
+    collectors.push_back(std::make_unique<SeriesCollector>());
+    collectors.back()->dump_ = g_dump;
+  }
   ro.observer = [&](int shard) { return collectors[static_cast<size_t>(shard)].get(); };
   std::vector<Incident> incidents[3];
   double key_days = 0;
   const int rc = app::RunReplay(ro, [&](const app::ReplayResult& r) {
     out.seconds = r.seconds;
+    for (const app::ShardPipeline* p : r.shards) {
+      const detect::Detection& d = p->detection();
+      char buf[400];
+      std::snprintf(buf, sizeof buf,
+                    "%sone bucket %.1f (rate %.4f sigma %.2f xi %.2f), pair %.1f (rate %.4f sigma %.2f xi %.2f), sustained %.1f (rate %.5f sigma %.2f xi %.2f)",
+                    out.thresholds.empty() ? "" : "; ", d.thresholds().bucket, d.bucket_pool().rate(),
+                    d.bucket_pool().sigma(), d.bucket_pool().xi(), d.thresholds().pair, d.pair_pool().rate(),
+                    d.pair_pool().sigma(), d.pair_pool().xi(), d.thresholds().sustained, d.sustained_pool().rate(),
+                    d.sustained_pool().sigma(), d.sustained_pool().xi());
+      out.thresholds += buf;
+    }
     for (const Alert& a : r.alerts) {
       if (a.status == AlertStatus::kFiring) incidents[0].push_back({KeyName(a.key, *r.names), a.window_start_ms});
     }
     for (const auto& c : collectors) {
       for (const auto& [packed, series] : c->series_) {
         const std::string key = KeyName(c->keys_.at(packed), *r.names);
+        if (key == g_trace || g_trace == "*") Trace(series, bucket_ms, key, g_trace == "*");
         ++out.keys;
         key_days += static_cast<double>(series.back().first - series.front().first + bucket_ms) / kDayMs;
         for (int a = 0; a < 2; ++a) {
@@ -297,6 +347,10 @@ int main(int argc, char** argv) {
       dir = value;
     } else if (flag == "--nab") {
       nab = value;
+    } else if (flag == "--dump") {
+      g_dump = std::fopen(value.c_str(), "w");
+    } else if (flag == "--trace") {
+      g_trace = value;
     } else {
       std::fprintf(stderr, "usage: detection_quality [--seeds 1,2,3] [--vms N] [--hours N] [--dir DIR] [--nab DIR|none]\n");
       return 2;
@@ -321,6 +375,8 @@ int main(int argc, char** argv) {
       PrintRow(std::to_string(seed), kDetectors[d], r.score[d]);
       total[d].Add(r.score[d]);
     }
+    std::fprintf(stderr, "seed %llu: flowwatch's thresholds at the end, by shard: %s\n",
+                 static_cast<unsigned long long>(seed), r.thresholds.c_str());
     std::fflush(stdout);
   }
   for (int d = 0; d < 3; ++d) PrintRow("**all**", kDetectors[d], total[d]);

@@ -110,7 +110,7 @@ Status RestoreCheckpoint(const state::Checkpoint& c, const std::string& source, 
     const std::string name = "shard." + std::to_string(i);
     const std::string* s = c.Find(name);
     if (!s) return Status::Corruption(source + ": section " + name + " is missing");
-    if (Status st = shards[i]->Load(*s, remap, source + ": " + name); !st.ok()) return st;
+    if (Status st = shards[i]->Load(*s, remap, source + ": " + name, c.version); !st.ok()) return st;
   }
   state::Reader ar(*a, source + ": alerts");
   if (!alerts->LoadActive(&ar)) return Status::Corruption(ar.error());

@@ -29,6 +29,8 @@ detect::DetectionOptions DetectionOptionsFrom(const config::Config& c) {
   o.bucket_ms = d.bucket.count();
   o.allowed_lateness_ms = d.allowed_lateness.count();
   o.half_life_ms = d.half_life.count();
+  o.relearn_after_ms = d.relearn_after.count();
+  o.volume.false_alerts_per_1k_key_days = d.false_alerts_per_1k_key_days;
   o.volume.min_ratio = d.min_ratio;
   o.volume.min_zscore = d.min_zscore;
   o.volume.min_bytes = d.min_bytes;
@@ -122,7 +124,8 @@ void ShardPipeline::Save(state::Writer* w) const {
   detection_.Save(w);
 }
 
-Status ShardPipeline::Load(std::string_view saved, const state::IdRemap& remap, const std::string& what) {
+Status ShardPipeline::Load(std::string_view saved, const state::IdRemap& remap, const std::string& what,
+                           uint32_t version) {
   state::Reader r(saved, what);
   for (Counter& c : counters_.tuples_by_format) c.Set(r.Get<uint64_t>());
   counters_.bytes.Set(r.Get<uint64_t>());
@@ -143,7 +146,7 @@ Status ShardPipeline::Load(std::string_view saved, const state::IdRemap& remap, 
     t.ingress = r.Get<uint64_t>();
     t.egress = r.Get<uint64_t>();
   }
-  if (r.ok() && dedup_.Load(&r) && ports_.Load(&r, remap) && detection_.Load(&r, remap) && !r.done()) {
+  if (r.ok() && dedup_.Load(&r) && ports_.Load(&r, remap) && detection_.Load(&r, remap, version) && !r.done()) {
     r.Fail("bytes after the shard's state");
   }
   if (!r.ok()) return Status::Corruption(r.error());

@@ -23,6 +23,7 @@
 #include "lib/ports/port_table.h"
 #include "lib/shard/dedup_window.h"
 #include "lib/shard/shard_processor.h"
+#include "lib/state/checkpoint_file.h"
 #include "lib/state/codec.h"
 #include "lib/state/id_remap.h"
 
@@ -77,8 +78,10 @@ class ShardPipeline : public shard::ShardProcessor {
   // paused.
   void Save(state::Writer* w) const;
   // Replaces this fresh pipeline's state with a saved one; before the shard
-  // starts. Status::Corruption naming what is wrong if the bytes are not one.
-  Status Load(std::string_view saved, const state::IdRemap& remap, const std::string& what);
+  // starts. version: the checkpoint format it was written in. Status::Corruption
+  // naming what is wrong if the bytes are not one.
+  Status Load(std::string_view saved, const state::IdRemap& remap, const std::string& what,
+              uint32_t version = state::kCheckpointVersion);
 
   void OnFlow(const FlowRecord& flow) override;
   void OnProgress(int64_t input_time_ms) override;

@@ -39,6 +39,14 @@ std::string AlertJson(const Alert& a, const NameTables& names, const enrich::Pee
   w.Field("baseline_bytes", static_cast<uint64_t>(a.baseline_bytes + 0.5));
   w.FieldDouble("ratio", a.ratio, 1);
   w.FieldDouble("zscore", a.zscore, 1);
+  w.Field("expected_bytes", static_cast<uint64_t>(a.expected_bytes + 0.5));
+  if (a.once_in_key_days > 0) {  // unknown until the shard's pooled tail has data
+    w.Key("rarity");
+    w.BeginObject();
+    w.Field("once_in_key_days", static_cast<uint64_t>(a.once_in_key_days + 0.5));
+    w.EndObject();
+  }
+  w.Field("duration_minutes", static_cast<uint64_t>(a.duration_ms / 60'000));
   w.Field("severity", SeverityName(a.severity));
   w.Key("top_peers");
   w.BeginArray();
@@ -51,6 +59,20 @@ std::string AlertJson(const Alert& a, const NameTables& names, const enrich::Pee
     w.EndObject();
   }
   w.EndArray();
+  if (!a.related.empty()) {
+    w.Key("related");
+    w.BeginArray();
+    for (const RelatedDeviation& r : a.related) {
+      w.BeginObject();
+      w.Field("protocol", KeyProtocolText(r.key.protocol));
+      w.Field("port", static_cast<unsigned>(r.key.port));
+      w.Field("direction", DirectionName(r.key.direction));
+      w.Field("observed_bytes", r.observed_bytes);
+      w.Field("expected_bytes", static_cast<uint64_t>(r.expected_bytes + 0.5));
+      w.EndObject();
+    }
+    w.EndArray();
+  }
   w.Field("incident_start", FormatIso8601(a.incident_start_ms));
   w.Field("fingerprint", Fingerprint(a, vm));
   w.EndObject();
@@ -73,6 +95,12 @@ std::string AlertText(const Alert& a, const NameTables& names, const enrich::Pee
   if (a.status == AlertStatus::kFiring) {
     std::snprintf(body, sizeof body, "%s, %.1fx its usual %s (z %.0f)", HumanBytes(static_cast<double>(a.observed_bytes)).c_str(),
                   a.ratio, HumanBytes(a.baseline_bytes).c_str(), a.zscore);
+    out += body;
+    if (a.duration_ms > a.window_end_ms - a.window_start_ms) {
+      std::snprintf(body, sizeof body, ", rising for %lld min", static_cast<long long>(a.duration_ms / 60'000));
+      out += body;
+    }
+    body[0] = '\0';
   } else {
     const std::string since = FormatIso8601(a.incident_start_ms);
     std::snprintf(body, sizeof body, "%s, back to normal (usual %s); incident began %s",

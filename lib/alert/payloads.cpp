@@ -51,7 +51,7 @@ bool ToAlertmanager(const AlertEvent& event, AlertmanagerAlert* out) {
   }
   out->annotations["summary"] = event.text;
   out->annotations["fingerprint"] = event.fingerprint;
-  for (const char* key : {"observed_bytes", "baseline_bytes", "ratio", "suppressed"}) {
+  for (const char* key : {"observed_bytes", "baseline_bytes", "expected_bytes", "ratio", "duration_minutes", "suppressed"}) {
     if (std::string v = Text(o, key); !v.empty()) out->annotations[key] = v;
   }
   out->starts_at = Text(o, "incident_start");

@@ -92,10 +92,12 @@ struct DedupConfig {
 struct DetectionConfig {
   Millis bucket{5 * 60 * 1000};
   Millis allowed_lateness{3 * 60 * 1000};
+  double false_alerts_per_1k_key_days = 1.0;  // the budget the thresholds follow from
   Millis half_life{6 * 3600 * 1000};
+  Millis relearn_after{4 * 3600 * 1000};
   int warmup_buckets = 24;
-  double min_ratio = 3.0;
-  double min_zscore = 4.0;
+  double min_ratio = 1.5;
+  double min_zscore = 3.0;
   uint64_t min_bytes = 1u << 20;
   int resolve_after_buckets = 3;
   double critical_ratio = 5.0;

@@ -272,20 +272,22 @@ void ReadAlerts(Reader& r, const YAML::Node& n, AlertsConfig* c) {
 
 void ReadDetection(Reader& r, const YAML::Node& n, DetectionConfig* c) {
   const char* p = "detection";
-  if (!r.Map(n, p, {"bucket", "allowed_lateness", "half_life", "warmup_buckets", "min_ratio", "min_zscore",
-                    "min_bytes", "critical_ratio", "resolve_after_buckets", "max_keys", "max_keys_per_vm",
-                    "idle_ttl", "top_peers"})) {
+  if (!r.Map(n, p, {"bucket", "allowed_lateness", "false_alerts_per_1k_key_days", "half_life", "relearn_after",
+                    "warmup_buckets", "min_ratio", "min_zscore", "min_bytes", "critical_ratio",
+                    "resolve_after_buckets", "max_keys", "max_keys_per_vm", "idle_ttl", "top_peers"})) {
     return;
   }
   r.Duration(n, p, "bucket", &c->bucket, Millis(1000));
   r.Duration(n, p, "allowed_lateness", &c->allowed_lateness, Millis(0));
+  r.Double(n, p, "false_alerts_per_1k_key_days", &c->false_alerts_per_1k_key_days, 0.001, 1000.0);
   r.Duration(n, p, "half_life", &c->half_life, Millis(1000));
-  r.Int(n, p, "warmup_buckets", &c->warmup_buckets, 1, 100000);
+  r.Duration(n, p, "relearn_after", &c->relearn_after, Millis(1000));
+  r.Int(n, p, "warmup_buckets", &c->warmup_buckets, 1, 63);
   r.Double(n, p, "min_ratio", &c->min_ratio, 1.0, 1e9);
   r.Double(n, p, "min_zscore", &c->min_zscore, 0.0, 1e9);
   r.Size(n, p, "min_bytes", &c->min_bytes, 0);
   r.Double(n, p, "critical_ratio", &c->critical_ratio, 1.0, 1e9);
-  r.Int(n, p, "resolve_after_buckets", &c->resolve_after_buckets, 1, 100000);
+  r.Int(n, p, "resolve_after_buckets", &c->resolve_after_buckets, 1, 15);
   r.Size(n, p, "max_keys", &c->max_keys, 1);
   r.Size(n, p, "max_keys_per_vm", &c->max_keys_per_vm, 1);
   r.Duration(n, p, "idle_ttl", &c->idle_ttl, Millis(1000));

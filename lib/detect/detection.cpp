@@ -3,6 +3,7 @@
 #include <algorithm>
 #include <cmath>
 
+#include "lib/common/hash.h"
 #include "lib/common/interner.h"
 #include "lib/common/logging.h"
 
@@ -11,15 +12,34 @@ namespace {
 
 constexpr size_t kMaxSpareMaps = 1;  // a bucket table is large: keep one for reuse
 constexpr int64_t kEvictionEveryBuckets = 12;
+constexpr int64_t kDayMs = 86'400'000;
+
+// The pooled tails: scores above kPoolBase are kept, the last kPoolCapacity of
+// each; counts fade over kPoolHorizon key-buckets.
+constexpr double kPoolBase = 3.0;
+constexpr size_t kPoolCapacity = 4096;
+constexpr double kPoolHorizon = 2e6;
+// Thresholds while a shard has seen too few excesses to fit a tail (a few
+// keys, the first hours), and their bounds whatever the fit says (a score is
+// kept in quarter units up to 63.75).
+constexpr VolumeThresholds kPriorThresholds{6.0, 5.0, 16.0};
+constexpr double kMaxScoreThreshold = 60, kMinSustainedThreshold = 6, kMaxSustainedThreshold = 30;
+constexpr double kMaxRarityKeyDays = 1e7;
+// An incident this short is a burst: once over, its hours learn it (LearnBurst).
+constexpr int64_t kShortIncidentMs = 3600 * 1000;
 
 }  // namespace
 
 Detection::Detection(const DetectionOptions& options, AlertSink* sink, BucketObserver* observer)
     : options_(options),
-      alpha_(AlphaForHalfLife(static_cast<double>(options.half_life_ms) / static_cast<double>(options.bucket_ms))),
-      young_age_(static_cast<uint32_t>(std::ceil(1 / alpha_))),
+      model_(options.bucket_ms, options.half_life_ms),
       sink_(sink),
-      observer_(observer) {}
+      observer_(observer),
+      bucket_pool_(kPoolBase, kPoolCapacity, kPoolHorizon),
+      pair_pool_(kPoolBase, kPoolCapacity, kPoolHorizon),
+      sustained_pool_(kPoolBase, kPoolCapacity, kPoolHorizon) {
+  RefreshThresholds();
+}
 
 Detection::~Detection() = default;
 
@@ -30,6 +50,29 @@ void Detection::UpdateThresholds(const DetectionOptions& o) {
   options_.bucket_ms = bucket_ms;
   options_.allowed_lateness_ms = lateness_ms;
   options_.half_life_ms = half_life_ms;
+  RefreshThresholds();
+}
+
+void Detection::RefreshThresholds() {
+  bucket_pool_.Refresh();
+  pair_pool_.Refresh();
+  sustained_pool_.Refresh();
+  // A third of the budget for each test, as a probability per key-bucket.
+  const double buckets_per_day = static_cast<double>(kDayMs) / static_cast<double>(options_.bucket_ms);
+  const double p = options_.volume.false_alerts_per_1k_key_days / 1000 / buckets_per_day / 3;
+  thresholds_.bucket = std::clamp(bucket_pool_.Threshold(p, kPriorThresholds.bucket), kPoolBase, kMaxScoreThreshold);
+  thresholds_.pair = std::clamp(pair_pool_.Threshold(p, kPriorThresholds.pair), kPoolBase, kMaxScoreThreshold);
+  thresholds_.sustained = std::clamp(sustained_pool_.Threshold(p, kPriorThresholds.sustained), kMinSustainedThreshold,
+                                     kMaxSustainedThreshold);
+}
+
+double Detection::Rarity(const VolumeVerdict& v) const {
+  double p = 1;
+  if (v.single) p = std::min({p, bucket_pool_.Probability(v.score), pair_pool_.Probability(v.pair_score)});
+  if (v.sustained) p = std::min(p, sustained_pool_.Probability(v.evidence));
+  if (bucket_pool_.excesses() == 0) return 0;  // no tail to tell
+  const double buckets_per_day = static_cast<double>(kDayMs) / static_cast<double>(options_.bucket_ms);
+  return p > 0 ? std::min(kMaxRarityKeyDays, 1 / (p * buckets_per_day)) : kMaxRarityKeyDays;
 }
 
 FlowKey Detection::Admit(FlowKey key) {
@@ -60,7 +103,6 @@ void Detection::OnFlow(const FlowRecord& flow) {
     }
     return;
   }
-  const FlowKey key = Admit(FlowKey::Of(flow));
   if (bucket != cached_bucket_) {
     std::unique_ptr<BucketMap>& slot = open_[bucket];
     if (!slot) {
@@ -74,7 +116,14 @@ void Detection::OnFlow(const FlowRecord& flow) {
     cached_bucket_ = bucket;
     cached_map_ = slot.get();
   }
-  BucketAgg& agg = *cached_map_->TryEmplace(key).first;
+  // A key already in the open bucket was admitted when it got there.
+  FlowKey key = FlowKey::Of(flow);
+  BucketAgg* found = cached_map_->Find(key);
+  if (found == nullptr) {
+    key = Admit(key);
+    found = cached_map_->TryEmplace(key).first;
+  }
+  BucketAgg& agg = *found;
   agg.bytes += bytes;
   agg.bytes_sent += flow.direction == Direction::kOutbound ? flow.bytes_sd : flow.bytes_ds;
   agg.packets += flow.packets();
@@ -136,16 +185,25 @@ namespace {
 
 bool HigherRatio(const Deviation& a, const Deviation& b) { return a.ratio > b.ratio; }
 
+// Seeds a bucket's stochastic rounding from what does not depend on the order
+// names were interned in (a VM's id differs from run to run and between the
+// daemon and replay): the same flows give the same baselines everywhere.
+uint64_t RoundingSeed(const FlowKey& key, uint64_t bytes) {
+  return HashCombine(HashCombine(key.port, key.protocol), HashCombine(static_cast<uint64_t>(key.direction), bytes));
+}
+
 }  // namespace
 
 void Detection::CloseBucket(int64_t bucket, BucketMap* data) {
+  RefreshThresholds();
   next_firing_.clear();
   next_top_.clear();
+  anomalous_.clear();
   std::vector<FlowKey> resolved;
   if (data != nullptr) {
     data->ForEach([&](const FlowKey& key, const BucketAgg& agg) {
-      if (observer_ != nullptr) observer_->OnBucket(key, bucket * options_.bucket_ms, agg.bytes);
-      Judge(key, bucket, agg, &resolved);
+      const VolumeVerdict v = Judge(key, bucket, agg, &resolved);
+      if (observer_ != nullptr) observer_->OnBucket(key, bucket * options_.bucket_ms, agg.bytes, v);
     });
   }
   static const BucketAgg kEmpty;
@@ -157,60 +215,84 @@ void Detection::CloseBucket(int64_t bucket, BucketMap* data) {
   std::sort(next_firing_.begin(), next_firing_.end(), HigherRatio);
   deviations_.swap(next_firing_);
   deviations_.insert(deviations_.end(), next_top_.begin(), next_top_.end());
+  EmitPending();
 }
 
-void Detection::CatchUp(KeyBaseline* b, int64_t bucket) const {
-  if (b->age == 0) return;
-  int64_t zeros = bucket - b->last_bucket - 1;
-  // While young, the mean is a running average (alpha = 1/age): step by step.
-  while (zeros > 0 && b->age < young_age_) {
-    Fold(b, 0);
-    --zeros;
+void Detection::EmitPending() {
+  // Each firing alert names the VM's other keys that deviate in this bucket.
+  std::sort(anomalous_.begin(), anomalous_.end(), [](const Deviation& a, const Deviation& b) {
+    return a.key.vm_id != b.key.vm_id ? a.key.vm_id < b.key.vm_id : a.ratio > b.ratio;
+  });
+  for (Alert& a : pending_) {
+    if (a.status != AlertStatus::kFiring) continue;
+    auto it = std::lower_bound(anomalous_.begin(), anomalous_.end(), a.key.vm_id,
+                               [](const Deviation& d, uint32_t vm) { return d.key.vm_id < vm; });
+    for (; it != anomalous_.end() && it->key.vm_id == a.key.vm_id && a.related.size() < options_.max_related; ++it) {
+      if (!(it->key == a.key)) a.related.push_back(RelatedDeviation{it->key, it->observed_bytes, it->baseline_bytes});
+    }
   }
-  if (zeros > 0) {
-    b->bytes.DecayZeros(zeros, alpha_);
-    b->age = static_cast<uint32_t>(std::min<int64_t>(UINT32_MAX - 1, b->age + zeros));
-  }
+  for (Alert& a : pending_) sink_->Emit(std::move(a));
+  pending_.clear();
 }
 
-void Detection::Fold(KeyBaseline* b, double x) const {
-  const double alpha = std::max(alpha_, 1.0 / (static_cast<double>(b->age) + 1));
-  b->bytes.Update(x, alpha);
-  if (b->age < UINT32_MAX - 1) ++b->age;
-}
-
-void Detection::Judge(const FlowKey& key, int64_t bucket, const BucketAgg& agg, std::vector<FlowKey>* resolved) {
-  KeyBaseline* b = baselines_.Find(key);
+VolumeVerdict Detection::Judge(const FlowKey& key, int64_t bucket, const BucketAgg& agg, std::vector<FlowKey>* resolved) {
+  SeasonalBaseline* b = baselines_.Find(key);
   if (b == nullptr) {  // evicted while a bucket of it was open: start afresh
     b = baselines_.TryEmplace(key).first;
     ++*keys_per_vm_.TryEmplace(key.vm_id).first;
   }
-  CatchUp(b, bucket);
-  const VolumeVerdict v = EvaluateVolume(b->bytes, b->age, agg.bytes, options_.volume);
-  const double x = BaselineInput(b->bytes, agg.bytes, v, options_.volume);
-  if (b->firing) {
+  VolumeVerdict v;
+  if (agg.bytes > 0) {
+    v = model_.Observe(b, RoundingSeed(key, agg.bytes), bucket, agg.bytes, thresholds_, options_.volume, &bucket_pool_,
+                       &pair_pool_, &sustained_pool_);
+  } else {  // a firing key without traffic: a normal bucket
+    VolumeModel::EndRun(b, &sustained_pool_, thresholds_.sustained);
+    v.expected = model_.Expected(*b, bucket);
+  }
+  if (b->firing()) {
     Incident* inc = incidents_.Find(key);
+    if (v.anomalous && inc != nullptr && (bucket - inc->start_bucket + 1) * options_.bucket_ms >= options_.relearn_after_ms) {
+      // It has lasted: this is the key's normal now.
+      model_.Relearn(b, bucket, agg.bytes);
+      v.anomalous = false;
+    }
     if (v.anomalous) {
-      b->normal_streak = 0;
-      if (inc != nullptr && v.severity == Severity::kCritical) inc->severity = Severity::kCritical;
-    } else if (++b->normal_streak >= options_.resolve_after_buckets) {
-      b->firing = 0;
-      b->normal_streak = 0;
-      Alert a = MakeAlert(AlertStatus::kResolved, key, bucket, agg, v, inc ? inc->start_bucket : bucket);
+      b->set_normal_streak(0);
+      if (inc != nullptr) {
+        if (v.severity == Severity::kCritical) inc->severity = Severity::kCritical;
+        inc->last_bucket = bucket;
+        inc->peak_residual = std::max(inc->peak_residual, static_cast<float>(v.residual));
+      }
+    } else if (b->normal_streak() + 1 >= static_cast<int>(options_.resolve_after_buckets)) {
+      b->set_firing(false);
+      b->set_normal_streak(0);
+      if (inc != nullptr && (inc->last_bucket - inc->begin_bucket + 1) * options_.bucket_ms <= kShortIncidentMs) {
+        model_.LearnBurst(b, inc->begin_bucket, inc->last_bucket, inc->peak_residual);
+      }
+      const Incident none{bucket, bucket, bucket, 0, v.severity};
+      Alert a = MakeAlert(AlertStatus::kResolved, key, bucket, agg, v, inc ? *inc : none);
       if (inc != nullptr) a.severity = inc->severity;
-      sink_->Emit(std::move(a));
+      pending_.push_back(std::move(a));
       resolved->push_back(key);
+    } else {
+      b->set_normal_streak(b->normal_streak() + 1);
     }
   } else if (v.anomalous) {
-    b->firing = 1;
-    b->normal_streak = 0;
-    *incidents_.TryEmplace(key).first = Incident{bucket, v.severity};
-    sink_->Emit(MakeAlert(AlertStatus::kFiring, key, bucket, agg, v, bucket));
+    b->set_firing(true);
+    b->set_normal_streak(0);
+    // A sustained deviation began when its evidence started to build.
+    const int64_t begin = v.sustained && !v.single ? bucket - std::max<int64_t>(v.run, 1) + 1 : bucket;
+    const Incident inc{bucket, begin, bucket, static_cast<float>(v.residual), v.severity};
+    *incidents_.TryEmplace(key).first = inc;
+    Alert a = MakeAlert(AlertStatus::kFiring, key, bucket, agg, v, inc);
+    a.once_in_key_days = Rarity(v);
+    pending_.push_back(std::move(a));
   }
-  const Deviation d{key, bucket * options_.bucket_ms, agg.bytes, v.baseline, v.ratio, v.zscore, b->firing != 0};
+  const Deviation d{key, bucket * options_.bucket_ms, agg.bytes, v.expected, v.ratio, v.zscore, b->firing()};
+  if (v.anomalous) anomalous_.push_back(d);
   if (d.firing) {
     next_firing_.push_back(d);
-  } else if (b->age >= options_.volume.warmup_buckets && options_.top_deviations > 0) {
+  } else if (v.warm && options_.top_deviations > 0) {
     if (next_top_.size() < options_.top_deviations) {
       next_top_.push_back(d);
       std::push_heap(next_top_.begin(), next_top_.end(), HigherRatio);
@@ -220,32 +302,35 @@ void Detection::Judge(const FlowKey& key, int64_t bucket, const BucketAgg& agg, 
       std::push_heap(next_top_.begin(), next_top_.end(), HigherRatio);
     }
   }
-  Fold(b, x);
-  b->last_bucket = bucket;
+  return v;
 }
 
 void Detection::EvictIdle(int64_t bucket) {
   const int64_t ttl_buckets = std::max<int64_t>(1, options_.idle_ttl_ms / options_.bucket_ms);
-  evicted_keys_ += baselines_.EraseIf([&](const FlowKey& key, const KeyBaseline& b) {
-    if (b.firing || b.age == 0 || b.last_bucket >= bucket - ttl_buckets) return false;
+  evicted_keys_ += baselines_.EraseIf([&](const FlowKey& key, const SeasonalBaseline& b) {
+    if (b.firing() || b.seen() == 0 || static_cast<int64_t>(b.last_bucket) >= bucket - ttl_buckets) return false;
     if (uint32_t* n = keys_per_vm_.Find(key.vm_id); n != nullptr && --*n == 0) keys_per_vm_.Erase(key.vm_id);
     return true;
   });
 }
 
 Alert Detection::MakeAlert(AlertStatus status, const FlowKey& key, int64_t bucket, const BucketAgg& agg,
-                           const VolumeVerdict& v, int64_t incident_start) const {
+                           const VolumeVerdict& v, const Incident& incident) const {
   Alert a;
   a.status = status;
   a.key = key;
   a.window_start_ms = bucket * options_.bucket_ms;
   a.window_end_ms = a.window_start_ms + options_.bucket_ms;
-  a.incident_start_ms = incident_start * options_.bucket_ms;
+  a.incident_start_ms = incident.start_bucket * options_.bucket_ms;
   a.observed_bytes = agg.bytes;
-  a.baseline_bytes = v.baseline;
+  a.baseline_bytes = a.expected_bytes = v.expected;
   a.ratio = v.ratio;
   a.zscore = v.zscore;
   a.severity = v.severity;
+  // Firing: from where the deviation began to now; resolved: to the last
+  // anomalous bucket, before the normal ones that resolved it.
+  const int64_t last = status == AlertStatus::kFiring ? bucket : bucket - options_.resolve_after_buckets;
+  a.duration_ms = std::max<int64_t>(1, last - incident.begin_bucket + 1) * options_.bucket_ms;
   a.top_peers = agg.peers.Top(options_.top_peers);
   return a;
 }
@@ -257,20 +342,31 @@ void Detection::Save(state::Writer* w) const {
   w->Put<uint64_t>(late_flows_.value());
   w->Put<uint64_t>(folded_flows_.value());
   w->Put<uint64_t>(evicted_keys_);
+  bucket_pool_.Save(w);
+  pair_pool_.Save(w);
+  sustained_pool_.Save(w);
   w->Put<uint64_t>(baselines_.size());
-  baselines_.ForEach([&](const FlowKey& k, const KeyBaseline& b) {
+  baselines_.ForEach([&](const FlowKey& k, const SeasonalBaseline& b) {
     w->Put<uint64_t>(k.Packed());
-    w->Put<float>(b.bytes.mean);
-    w->Put<float>(b.bytes.var);
-    w->Put<int64_t>(b.last_bucket);
-    w->Put<uint32_t>(b.age);
-    w->Put<uint8_t>(b.firing);
-    w->Put<uint8_t>(b.normal_streak);
+    w->Put<uint32_t>(b.last_bucket);
+    w->Put<uint16_t>(b.level);
+    w->Put<uint8_t>(b.scale);
+    w->Put<uint8_t>(b.last_score);
+    w->Put<uint16_t>(b.flags);
+    w->Put<uint8_t>(b.evidence);
+    w->Put<uint8_t>(b.evidence_peak);
+    w->Put<uint8_t>(b.run);
+    for (int8_t v : b.day) w->Put<int8_t>(v);
+    for (int8_t v : b.week) w->Put<int8_t>(v);
+    for (uint8_t v : b.ceilings) w->Put<uint8_t>(v);
   });
   w->Put<uint64_t>(incidents_.size());
   incidents_.ForEach([&](const FlowKey& k, const Incident& i) {
     w->Put<uint64_t>(k.Packed());
     w->Put<int64_t>(i.start_bucket);
+    w->Put<int64_t>(i.begin_bucket);
+    w->Put<int64_t>(i.last_bucket);
+    w->Put<float>(i.peak_residual);
     w->Put<uint8_t>(static_cast<uint8_t>(i.severity));
   });
   w->Put<uint64_t>(open_.size());
@@ -288,7 +384,59 @@ void Detection::Save(state::Writer* w) const {
   }
 }
 
-bool Detection::Load(state::Reader* r, const state::IdRemap& remap) {
+bool Detection::LoadBaselines(state::Reader* r, const state::IdRemap& remap, uint32_t version) {
+  const uint64_t baselines = r->Count(version == 1 ? 30 : 51);
+  for (uint64_t i = 0; i < baselines && r->ok(); ++i) {
+    const FlowKey key = state::ReadFlowKey(r, remap);
+    SeasonalBaseline b;
+    if (version == 1) {
+      // An EWMA of bytes (empty buckets as zeros): its mean and spread become
+      // the level and scale of log bytes (a lognormal's); the profile starts
+      // empty, so each hour is seen once more before it may alert.
+      const double mean = std::max(1.0, static_cast<double>(r->Get<float>()));
+      const double var = std::max(0.0, static_cast<double>(r->Get<float>()));
+      const int64_t last_bucket = r->Get<int64_t>();
+      const uint32_t age = r->Get<uint32_t>();
+      const bool firing = r->Get<uint8_t>() != 0;
+      const uint8_t streak = r->Get<uint8_t>();
+      if (last_bucket < 0 || last_bucket > UINT32_MAX) r->Fail("a baseline's last bucket " + std::to_string(last_bucket));
+      b.last_bucket = static_cast<uint32_t>(std::clamp<int64_t>(last_bucket, 0, UINT32_MAX));
+      b.level = static_cast<uint16_t>(std::clamp(std::log(mean) / SeasonalBaseline::kLevelUnit, 0.0, 65535.0));
+      const double spread = std::max(SeasonalBaseline::kScaleFloor, std::sqrt(std::log1p(var / (mean * mean))));
+      b.scale = static_cast<uint8_t>(std::clamp(
+          SeasonalBaseline::kScaleSteps * std::log(spread / SeasonalBaseline::kScaleFloor), 1.0, 255.0));
+      b.set_seen(static_cast<int>(std::min<uint32_t>(age, SeasonalBaseline::kMaxSeen)));
+      if (age == 0) b.set_seen(0);
+      b.set_firing(firing);
+      b.set_normal_streak(streak);
+    } else {
+      b.last_bucket = r->Get<uint32_t>();
+      b.level = r->Get<uint16_t>();
+      b.scale = r->Get<uint8_t>();
+      b.last_score = r->Get<uint8_t>();
+      b.flags = r->Get<uint16_t>();
+      b.evidence = r->Get<uint8_t>();
+      b.evidence_peak = r->Get<uint8_t>();
+      b.run = r->Get<uint8_t>();
+      for (int8_t& v : b.day) v = r->Get<int8_t>();
+      for (int8_t& v : b.week) v = r->Get<int8_t>();
+      for (uint8_t& v : b.ceilings) v = r->Get<uint8_t>();
+      if (b.first_visit() > 7) r->Fail("a baseline's weekday " + std::to_string(b.first_visit() - 1));
+    }
+    if (!r->ok()) break;
+    auto [slot, inserted] = baselines_.TryEmplace(key);
+    if (!inserted) r->Fail("a baseline twice");
+    *slot = b;
+    ++*keys_per_vm_.TryEmplace(key.vm_id).first;
+  }
+  return r->ok();
+}
+
+bool Detection::Load(state::Reader* r, const state::IdRemap& remap, uint32_t version) {
+  if (version < 1 || version > 2) {
+    r->Fail("detection state of format " + std::to_string(version));
+    return false;
+  }
   const int64_t bucket_ms = r->Get<int64_t>();
   if (r->ok() && bucket_ms != options_.bucket_ms) {
     r->Fail("baselines of " + std::to_string(bucket_ms / 1000) + " s buckets; detection.bucket is now " +
@@ -300,32 +448,24 @@ bool Detection::Load(state::Reader* r, const state::IdRemap& remap) {
   late_flows_.Add(r->Get<uint64_t>());
   folded_flows_.Add(r->Get<uint64_t>());
   evicted_keys_ = r->Get<uint64_t>();
-  const uint64_t baselines = r->Count(30);
-  for (uint64_t i = 0; i < baselines && r->ok(); ++i) {
-    const FlowKey key = state::ReadFlowKey(r, remap);
-    KeyBaseline b;
-    b.bytes.mean = r->Get<float>();
-    b.bytes.var = r->Get<float>();
-    b.last_bucket = r->Get<int64_t>();
-    b.age = r->Get<uint32_t>();
-    b.firing = r->Get<uint8_t>() != 0;
-    b.normal_streak = r->Get<uint8_t>();
-    if (!r->ok()) break;
-    auto [slot, inserted] = baselines_.TryEmplace(key);
-    if (!inserted) r->Fail("a baseline twice");
-    *slot = b;
-    ++*keys_per_vm_.TryEmplace(key.vm_id).first;
-  }
-  const uint64_t incidents = r->Count(17);
+  if (version >= 2 && r->ok() && !(bucket_pool_.Load(r) && pair_pool_.Load(r) && sustained_pool_.Load(r))) return false;
+  if (!LoadBaselines(r, remap, version)) return false;
+  const uint64_t incidents = r->Count(version == 1 ? 17 : 37);
   for (uint64_t i = 0; i < incidents && r->ok(); ++i) {
     const FlowKey key = state::ReadFlowKey(r, remap);
     Incident inc;
     inc.start_bucket = r->Get<int64_t>();
+    inc.begin_bucket = version == 1 ? inc.start_bucket : r->Get<int64_t>();
+    inc.last_bucket = version == 1 ? inc.start_bucket : r->Get<int64_t>();
+    inc.peak_residual = version == 1 ? 0.0f : r->Get<float>();
     const uint8_t severity = r->Get<uint8_t>();
     if (severity > static_cast<uint8_t>(Severity::kCritical)) r->Fail("a bad severity");
+    if (inc.begin_bucket > inc.start_bucket || inc.last_bucket < inc.start_bucket || !std::isfinite(inc.peak_residual)) {
+      r->Fail("an incident's buckets out of order");
+    }
     inc.severity = static_cast<Severity>(severity);
-    const KeyBaseline* b = baselines_.Find(key);
-    if (b == nullptr || !b->firing) r->Fail("an incident without a firing baseline");
+    const SeasonalBaseline* b = baselines_.Find(key);
+    if (b == nullptr || !b->firing()) r->Fail("an incident without a firing baseline");
     if (!r->ok()) break;
     *incidents_.TryEmplace(key).first = inc;
   }
@@ -349,6 +489,7 @@ bool Detection::Load(state::Reader* r, const state::IdRemap& remap) {
     }
     if (r->ok()) open_[bucket] = std::move(map);
   }
+  if (r->ok()) RefreshThresholds();
   return r->ok();
 }
 

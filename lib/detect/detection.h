@@ -4,13 +4,18 @@
 // is the shards' input frontier minus the allowed lateness; a bucket closes when
 // the watermark passes its end, and a flow for a closed bucket is late (counted,
 // left out of detection; the caller still counts it elsewhere). At a bucket's
-// close each key with traffic in it is judged against its baseline (see
-// detectors/volume_detector.h) and folded into it; the buckets a key missed are
-// applied as zeros in closed form at that moment, so idle keys cost nothing.
-// Keys that are firing are judged every bucket, with or without traffic, so an
-// incident resolves after resolve_after_buckets normal buckets even when the
-// key falls silent. One incident per key: a firing alert when it starts, a
-// resolved alert when it ends.
+// close each key with traffic in it is judged against its seasonal baseline and
+// folded into it (detectors/volume_detector.h); empty buckets change nothing,
+// so idle keys cost nothing. Keys that are firing are judged every bucket, with
+// or without traffic, so an incident resolves after resolve_after_buckets
+// normal buckets even when the key falls silent; an incident that lasts
+// relearn_after becomes the key's new normal and resolves. One incident per
+// key: a firing alert when it starts, a resolved alert when it ends; a firing
+// alert lists the VM's other keys deviating in the same bucket (`related`).
+//
+// The two tests' thresholds follow from the false-alert budget: each gets half
+// of it as a probability per key-bucket, turned into a threshold by a pooled
+// tail of the shard's scores (pooled_tail.h), recomputed at every bucket close.
 //
 // Only flows that carry bytes create detection keys: a scan of denied,
 // zero-byte SYNs costs no baselines. Keys are capped per VM and in total (the
@@ -26,11 +31,13 @@
 #include <vector>
 
 #include "lib/common/counter.h"
+#include "lib/common/dense_hash_map.h"
 #include "lib/common/flat_hash_map.h"
 #include "lib/common/hash.h"
 #include "lib/detect/detectors/volume_detector.h"
-#include "lib/detect/ewma.h"
 #include "lib/detect/peer_sketch.h"
+#include "lib/detect/pooled_tail.h"
+#include "lib/detect/seasonal_baseline.h"
 #include "lib/model/alert.h"
 #include "lib/model/flow_key.h"
 #include "lib/model/flow_record.h"
@@ -43,6 +50,7 @@ struct DetectionOptions {
   int64_t bucket_ms = 5 * 60 * 1000;
   int64_t allowed_lateness_ms = 3 * 60 * 1000;
   int64_t half_life_ms = 6 * 3600 * 1000;
+  int64_t relearn_after_ms = 4 * 3600 * 1000;
   VolumeOptions volume;
   uint32_t resolve_after_buckets = 3;
   uint64_t max_keys = 1u << 20;
@@ -50,6 +58,7 @@ struct DetectionOptions {
   int64_t idle_ttl_ms = 7LL * 24 * 3600 * 1000;
   int top_peers = 5;
   size_t top_deviations = 20;  // non-firing keys kept in deviations()
+  size_t max_related = 5;      // related keys listed in an alert
 };
 
 // A key's verdict in the last closed bucket (for the deviations API and the
@@ -70,24 +79,14 @@ class AlertSink {
   virtual void Emit(Alert alert) = 0;
 };
 
-// Sees each key's bytes in each closed bucket that had traffic, as detection
-// judges them, on the detector's thread: benchmarks run other detectors on
-// exactly the same series.
+// Sees each key's bytes in each closed bucket that had traffic, and the
+// detector's verdict on it, on the detector's thread: benchmarks run other
+// detectors on exactly the same series, and look into this one's.
 class BucketObserver {
  public:
   virtual ~BucketObserver() = default;
-  virtual void OnBucket(const FlowKey& key, int64_t window_start_ms, uint64_t bytes) = 0;
+  virtual void OnBucket(const FlowKey& key, int64_t window_start_ms, uint64_t bytes, const VolumeVerdict& verdict) = 0;
 };
-
-// The per-key state kept between buckets: 24 bytes, plus an 8-byte key.
-struct KeyBaseline {
-  Ewma bytes;                  // per-bucket bytes, both directions
-  int64_t last_bucket = 0;     // the last bucket folded into `bytes`
-  uint32_t age = 0;            // buckets folded in since the key was first seen
-  uint8_t firing = 0;          // an incident is open
-  uint8_t normal_streak = 0;   // normal buckets since the last anomalous one, while firing
-};
-static_assert(sizeof(KeyBaseline) == 24);
 
 class Detection {
  public:
@@ -95,17 +94,21 @@ class Detection {
   Detection(const DetectionOptions& options, AlertSink* sink, BucketObserver* observer = nullptr);
   ~Detection();
 
-  // Applies new thresholds (volume tests, resolve_after_buckets, top_peers,
-  // caps, idle_ttl) from the next bucket on; the bucket size, lateness and
-  // half-life of a running detector do not change (that needs a restart).
+  // Applies new settings (the budget, the floors, resolve_after_buckets,
+  // relearn_after, top_peers, caps, idle_ttl) from the next bucket on; the
+  // bucket size, lateness and half-life of a running detector do not change
+  // (that needs a restart).
   void UpdateThresholds(const DetectionOptions& options);
 
   // Baselines, incidents, open buckets and counters, for a checkpoint.
   void Save(state::Writer* w) const;
   // Replaces this (fresh) detector's state with a saved one, VM ids mapped
   // through remap; false (and r failed) if the bytes are not one, or were
-  // written with another bucket size.
-  bool Load(state::Reader* r, const state::IdRemap& remap);
+  // written with another bucket size. `version` is the checkpoint's format:
+  // version 1 held EWMA baselines, migrated (level and spread carried over,
+  // the daily profile learnt again: such a key does not alert at an hour of
+  // the day until it has seen that hour once more).
+  bool Load(state::Reader* r, const state::IdRemap& remap, uint32_t version);
 
   void OnFlow(const FlowRecord& flow);
   // The shards' input frontier: everything up to it has been delivered.
@@ -129,6 +132,13 @@ class Detection {
   // top_deviations keys past warm-up that are not, highest ratio first (the
   // ones closest to firing). Replaced at each bucket close.
   const std::vector<Deviation>& deviations() const { return deviations_; }
+  // The thresholds in force for the next bucket (robust z-score of one bucket,
+  // sustained evidence), and how many pooled excesses they rest on.
+  const VolumeThresholds& thresholds() const { return thresholds_; }
+  size_t pooled_excesses() const { return bucket_pool_.excesses(); }
+  const PooledTail& bucket_pool() const { return bucket_pool_; }
+  const PooledTail& pair_pool() const { return pair_pool_; }
+  const PooledTail& sustained_pool() const { return sustained_pool_; }
   // Bytes held by the baseline table (the per-key state between buckets).
   size_t baseline_bytes() const { return baselines_.memory_bytes(); }
   // Bytes held by open buckets (and spare bucket tables kept for reuse).
@@ -149,26 +159,32 @@ class Detection {
   };
   using BucketMap = FlatHashMap<FlowKey, BucketAgg, FlowKeyHash>;
   struct Incident {
-    int64_t start_bucket = 0;
+    int64_t start_bucket = 0;  // the bucket that fired
+    int64_t begin_bucket = 0;  // where the deviation began (earlier when evidence built up)
+    int64_t last_bucket = 0;   // the last anomalous bucket
+    float peak_residual = 0;   // the largest residual (nats) while anomalous
     Severity severity = Severity::kWarning;  // the worst seen so far
   };
 
   FlowKey Admit(FlowKey key);
   void CloseThrough(int64_t last_bucket);
   void CloseBucket(int64_t bucket, BucketMap* data);
-  void Judge(const FlowKey& key, int64_t bucket, const BucketAgg& agg, std::vector<FlowKey>* resolved);
-  void CatchUp(KeyBaseline* b, int64_t bucket) const;
-  void Fold(KeyBaseline* b, double x) const;
+  VolumeVerdict Judge(const FlowKey& key, int64_t bucket, const BucketAgg& agg, std::vector<FlowKey>* resolved);
+  void RefreshThresholds();
   void EvictIdle(int64_t bucket);
+  void EmitPending();
+  double Rarity(const VolumeVerdict& v) const;
   Alert MakeAlert(AlertStatus status, const FlowKey& key, int64_t bucket, const BucketAgg& agg,
-                  const VolumeVerdict& v, int64_t incident_start) const;
+                  const VolumeVerdict& v, const Incident& incident) const;
+  bool LoadBaselines(state::Reader* r, const state::IdRemap& remap, uint32_t version);
 
   DetectionOptions options_;
-  const double alpha_;
-  const uint32_t young_age_;  // below it the mean is a plain running average
+  VolumeModel model_;
   AlertSink* sink_;
   BucketObserver* observer_;
-  FlatHashMap<FlowKey, KeyBaseline, FlowKeyHash> baselines_;
+  DenseHashMap<FlowKey, SeasonalBaseline, FlowKeyHash> baselines_;
+  PooledTail bucket_pool_, pair_pool_, sustained_pool_;
+  VolumeThresholds thresholds_;
   FlatHashMap<FlowKey, Incident, FlowKeyHash> incidents_;
   FlatHashMap<uint64_t, uint32_t, IntHash> keys_per_vm_;
   std::map<int64_t, std::unique_ptr<BucketMap>> open_;  // by bucket index
@@ -179,6 +195,8 @@ class Detection {
   int64_t last_eviction_bucket_ = INT64_MIN;
   std::vector<Deviation> deviations_;
   std::vector<Deviation> next_firing_, next_top_;  // built while a bucket closes; next_top_ is a min-heap
+  std::vector<Alert> pending_;                     // the closing bucket's alerts, emitted once related are known
+  std::vector<Deviation> anomalous_;               // the closing bucket's anomalous keys
   Counter late_flows_;
   Counter folded_flows_;
   uint64_t evicted_keys_ = 0;

@@ -149,7 +149,7 @@ RealisticModel::RealisticModel(uint64_t seed, int64_t start_ms, int hours, int v
   for (uint32_t i = 0; i < streams_info_.size(); ++i) {
     Stream& s = streams_info_[i];
     s.bursts_begin = static_cast<uint32_t>(bursts_.size());
-    const double per_day = DrawLogUniform(engine, 0.3, 6);
+    const double per_day = DrawLogUniform(engine, 0.2, 4);
     double t = static_cast<double>(start_ms) + DrawExponential(engine, kDayMs / per_day);
     while (t < static_cast<double>(end_ms_)) {
       double b = t;
@@ -157,7 +157,7 @@ RealisticModel::RealisticModel(uint64_t seed, int64_t start_ms, int hours, int v
         Burst burst;
         burst.start_ms = static_cast<int64_t>(b) / kMinuteMs * kMinuteMs;
         burst.end_ms = burst.start_ms + DrawRange(engine, 1, 3) * kMinuteMs;
-        burst.factor = static_cast<float>(std::min(20.0, 1.5 * std::pow(1 - DrawUnit(engine), -1 / 2.0)));
+        burst.factor = static_cast<float>(std::min(12.0, 1.5 * std::pow(1 - DrawUnit(engine), -1 / 2.5)));
         bursts_.push_back(burst);
         b += DrawExponential(engine, 8 * kMinuteMs) + kMinuteMs;
       } while (DrawUnit(engine) < 0.5);
@@ -380,6 +380,48 @@ std::vector<GroundTruthEntry> RealisticModel::GroundTruth() const {
         e.occurrence = ++occurrence;
         add(si, e);
       }
+    }
+  }
+  // A stream that appears on a key other streams already carry raises that
+  // key's level for good: a level shift of that key (not of the others).
+  struct Side {
+    int32_t vm;
+    uint16_t port;
+    uint8_t protocol;
+    Direction direction;
+    bool operator==(const Side&) const = default;
+  };
+  auto sides = [&](uint32_t si) {
+    std::vector<Side> v;
+    const StreamEnds& ends = streams_[si];
+    const Stream& s = streams_info_[si];
+    if (ends.src_vm != StreamEnds::kExternal) v.push_back({ends.src_vm, s.port, s.protocol, Direction::kOutbound});
+    if (ends.dst_vm != StreamEnds::kExternal) v.push_back({ends.dst_vm, s.port, s.protocol, Direction::kInbound});
+    return v;
+  };
+  for (uint32_t si = 0; si < streams_info_.size(); ++si) {
+    const Stream& s = streams_info_[si];
+    if (s.first_ms <= start_ms_) continue;
+    for (const Side& side : sides(si)) {
+      double before = 0;
+      for (uint32_t o = 0; o < streams_info_.size(); ++o) {
+        if (o == si) continue;
+        for (const Side& other : sides(o)) {
+          if (other == side) before += UsualBytes(streams_info_[o], s.first_ms);
+        }
+      }
+      if (before <= 0) continue;  // a new key: learnt from scratch
+      GroundTruthEntry e;
+      e.vm = vms_[static_cast<size_t>(side.vm)].name;
+      e.protocol = side.protocol;
+      e.port = side.port;
+      e.direction = side.direction;
+      e.start_ms = s.first_ms;
+      e.end_ms = std::min(end_ms_, s.last_ms);
+      e.factor = 1 + UsualBytes(s, s.first_ms) / before;
+      e.kind = "level_shift";
+      e.attack = false;
+      out.push_back(e);
     }
   }
   std::stable_sort(out.begin(), out.end(), [](const GroundTruthEntry& a, const GroundTruthEntry& b) {

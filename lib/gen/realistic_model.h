@@ -12,9 +12,9 @@
 //    between peak and trough), peak mostly in business hours (UTC 8-20), some anywhere;
 //  - weekly: half the streams drop to 0.25-0.8x on Saturday and Sunday (UTC);
 //  - per-minute lognormal noise, sigma 0.05-0.4; slow drift, -8%..+8% a day;
-//  - heavy-tailed benign bursts: episodes (0.3-6 a day) of 1 + geometric(1/2)
-//    bursts a few minutes apart, each 1-3 minutes at a Pareto(1.5, alpha 2)
-//    factor capped at 20x;
+//  - heavy-tailed benign bursts: episodes (0.2-4 a day) of 1 + geometric(1/2)
+//    bursts a few minutes apart, each 1-3 minutes at a Pareto(1.5, alpha 2.5)
+//    factor capped at 12x;
 //  - periodic jobs on some streams: hourly (2-5 min at 3-8x), every 6 hours
 //    (10-30 min at 4-15x), daily at a fixed time (15-45 min at 5-20x); the
 //    backup streams: nightly at a fixed time between 00:00 and 04:00 UTC,
@@ -33,7 +33,8 @@
 // stream's usual volume (without noise, bursts or jobs), half of the time from
 // a peer never seen on the key. Ground truth (GroundTruth()) lists each attack
 // once per key that logs it (both VMs of an internal stream), each level shift
-// and each occurrence of a job or backup, with its kind and whether it is an attack.
+// (a stream's own, or a new stream joining a key that others carry) and each
+// occurrence of a job or backup, with its kind and whether it is an attack.
 //
 // Immutable after construction; thread-safe const methods. Memory: ~200 bytes a
 // stream plus its bursts (a few per day).

@@ -48,6 +48,7 @@ Status DecodeCheckpoint(std::string_view bytes, const std::string& source, Check
   }
   Reader header(bytes.substr(kMagic.size(), 8), source);
   const uint32_t version = header.Get<uint32_t>();
+  if (version == 0) return Status::Corruption(source + ": format version 0 (not one flowwatch ever wrote)");
   if (version > kCheckpointVersion) {
     return Status::Corruption(source + ": format version " + std::to_string(version) +
                               " is newer than this flowwatch reads (" + std::to_string(kCheckpointVersion) +
@@ -62,6 +63,7 @@ Status DecodeCheckpoint(std::string_view bytes, const std::string& source, Check
   r.Get<uint32_t>();  // the version, checked above
   const uint32_t sections = r.Get<uint32_t>();
   Checkpoint c;
+  c.version = version;
   c.sequence = r.Get<uint64_t>();
   c.created_ms = r.Get<int64_t>();
   for (uint32_t i = 0; i < sections && r.ok(); ++i) {

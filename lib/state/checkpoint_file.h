@@ -26,9 +26,12 @@
 
 namespace flowwatch::state {
 
-inline constexpr uint32_t kCheckpointVersion = 1;
+// 2: seasonal baselines and pooled tails in the detection state (1: EWMA
+// baselines, migrated on load: see Detection::Load).
+inline constexpr uint32_t kCheckpointVersion = 2;
 
 struct Checkpoint {
+  uint32_t version = kCheckpointVersion;  // of the file it was read from
   uint64_t sequence = 0;
   int64_t created_ms = 0;  // wall clock
   std::vector<std::pair<std::string, std::string>> sections;

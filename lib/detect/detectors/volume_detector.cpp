@@ -1,38 +1,319 @@
 #include "lib/detect/detectors/volume_detector.h"
 
 #include <algorithm>
+#include <cmath>
+
+#include "lib/common/hash.h"
+#include "lib/detect/pooled_tail.h"
 
 namespace flowwatch::detect {
 namespace {
 
-// A baseline with almost no variance (perfectly steady traffic) must not turn
-// every small wobble into an infinite z-score: floor the deviation at 1% of the
-// mean (and at one byte).
-double EffectiveStddev(const Ewma& b) {
-  return std::max({b.stddev(), 0.01 * static_cast<double>(b.mean), 1.0});
+using B = SeasonalBaseline;
+
+constexpr int64_t kDayMs = 86'400'000;
+constexpr int64_t kHourMs = 3'600'000;
+
+// The sustained test: a CUSUM of z-scores clipped at kClip, less kDrift a bucket.
+constexpr double kDrift = 1.0;
+constexpr double kClip = 4;
+constexpr double kModelError = 0.15;  // nats
+// Bursts: a residual above max(kBurstFloor, kBurstScales * s) is one; a bucket
+// must be kBurstMargin above its hour's ceiling to stand out as one bucket;
+// buckets within a ceiling of at least kGate add no sustained evidence.
+constexpr double kBurstFloor = 0.7;
+constexpr double kBurstScales = 3.0;
+constexpr double kBurstMargin = 0.6931471805599453;  // ln 2
+constexpr double kGate = 1.5;
+// One bucket is judged in units of at least kMinBurstScale: bursts are
+// multiplicative events whose size does not shrink with a quiet key's noise.
+constexpr double kMinBurstScale = 0.2;
+constexpr double kCeilingDecay = 1.0 / (12 * 4);  // per visit of the hour below its ceiling: a step in ~4 days
+// Learning rates per bucket with traffic.
+constexpr double kDaySlow = 0.03;
+constexpr double kWeekSlow = 0.002;
+constexpr double kShareOnFirstWeekday = 0.05;  // the level's and the daily profile's share while a weekday is new
+constexpr double kScaleRate = 0.01;
+
+// Uniform draws in [0, 1) for the stochastic rounding of one update.
+class Draws {
+ public:
+  explicit Draws(uint64_t seed) : state_(seed) {}
+  double Next() {
+    uint64_t z = (state_ += 0x9e3779b97f4a7c15ull);
+    z = (z ^ (z >> 30)) * 0xbf58476d1ce4e5b9ull;
+    z = (z ^ (z >> 27)) * 0x94d049bb133111ebull;
+    return static_cast<double>((z ^ (z >> 31)) >> 11) * 0x1.0p-53;
+  }
+
+ private:
+  uint64_t state_;
+};
+
+struct When {
+  int64_t time_of_day_ms;
+  int hour;
+  int weekday;  // 0 = Sunday
+};
+
+When At(int64_t bucket, int64_t bucket_ms) {
+  const int64_t t = bucket * bucket_ms + bucket_ms / 2;  // the bucket's middle
+  const int64_t day = t / kDayMs;
+  When w;
+  w.time_of_day_ms = t - day * kDayMs;
+  w.hour = static_cast<int>(w.time_of_day_ms / kHourMs);
+  w.weekday = static_cast<int>((day + 4) % 7);  // 1970-01-01 was a Thursday
+  return w;
+}
+
+bool AllHoursSeen(const B& b) {
+  for (uint8_t c : b.ceilings) {
+    if ((c & 0x0F) == B::kHourUnseen || (c >> 4) == B::kHourUnseen) return false;
+  }
+  return true;
+}
+
+// The median of the hours' ceilings (unseen hours count as none): how bursty
+// the key is at any time, apart from the hours of its recurring bursts.
+uint8_t MedianCeiling(const B& b) {
+  int count[16] = {};
+  for (int h = 0; h < 24; ++h) ++count[b.hour_seen(h) ? b.ceiling(h) : 0];
+  for (int c = 0, n = 0; c < 16; ++c) {
+    if ((n += count[c]) >= 12) return static_cast<uint8_t>(c);
+  }
+  return 0;
+}
+
+uint8_t CeilingSteps(double nats) {
+  return static_cast<uint8_t>(std::clamp(std::ceil(nats / B::kCeilingUnit), 0.0, double{B::kMaxCeiling}));
+}
+
+void SetLevel(B* b, double nats, Draws* d) {
+  b->level = AddRounded<uint16_t>(0, nats / B::kLevelUnit, d->Next(), 0, 65535);
 }
 
 }  // namespace
 
-VolumeVerdict EvaluateVolume(const Ewma& baseline, uint32_t age_buckets, uint64_t observed,
-                             const VolumeOptions& options) {
-  VolumeVerdict v;
-  const double mean = std::max(0.0, static_cast<double>(baseline.mean));
-  const double x = static_cast<double>(observed);
-  v.baseline = mean;
-  v.ratio = x / std::max(mean, 1.0);
-  v.zscore = (x - mean) / EffectiveStddev(baseline);
-  v.anomalous = age_buckets >= options.warmup_buckets && observed >= options.min_bytes &&
-                v.ratio >= options.min_ratio && v.zscore >= options.min_zscore;
-  v.severity = v.ratio >= options.critical_ratio ? Severity::kCritical : Severity::kWarning;
-  return v;
+VolumeModel::VolumeModel(int64_t bucket_ms, int64_t half_life_ms)
+    : bucket_ms_(bucket_ms),
+      alpha_level_(1 - std::pow(0.5, static_cast<double>(bucket_ms) / static_cast<double>(std::max<int64_t>(half_life_ms, 1)))) {}
+
+double VolumeModel::Mu(const B& b, int64_t bucket) const {
+  const When w = At(bucket, bucket_ms_);
+  return b.level_nats() + b.DayOffset(w.time_of_day_ms) + b.WeekOffset(w.weekday);
 }
 
-double BaselineInput(const Ewma& baseline, uint64_t observed, const VolumeVerdict& verdict,
-                     const VolumeOptions& options) {
-  const double x = static_cast<double>(observed);
-  if (!verdict.anomalous) return x;
-  return std::min(x, static_cast<double>(baseline.mean) + options.min_zscore * EffectiveStddev(baseline));
+double VolumeModel::Expected(const B& b, int64_t bucket) const { return std::exp(Mu(b, bucket)); }
+
+void VolumeModel::EndRun(B* b, PooledTail* pool, double threshold) {
+  const double peak = b->evidence_peak * B::kEvidenceUnit;
+  if (peak > 0 && peak < threshold && pool != nullptr) pool->AddValue(peak);
+  b->evidence = b->evidence_peak = b->run = 0;
+}
+
+void VolumeModel::LearnBurst(B* b, int64_t first_bucket, int64_t last_bucket, double residual) const {
+  int previous = -1;
+  for (int64_t bucket = first_bucket; bucket <= last_bucket; ++bucket) {
+    const int hour = At(bucket, bucket_ms_).hour;
+    if (hour == previous || !b->hour_seen(hour)) continue;
+    previous = hour;
+    const double c = b->ceiling(hour) * B::kCeilingUnit;
+    b->set_ceiling(hour, std::max(b->ceiling(hour), CeilingSteps((c + residual) / 2)));
+  }
+}
+
+void VolumeModel::Relearn(B* b, int64_t bucket, uint64_t bytes) const {
+  Draws d(HashCombine(bucket, bytes));
+  const double y = std::log(static_cast<double>(std::max<uint64_t>(bytes, 1)));
+  SetLevel(b, b->level_nats() + (y - Mu(*b, bucket)), &d);
+  EndRun(b, nullptr, 0);  // an alarmed run: not a sample of normal evidence
+}
+
+VolumeVerdict VolumeModel::Observe(B* b, uint64_t noise, int64_t bucket, uint64_t bytes, const VolumeThresholds& t,
+                                   const VolumeOptions& o, PooledTail* bucket_pool, PooledTail* pair_pool,
+                                   PooledTail* sustained_pool) const {
+  VolumeVerdict v;
+  Draws d(HashCombine(noise, static_cast<uint64_t>(bucket)));
+  const double x = static_cast<double>(std::max<uint64_t>(bytes, 1));
+  const double y = std::log(x);
+  const When w = At(bucket, bucket_ms_);
+  const int seen = b->seen();
+  if (seen == 0) {  // the first bucket: the key is what it is
+    SetLevel(b, y, &d);
+    b->set_ceiling(w.hour, 0);
+    b->set_seen(1);
+    b->last_bucket = static_cast<uint32_t>(bucket);
+    v.expected = x;
+    v.ratio = 1;
+    return v;
+  }
+  if (bucket > static_cast<int64_t>(b->last_bucket) + 1) {
+    EndRun(b, sustained_pool, t.sustained);  // empty buckets end a run
+    // The hours the gap spanned were seen, quiet: a key with traffic only at
+    // some hours (a nightly job, office hours) still finishes its first day.
+    const int64_t first = static_cast<int64_t>(b->last_bucket) + 1;
+    const int64_t span = std::min<int64_t>(bucket - first, kDayMs / bucket_ms_);
+    for (int64_t g = 0; g < span; ++g) {
+      const int hour = At(first + g, bucket_ms_).hour;
+      if (!b->hour_seen(hour)) b->set_ceiling(hour, 0);
+    }
+  }
+
+  const double mu = Mu(*b, bucket);
+  const double r = y - mu;
+  const double s = std::max(b->scale_nats(), kMinScale);
+  const bool hour_seen = b->hour_seen(w.hour);
+  const bool learning = !b->profile_complete();  // the key's first day
+  const double c = hour_seen ? b->ceiling(w.hour) * B::kCeilingUnit : 0;
+  // A bucket stands out against the bursts normal at this hour, or at any
+  // hour for a key that bursts all day.
+  const double c_any = std::max(c, MedianCeiling(*b) * B::kCeilingUnit);
+  v.expected = std::exp(mu);
+  v.ratio = x / v.expected;
+  v.zscore = r / s;
+  v.residual = r;
+  v.score = (c_any > 0 ? r - c_any - kBurstMargin : r) / std::max(s, kMinBurstScale);
+  // Two buckets in a row: the lower of the two scores (a lone burst is one bucket).
+  const bool follows = bucket == static_cast<int64_t>(b->last_bucket) + 1;
+  const double previous = b->last_score_value();
+  v.pair_score = follows ? std::min(v.score, previous) : 0;
+  // The one-bucket pool takes the peaks of runs of scores (runs declustering,
+  // as extreme-value practice does): a bucket whose score rose and the next
+  // fell, or had no next. A run of high buckets is one event, and the budget
+  // counts incidents, not buckets.
+  const bool scored = seen >= static_cast<int>(o.warmup_buckets) && bytes >= o.min_bytes;
+  const bool peaked = b->rising() && (!follows || v.score < previous);
+  if (peaked && bucket_pool != nullptr && previous < t.bucket) bucket_pool->AddValue(previous);
+  b->set_rising(scored && v.score > (follows ? previous : 0));
+  b->last_score = scored ? AddRounded<uint8_t>(0, std::max(0.0, v.score) / B::kScoreUnit, 0.5, 0, 255) : 0;
+
+  // Sustained evidence, in units of the spread plus the model's own error
+  // (the profile is never exact: a quiet key must not page on 20% of it).
+  const double z_sustained = r / std::hypot(s, kModelError);
+  // Only buckets past the ratio floor count for it, so that a model a little
+  // off for hours never adds up to a page it could not send anyway.
+  double e = std::min(z_sustained, kClip) - kDrift;
+  const bool floors = bytes >= o.min_bytes && x / std::exp(mu) >= o.min_ratio;
+  if (!floors || (c >= kGate && r <= c)) e = std::min(e, -kDrift);
+  const bool isolated = b->evidence == 0;  // no run building before this bucket
+  const double g = std::max(0.0, b->evidence_value() + e);
+  b->evidence = AddRounded<uint8_t>(0, g / B::kEvidenceUnit, 0.5, 0, 255);
+  if (b->evidence == 0) {
+    EndRun(b, sustained_pool, t.sustained);
+  } else {
+    b->evidence_peak = std::max(b->evidence_peak, b->evidence);
+    if (b->run < 255) ++b->run;
+  }
+  v.evidence = b->evidence_value();
+  v.run = b->run;
+
+  v.warm = seen >= static_cast<int>(o.warmup_buckets) && !learning;
+  if (v.warm) {
+    v.single = floors && v.zscore >= o.min_zscore && (v.score >= t.bucket || v.pair_score >= t.pair);
+    v.sustained = floors && v.evidence >= t.sustained;
+    v.anomalous = v.single || v.sustained;
+  }
+  // The pools learn from the first day on (the scores are rough then, which
+  // errs towards higher thresholds), so that a new estate has tails by its
+  // second day, and only from buckets big enough to page (a tiny key's
+  // swings must not raise everyone's threshold). As in SPOT, a score past its
+  // threshold is an alarm, not a sample of the normal tail (nor is a run that
+  // reached it: see EndRun).
+  if (scored) {
+    if (bucket_pool != nullptr) bucket_pool->AddObservations(1);
+    if (pair_pool != nullptr) {
+      pair_pool->AddObservations(1);
+      if (v.pair_score < t.pair) pair_pool->AddValue(v.pair_score);
+    }
+    if (sustained_pool != nullptr) sustained_pool->AddObservations(1);
+  }
+  v.severity = v.ratio >= o.critical_ratio ? Severity::kCritical : Severity::kWarning;
+
+  // Ceilings of normal bursts at this hour.
+  const double burst = std::max(kBurstFloor, kBurstScales * s);
+  if (learning) {
+    b->set_ceiling(w.hour, std::max<uint8_t>(hour_seen ? b->ceiling(w.hour) : 0, r > burst ? CeilingSteps(r) : 0));
+    if (AllHoursSeen(*b)) {
+      // The first day is over: the level becomes the day's mean, the profile
+      // the offsets around it (the first bucket may have been anything).
+      b->set_profile_complete();
+      int sum = 0;
+      for (int8_t n : b->day) sum += n;
+      const int mean = sum / B::kDayNodes;
+      for (int8_t& n : b->day) n = static_cast<int8_t>(std::clamp(n - mean, -127, 127));
+      SetLevel(b, b->level_nats() + mean * B::kProfileUnit, &d);
+    }
+  } else if (!v.anomalous && isolated && r > burst && r > c) {
+    // An isolated burst that did not page is normal here (one inside a run
+    // of high buckets is evidence, not a burst to get used to).
+    b->set_ceiling(w.hour, CeilingSteps(r));
+  } else if (c > 0 && r < c - B::kCeilingUnit && d.Next() < kCeilingDecay) {
+    b->set_ceiling(w.hour, static_cast<uint8_t>(b->ceiling(w.hour) - 1));
+  }
+
+  if (!v.anomalous && !b->firing()) {
+    // Huber: a residual beyond 2s counts as 2s, so that a burst moves the
+    // baseline little (symmetric, or the baseline would settle off the median);
+    // nothing learns upwards while evidence of a sustained rise builds.
+    double rc = std::clamp(r, -2 * s, 2 * s);
+    if (v.evidence > t.sustained / 4) rc = std::min(rc, 0.0);
+    // Weekdays: each new one learns its offset on its first visit, once the
+    // daily profile is whole, while the level and the profile stay where the
+    // other days put them; then slowly.
+    double share = 1;
+    int8_t& week = b->week[static_cast<size_t>(w.weekday)];
+    if (week == B::kWeekUnset && !learning) {
+      week = 0;
+      b->set_first_visit(w.weekday + 1);
+    } else if (b->first_visit() != 0 && b->first_visit() != w.weekday + 1) {
+      b->set_first_visit(0);
+    }
+    if (week != B::kWeekUnset) {
+      // On its first visit a weekday's offset is the running mean of the
+      // day's residuals so far (damped over its first hour).
+      const bool first = b->first_visit() == w.weekday + 1;
+      const double k = static_cast<double>(w.time_of_day_ms / bucket_ms_);
+      const double rate = first ? 1 / (k + 12) : kWeekSlow;
+      // Only quieter days (weekends): a day busier than the others is the
+      // level's to learn, or the first week's drift would pile up in them.
+      week = AddRounded<int8_t>(week, rate * rc / B::kProfileUnit, d.Next(), -127, 0);
+      // A new day that is quieter is the weekday's to learn, not the level's
+      // nor the profile's (or the next working day would look high).
+      if (first && rc < 0) share = kShareOnFirstWeekday;
+    }
+    // The daily profile. On the first day each node is the running mean of
+    // the buckets within an hour of it (the level stays at the first
+    // bucket's), so that sweeping through the day does not bend the nodes
+    // behind; after, the two nodes around this time learn by their weights.
+    const double p = static_cast<double>(w.time_of_day_ms) / (2 * kHourMs);
+    if (learning) {
+      const size_t j = static_cast<size_t>(std::lround(p)) % B::kDayNodes;
+      const double offset = y - b->level_nats() - b->WeekOffset(w.weekday) - b->day[j] * B::kProfileUnit;
+      const double into = std::floor(std::fmod(p + 0.5, 1.0) * 2 * kHourMs / static_cast<double>(bucket_ms_));
+      // The window's first bucket sets the node; the others average into it.
+      const double step =
+          into == 0 ? offset : std::clamp(offset, -std::max(2 * s, 0.5), std::max(2 * s, 0.5)) / (into + 1);
+      b->day[j] = AddRounded<int8_t>(b->day[j], step / B::kProfileUnit, d.Next(), -127, 127);
+    } else {
+      const size_t j = static_cast<size_t>(p) % B::kDayNodes;
+      const size_t next = (j + 1) % B::kDayNodes;
+      const double f = p - std::floor(p);
+      const double rate = kDaySlow * share;
+      b->day[j] = AddRounded<int8_t>(b->day[j], rate * (1 - f) * rc / B::kProfileUnit, d.Next(), -127, 127);
+      b->day[next] = AddRounded<int8_t>(b->day[next], rate * f * rc / B::kProfileUnit, d.Next(), -127, 127);
+    }
+    // The level; never up while evidence builds.
+    if (!learning) {
+      b->level = AddRounded<uint16_t>(b->level, alpha_level_ * share * rc / B::kLevelUnit, d.Next(), 0, 65535);
+    }
+    // The scale: a running mean of |r| while young, then an EWMA (log-coded).
+    const double beta = std::max(kScaleRate, 1.0 / (seen + 1));
+    const double scale = std::max(B::kScaleFloor, b->scale_nats() + beta * (std::min(std::fabs(r), 4 * s) - b->scale_nats()));
+    b->scale = AddRounded<uint8_t>(0, B::kScaleSteps * std::log(scale / B::kScaleFloor), d.Next(), 1, 255);
+  }
+  b->set_seen(seen + 1);
+  b->last_bucket = static_cast<uint32_t>(bucket);
+  return v;
 }
 
 }  // namespace flowwatch::detect

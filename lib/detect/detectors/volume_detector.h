@@ -1,43 +1,118 @@
-// The volume detector: is this bucket's byte count a deviation from the key's
-// baseline? It must pass three tests at once, so that neither a tiny key ("7x
-// of 10 bytes") nor a noisy one pages anyone:
-//   ratio  = observed / baseline mean      >= min_ratio
-//   zscore = (observed - mean) / stddev    >= min_zscore
-//   observed                               >= min_bytes
-// and the key must have been seen for warmup_buckets buckets. The baseline is
-// updated with the observation clamped to mean + min_zscore * stddev when the
-// bucket is anomalous, so an attack does not teach the baseline that it is
-// normal. Pure functions; thread-safe.
+// The volume detector: is this bucket's byte count a deviation from what the
+// key's seasonal baseline (seasonal_baseline.h) expects at this time of day and
+// week, and what does the baseline learn from it?
+//
+// For a bucket with x bytes: y = ln x, mu = expected log bytes, r = y - mu,
+// s = max(scale, 0.1 nat), z = r / s (a robust z-score of log bytes), c = the
+// ceiling of normal bursts at this hour (nats). Two tests, each with a
+// threshold derived from the false-alert budget by the shard's pooled tails:
+//   one bucket  score = z, or (r - c - ln 2) / s at an hour with known bursts
+//               (at least twice the largest normal burst seen then); fires at
+//               score >= bucket_threshold
+//   sustained   evidence G = max(0, G + min(z, 4) - 1) (a CUSUM: a run of
+//               moderately high buckets adds up; empty buckets end a run;
+//               buckets within a known burst of at least 1.5 nats add nothing);
+//               fires at G >= sustained_threshold
+// and both only if the key is warm (warmup_buckets with traffic, and this hour
+// of the day seen before) and past the explainable floors: x >= min_bytes,
+// x / e^mu >= min_ratio, and for one bucket z >= min_zscore.
+//
+// Learning (never from a bucket that is anomalous or while the key is firing,
+// except the ceiling, see below): level by half_life (a plain running mean
+// while young), residuals clipped to [-3s, +1.5s] so a burst moves it little;
+// the daily profile fast on an hour's first visit, slowly after; each weekday
+// fast on its first visit (once the key has seen every hour) while the level
+// then barely moves, slowly after; the scale as an EWMA of |r| (clipped at 4s).
+// Ceilings: set on an hour's first visit to the largest burst (r above
+// max(0.7 nat, 3s)) seen, raised by a normal bucket above them, raised halfway
+// by a short incident once it is over (LearnBurst: a recurring burst is learnt
+// within three occurrences), and lowered a step about every four days of not
+// reaching them.
+// While the evidence is past half its threshold the level does not rise.
+//
+// Pure functions of their arguments; thread-safe.
 #pragma once
 
 #include <cstdint>
 
-#include "lib/detect/ewma.h"
+#include "lib/detect/seasonal_baseline.h"
 #include "lib/model/alert.h"
 
 namespace flowwatch::detect {
 
+class PooledTail;
+
 struct VolumeOptions {
-  double min_ratio = 3.0;
-  double min_zscore = 4.0;
+  double false_alerts_per_1k_key_days = 1.0;
+  double min_ratio = 1.5;
+  double min_zscore = 3.0;
   uint64_t min_bytes = 1u << 20;
   double critical_ratio = 5.0;
-  uint32_t warmup_buckets = 24;
+  uint32_t warmup_buckets = 24;  // <= SeasonalBaseline::kMaxSeen
+};
+
+// The two thresholds in force for a bucket (Detection derives them from the pools).
+struct VolumeThresholds {
+  double bucket = 10;     // the one-bucket score
+  double pair = 6;        // the lower of two buckets' scores in a row
+  double sustained = 16;  // CUSUM evidence
 };
 
 struct VolumeVerdict {
+  bool warm = false;       // judged at all
   bool anomalous = false;
-  double ratio = 0;
-  double zscore = 0;
-  double baseline = 0;
+  bool single = false;     // the one-bucket test fired
+  bool sustained = false;  // the sustained test fired
+  double expected = 0;     // bytes, e^mu
+  double ratio = 0;        // observed / expected
+  double zscore = 0;       // z
+  double score = 0;        // the one-bucket score
+  double pair_score = 0;   // the lower of this and the previous bucket's scores (0 after a gap)
+  double residual = 0;     // log bytes - expected log bytes
+  double evidence = 0;     // G after this bucket
+  uint32_t run = 0;        // buckets the evidence has been building
   Severity severity = Severity::kWarning;
 };
 
-VolumeVerdict EvaluateVolume(const Ewma& baseline, uint32_t age_buckets, uint64_t observed,
-                             const VolumeOptions& options);
+class VolumeModel {
+ public:
+  // bucket_ms: detection.bucket; half_life_ms: the level's half-life.
+  VolumeModel(int64_t bucket_ms, int64_t half_life_ms);
 
-// The value to feed the baseline for this bucket (bounded when anomalous).
-double BaselineInput(const Ewma& baseline, uint64_t observed, const VolumeVerdict& verdict,
-                     const VolumeOptions& options);
+  // Judges a bucket with traffic and folds it into b. `noise` seeds the
+  // stochastic rounding (a hash of the key). Each run of evidence that ends
+  // goes into `sustained_pool`; a warm bucket's score into `bucket_pool` (both
+  // may be null).
+  VolumeVerdict Observe(SeasonalBaseline* b, uint64_t noise, int64_t bucket, uint64_t bytes,
+                        const VolumeThresholds& thresholds, const VolumeOptions& options, PooledTail* bucket_pool,
+                        PooledTail* pair_pool, PooledTail* sustained_pool) const;
+
+  // Ends b's run of evidence (a bucket without traffic), handing its peak to
+  // the pool unless it reached `threshold` (then it was an alarm).
+  static void EndRun(SeasonalBaseline* b, PooledTail* sustained_pool, double threshold);
+
+  // A short incident over [first_bucket, last_bucket] whose largest residual
+  // was `residual` (nats) has ended: the ceilings of its hours rise halfway
+  // to it, so that a burst that recurs at that time is learnt within three
+  // occurrences (and a one-off costs only half of its size there, for a while).
+  void LearnBurst(SeasonalBaseline* b, int64_t first_bucket, int64_t last_bucket, double residual) const;
+
+  // Takes bucket's traffic as the key's new normal level (an incident that
+  // lasted detection.relearn_after): the level jumps to it and the evidence ends.
+  void Relearn(SeasonalBaseline* b, int64_t bucket, uint64_t bytes) const;
+
+  // Expected bytes of b in bucket (e^mu).
+  double Expected(const SeasonalBaseline& b, int64_t bucket) const;
+
+  int64_t bucket_ms() const { return bucket_ms_; }
+
+  static constexpr double kMinScale = 0.1;
+
+ private:
+  double Mu(const SeasonalBaseline& b, int64_t bucket) const;
+
+  int64_t bucket_ms_;
+  double alpha_level_;
+};
 
 }  // namespace flowwatch::detect

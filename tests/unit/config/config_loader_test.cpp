@@ -81,7 +81,8 @@ TEST_CASE("YAML syntax errors name the line - an empty file is all defaults") {
   REQUIRE(HasError(r, "YAML syntax error"));
   const LoadResult empty = LoadConfigText("", "e.yaml");
   REQUIRE(empty.ok());
-  REQUIRE(empty.config.detection.min_ratio == 3.0);
+  REQUIRE(empty.config.detection.min_ratio == 1.5);
+  REQUIRE(empty.config.detection.false_alerts_per_1k_key_days == 1.0);
 }
 
 TEST_CASE("Durations and sizes") {

@@ -92,9 +92,10 @@ TEST_CASE("A pipeline restored from a checkpoint continues exactly as the origin
   Collect sink;
   ShardPipeline original(cfg, &sink);
   AlertWriter writer(&names);
-  Feed(&original, &names, 0, 20);
-  // Half of bucket 20 arrives before the checkpoint: an open bucket is saved too.
-  const std::vector<FlowRecord> half = Bucket(&names, 20);
+  // A day and an hour: the keys' first day (learning) is over, their baselines warm.
+  Feed(&original, &names, 0, 300);
+  // Half of bucket 300 arrives before the checkpoint: an open bucket is saved too.
+  const std::vector<FlowRecord> half = Bucket(&names, 300);
   for (size_t i = 0; i < half.size() / 2; ++i) original.OnFlow(half[i]);
 
   CheckpointMeta meta{1, "flowlogs", {{0, 1234}, {3, 77}}};
@@ -117,16 +118,16 @@ TEST_CASE("A pipeline restored from a checkpoint continues exactly as the origin
   CHECK(PortsJson(*r.pipeline, r.names) == PortsJson(original, names));
   CHECK(r.pipeline->counters().tuples() == original.counters().tuples());
 
-  // Both go on with the rest of bucket 20, then a spike (fires) and quiet buckets (resolves).
+  // Both go on with the rest of bucket 300, then a spike (fires) and quiet buckets (resolves).
   const size_t before = sink.alerts.size();
   for (size_t i = half.size() / 2; i < half.size(); ++i) original.OnFlow(half[i]);
-  const std::vector<FlowRecord> rest = Bucket(&r.names, 20);
+  const std::vector<FlowRecord> rest = Bucket(&r.names, 300);
   for (size_t i = rest.size() / 2; i < rest.size(); ++i) r.pipeline->OnFlow(rest[i]);
   // A repeat of a flow from before the checkpoint is still a duplicate.
-  r.pipeline->OnFlow(Bucket(&r.names, 20)[0]);
+  r.pipeline->OnFlow(Bucket(&r.names, 300)[0]);
   original.OnFlow(half[0]);
-  Feed(&original, &names, 21, 32, /*spike_bucket=*/24);
-  Feed(r.pipeline.get(), &r.names, 21, 32, /*spike_bucket=*/24);
+  Feed(&original, &names, 301, 312, /*spike_bucket=*/304);
+  Feed(r.pipeline.get(), &r.names, 301, 312, /*spike_bucket=*/304);
 
   std::vector<std::string> expected, got;
   for (size_t i = before; i < sink.alerts.size(); ++i) expected.push_back(Describe(sink.alerts[i], names));
@@ -138,6 +139,45 @@ TEST_CASE("A pipeline restored from a checkpoint continues exactly as the origin
   CHECK(r.pipeline->counters().duplicates.value() == original.counters().duplicates.value());
   CHECK(r.pipeline->counters().duplicates.value() == 1);
   CHECK(r.pipeline->detection().keys() == original.detection().keys());
+}
+
+// A checkpoint of format 1 (EWMA baselines, before the seasonal model) is
+// migrated, not refused: each key's mean and spread become its level and
+// scale, and it re-learns its daily profile. Saved again it is format 2 and
+// restores to the same state.
+TEST_CASE("A checkpoint of format 1 is migrated to the seasonal baselines") {
+  std::ifstream in(std::string(FW_SOURCE_DIR) + "/tests/fuzz/corpus/checkpoint/one-shard.fwc", std::ios::binary);
+  const std::string v1((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
+  REQUIRE(!v1.empty());
+  state::Checkpoint decoded;
+  REQUIRE(state::DecodeCheckpoint(v1, "one-shard.fwc", &decoded).ok());
+  REQUIRE(decoded.version == 1);
+
+  const config::Config cfg = Config();
+  auto restore = [&](const state::Checkpoint& c, Restored* r) {
+    r->pipeline = std::make_unique<ShardPipeline>(cfg, &r->sink);
+    r->alerts = std::make_unique<AlertWriter>(&r->names);
+    return RestoreCheckpoint(c, "c.fwc", "flowlogs", &r->names, {r->pipeline.get()}, r->alerts.get(), &r->meta);
+  };
+  Restored migrated;
+  const Status st = restore(decoded, &migrated);
+  INFO(st.message());
+  REQUIRE(st.ok());
+  REQUIRE(migrated.pipeline->detection().keys() > 0);
+
+  const std::string v2 = state::EncodeCheckpoint(
+      BuildCheckpoint(decoded.sequence + 1, migrated.meta, migrated.names, {migrated.pipeline.get()}, *migrated.alerts));
+  state::Checkpoint again;
+  REQUIRE(state::DecodeCheckpoint(v2, "c.fwc", &again).ok());
+  REQUIRE(again.version == state::kCheckpointVersion);
+  Restored restored;
+  REQUIRE(restore(again, &restored).ok());
+  CHECK(restored.pipeline->detection().keys() == migrated.pipeline->detection().keys());
+  const std::string v2_again = state::EncodeCheckpoint(
+      BuildCheckpoint(decoded.sequence + 1, restored.meta, restored.names, {restored.pipeline.get()}, *restored.alerts));
+  state::Checkpoint third;
+  REQUIRE(state::DecodeCheckpoint(v2_again, "c.fwc", &third).ok());
+  CHECK(third.sections == again.sections);
 }
 
 TEST_CASE("A checkpoint that does not fit, is damaged or is newer is refused with the reason") {
@@ -179,7 +219,7 @@ TEST_CASE("A checkpoint that does not fit, is damaged or is newer is refused wit
   std::string newer = bytes;
   newer[8] = 9;  // the version field
   CHECK(state::DecodeCheckpoint(newer, "c.fwc", &out).message() ==
-        "c.fwc: format version 9 is newer than this flowwatch reads (1); written by a later release");
+        "c.fwc: format version 9 is newer than this flowwatch reads (2); written by a later release");
   CHECK(state::DecodeCheckpoint("hello", "c.fwc", &out).message() == "c.fwc: not a flowwatch checkpoint");
   CHECK_FALSE(state::DecodeCheckpoint(bytes.substr(0, bytes.size() - 1), "c.fwc", &out).ok());
 

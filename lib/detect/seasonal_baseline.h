@@ -1,0 +1,107 @@
+// SeasonalBaseline: what detection remembers of one key between buckets, in 44
+// bytes - a seasonal model of the log of its bytes per bucket with traffic,
+// the evidence of a sustained deviation, and its incident flags.
+//
+// Model (log domain: traffic is multiplicative), for a bucket at time t:
+//   expected log bytes  mu(t) = level + day(t) + week(t)
+//   level    the key's deseasonalized level (EWMA of residuals, half-life
+//            detection.half_life in buckets with traffic)
+//   day(t)   the daily profile: 12 nodes two hours apart, linearly interpolated
+//   week(t)  one offset per day of the week (UTC), unset until that day is seen
+//   scale    robust spread of residuals: EWMA of |log bytes - mu|
+//   ceiling  per hour of the day, the largest normal burst seen then (nats
+//            above mu, in half-nat steps), or "never seen at this hour"
+// Empty buckets change nothing (a quiet key costs nothing per bucket); how the
+// fields learn and what is judged from them is VolumeModel's (detectors/).
+//
+// Stored in fixed point (level 1/1024 nat, scale in 2.5% steps, profile 1/32
+// nat, ceilings half a nat, evidence 1/8) and updated with stochastic rounding, so
+// that steps smaller than one unit still move the value on average. Plain
+// value; thread-safe as a value.
+#pragma once
+
+#include <algorithm>
+#include <array>
+#include <cmath>
+#include <cstdint>
+
+namespace flowwatch::detect {
+
+struct SeasonalBaseline {
+  static constexpr int kDayNodes = 12;           // two hours apart
+  static constexpr int8_t kWeekUnset = -128;     // this day of the week not seen yet
+  static constexpr uint8_t kHourUnseen = 15;     // ceiling nibble: this hour of the day not seen yet
+  static constexpr uint8_t kMaxCeiling = 14;     // half-nat steps: up to 7 nats (1100x)
+  static constexpr double kLevelUnit = 1.0 / 1024, kProfileUnit = 1.0 / 32, kScoreUnit = 0.25;
+  static constexpr double kScaleFloor = 0.01, kScaleSteps = 40;  // 0.01 .. 5.9 nats, 2.5% a step
+  static constexpr double kCeilingUnit = 0.5, kEvidenceUnit = 1.0 / 8;
+
+  uint32_t last_bucket = 0;   // the last bucket with traffic (bucket index since the epoch)
+  uint16_t level = 0;
+  uint8_t scale = 0;          // log-coded: kScaleFloor * e^(scale / kScaleSteps) nats; 0 = none yet
+  uint8_t last_score = 0;     // the last bucket's one-bucket score (positive part, 1/4 units)
+  uint16_t flags = 0;         // seen (6 bits), normal streak (4), firing (1), weekday on its first visit + 1 (3),
+                              // every hour of the day seen (1), last score above the one before (1)
+  uint8_t evidence = 0;       // CUSUM of robust z-scores
+  uint8_t evidence_peak = 0;  // its peak in the current run (for the pooled tail)
+  uint8_t run = 0;            // buckets in a row with positive evidence (saturating)
+  std::array<int8_t, kDayNodes> day{};
+  std::array<int8_t, 7> week;
+  std::array<uint8_t, 12> ceilings;  // 24 nibbles, hour h in ceilings[h / 2] >> (4 * (h % 2))
+
+  SeasonalBaseline() {
+    week.fill(kWeekUnset);
+    ceilings.fill(0xFF);
+  }
+
+  static constexpr int kMaxSeen = 63, kMaxStreak = 15;
+  int seen() const { return flags & 0x3F; }  // buckets with traffic folded in (saturating)
+  int normal_streak() const { return (flags >> 6) & 0x0F; }
+  bool firing() const { return (flags >> 10) & 1; }
+  int first_visit() const { return (flags >> 11) & 0x07; }  // 0, or the weekday (0 = Sunday) + 1
+  void set_seen(int n) { flags = static_cast<uint16_t>((flags & ~0x3F) | std::min(n, kMaxSeen)); }
+  void set_normal_streak(int n) { flags = static_cast<uint16_t>((flags & ~(0x0F << 6)) | (std::min(n, kMaxStreak) << 6)); }
+  void set_firing(bool on) { flags = static_cast<uint16_t>((flags & ~(1 << 10)) | (on ? 1 << 10 : 0)); }
+  void set_first_visit(int v) { flags = static_cast<uint16_t>((flags & ~(0x07 << 11)) | ((v & 0x07) << 11)); }
+  // Every hour of the day has been seen: the key's first day of learning is over.
+  bool profile_complete() const { return (flags >> 14) & 1; }
+  void set_profile_complete() { flags = static_cast<uint16_t>(flags | (1 << 14)); }
+  // The last bucket's score rose above the one before it (a peak, if the next falls).
+  bool rising() const { return (flags >> 15) & 1; }
+  void set_rising(bool on) { flags = static_cast<uint16_t>((flags & 0x7FFF) | (on ? 1 << 15 : 0)); }
+
+  double level_nats() const { return level * kLevelUnit; }
+  double scale_nats() const { return scale == 0 ? 0 : kScaleFloor * std::exp(scale / kScaleSteps); }
+  double last_score_value() const { return last_score * kScoreUnit; }
+  double evidence_value() const { return evidence * kEvidenceUnit; }
+  uint8_t ceiling(int hour) const { return (ceilings[static_cast<size_t>(hour / 2)] >> (4 * (hour % 2))) & 0x0F; }
+  void set_ceiling(int hour, uint8_t steps) {
+    uint8_t& b = ceilings[static_cast<size_t>(hour / 2)];
+    const int shift = 4 * (hour % 2);
+    b = static_cast<uint8_t>((b & ~(0x0F << shift)) | ((steps & 0x0F) << shift));
+  }
+  bool hour_seen(int hour) const { return ceiling(hour) != kHourUnseen; }
+
+  // The daily profile at a time of day (ms since midnight UTC), in nats.
+  double DayOffset(int64_t time_of_day_ms) const {
+    const double p = static_cast<double>(time_of_day_ms) / (2 * 3600 * 1000.0);
+    const int j = static_cast<int>(p) % kDayNodes;
+    const double f = p - std::floor(p);
+    return ((1 - f) * day[static_cast<size_t>(j)] + f * day[static_cast<size_t>((j + 1) % kDayNodes)]) * kProfileUnit;
+  }
+  double WeekOffset(int weekday) const {
+    const int8_t w = week[static_cast<size_t>(weekday)];
+    return w == kWeekUnset ? 0 : w * kProfileUnit;
+  }
+};
+static_assert(sizeof(SeasonalBaseline) == 44);
+
+// Adds delta_units to an integer field with stochastic rounding - the fraction
+// rounds up with that probability, u being a uniform draw in [0, 1) - and
+// clamps the result to [lo, hi].
+template <typename T>
+T AddRounded(T value, double delta_units, double u, double lo, double hi) {
+  return static_cast<T>(std::clamp(std::floor(static_cast<double>(value) + delta_units + u), lo, hi));
+}
+
+}  // namespace flowwatch::detect
