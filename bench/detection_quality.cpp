@@ -15,7 +15,8 @@
 //    per file: labelled windows hit, and flags outside windows after NAB's
 //    probation (the first 15% of the file).
 //
-//   detection_quality [--seeds 1,2,3,4,5] [--vms 80] [--hours 240] [--dir DIR] [--nab DIR|none]
+//   detection_quality [--seeds 1,2,3,4,5] [--vms 80] [--hours 240] [--dir DIR] [--nab DIR|none] [--budget N]
+//   (--budget: detection.false_alerts_per_1k_key_days, for the trade-off between recall and false pages)
 #include <simdjson.h>
 
 #include <algorithm>
@@ -106,6 +107,7 @@ void Trace(const Series& series, int64_t bucket_ms, const std::string& key, bool
 }
 
 std::string g_trace;  // --trace KEY
+double g_budget = 0;  // --budget N: detection.false_alerts_per_1k_key_days (0: the default)
 
 SeedResult RunSeed(const std::string& dir, int64_t bucket_ms) {
   SeedResult out;
@@ -116,6 +118,7 @@ SeedResult RunSeed(const std::string& dir, int64_t bucket_ms) {
   ro.config.inventory.file = dir + "/inventory.csv";
   ro.config.pipeline.shards = 2;
   ro.config.pipeline.decoders = 2;
+  if (g_budget > 0) ro.config.detection.false_alerts_per_1k_key_days = g_budget;
   std::vector<std::unique_ptr<SeriesCollector>> collectors;
   for (int i = 0; i < 64; ++i) {
     collectors.push_back(std::make_unique<SeriesCollector>());
@@ -271,7 +274,9 @@ class FlagSink : public detect::AlertSink {
 
 void RunNab(const std::string& root) {
   const std::vector<NabFile> files = LoadNab(root);
-  const detect::DetectionOptions options = app::DetectionOptionsFrom(config::Config{});
+  config::Config config;
+  if (g_budget > 0) config.detection.false_alerts_per_1k_key_days = g_budget;
+  const detect::DetectionOptions options = app::DetectionOptionsFrom(config);
   std::printf("\n| NAB file | windows | flowwatch hits | outside | article hits | outside | ewma hits | outside |\n");
   std::printf("|---|---|---|---|---|---|---|---|\n");
   NabCounts total[3];
@@ -351,8 +356,10 @@ int main(int argc, char** argv) {
       g_dump = std::fopen(value.c_str(), "w");
     } else if (flag == "--trace") {
       g_trace = value;
+    } else if (flag == "--budget") {
+      g_budget = std::stod(value);
     } else {
-      std::fprintf(stderr, "usage: detection_quality [--seeds 1,2,3] [--vms N] [--hours N] [--dir DIR] [--nab DIR|none]\n");
+      std::fprintf(stderr, "usage: detection_quality [--seeds 1,2,3] [--vms N] [--hours N] [--dir DIR] [--nab DIR|none] [--budget N]\n");
       return 2;
     }
   }

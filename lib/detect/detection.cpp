@@ -27,6 +27,8 @@ constexpr double kMaxScoreThreshold = 60, kMinSustainedThreshold = 6, kMaxSustai
 constexpr double kMaxRarityKeyDays = 1e7;
 // An incident this short is a burst: once over, its hours learn it (LearnBurst).
 constexpr int64_t kShortIncidentMs = 3600 * 1000;
+// The anomalous buckets an incident's mean residual averages over, at most.
+constexpr uint32_t kShiftBuckets = 12;
 
 }  // namespace
 
@@ -253,7 +255,7 @@ VolumeVerdict Detection::Judge(const FlowKey& key, int64_t bucket, const BucketA
     Incident* inc = incidents_.Find(key);
     if (v.anomalous && inc != nullptr && (bucket - inc->start_bucket + 1) * options_.bucket_ms >= options_.relearn_after_ms) {
       // It has lasted: this is the key's normal now.
-      model_.Relearn(b, bucket, agg.bytes);
+      model_.Relearn(b, inc->mean_residual);
       v.anomalous = false;
     }
     if (v.anomalous) {
@@ -262,6 +264,10 @@ VolumeVerdict Detection::Judge(const FlowKey& key, int64_t bucket, const BucketA
         if (v.severity == Severity::kCritical) inc->severity = Severity::kCritical;
         inc->last_bucket = bucket;
         inc->peak_residual = std::max(inc->peak_residual, static_cast<float>(v.residual));
+        // A running mean, then an EWMA over about an hour of buckets, so that
+        // relearning takes the shift and not one bucket's burst.
+        inc->anomalous_buckets = std::min<uint32_t>(inc->anomalous_buckets + 1, kShiftBuckets);
+        inc->mean_residual += static_cast<float>((v.residual - inc->mean_residual) / inc->anomalous_buckets);
       }
     } else if (b->normal_streak() + 1 >= static_cast<int>(options_.resolve_after_buckets)) {
       b->set_firing(false);
@@ -357,7 +363,9 @@ void Detection::Save(state::Writer* w) const {
     w->Put<uint8_t>(b.evidence_peak);
     w->Put<uint8_t>(b.run);
     for (int8_t v : b.day) w->Put<int8_t>(v);
-    for (int8_t v : b.week) w->Put<int8_t>(v);
+    w->Put<uint8_t>(b.run_peak);
+    w->Put<uint8_t>(b.run_high);
+    for (uint8_t v : b.weeks) w->Put<uint8_t>(v);
     for (uint8_t v : b.ceilings) w->Put<uint8_t>(v);
   });
   w->Put<uint64_t>(incidents_.size());
@@ -367,6 +375,8 @@ void Detection::Save(state::Writer* w) const {
     w->Put<int64_t>(i.begin_bucket);
     w->Put<int64_t>(i.last_bucket);
     w->Put<float>(i.peak_residual);
+    w->Put<float>(i.mean_residual);
+    w->Put<uint32_t>(i.anomalous_buckets);
     w->Put<uint8_t>(static_cast<uint8_t>(i.severity));
   });
   w->Put<uint64_t>(open_.size());
@@ -385,7 +395,7 @@ void Detection::Save(state::Writer* w) const {
 }
 
 bool Detection::LoadBaselines(state::Reader* r, const state::IdRemap& remap, uint32_t version) {
-  const uint64_t baselines = r->Count(version == 1 ? 30 : 51);
+  const uint64_t baselines = r->Count(version == 1 ? 30 : 50);
   for (uint64_t i = 0; i < baselines && r->ok(); ++i) {
     const FlowKey key = state::ReadFlowKey(r, remap);
     SeasonalBaseline b;
@@ -419,7 +429,9 @@ bool Detection::LoadBaselines(state::Reader* r, const state::IdRemap& remap, uin
       b.evidence_peak = r->Get<uint8_t>();
       b.run = r->Get<uint8_t>();
       for (int8_t& v : b.day) v = r->Get<int8_t>();
-      for (int8_t& v : b.week) v = r->Get<int8_t>();
+      b.run_peak = r->Get<uint8_t>();
+      b.run_high = r->Get<uint8_t>();
+      for (uint8_t& v : b.weeks) v = r->Get<uint8_t>();
       for (uint8_t& v : b.ceilings) v = r->Get<uint8_t>();
       if (b.first_visit() > 7) r->Fail("a baseline's weekday " + std::to_string(b.first_visit() - 1));
     }
@@ -450,7 +462,7 @@ bool Detection::Load(state::Reader* r, const state::IdRemap& remap, uint32_t ver
   evicted_keys_ = r->Get<uint64_t>();
   if (version >= 2 && r->ok() && !(bucket_pool_.Load(r) && pair_pool_.Load(r) && sustained_pool_.Load(r))) return false;
   if (!LoadBaselines(r, remap, version)) return false;
-  const uint64_t incidents = r->Count(version == 1 ? 17 : 37);
+  const uint64_t incidents = r->Count(version == 1 ? 17 : 45);
   for (uint64_t i = 0; i < incidents && r->ok(); ++i) {
     const FlowKey key = state::ReadFlowKey(r, remap);
     Incident inc;
@@ -458,9 +470,12 @@ bool Detection::Load(state::Reader* r, const state::IdRemap& remap, uint32_t ver
     inc.begin_bucket = version == 1 ? inc.start_bucket : r->Get<int64_t>();
     inc.last_bucket = version == 1 ? inc.start_bucket : r->Get<int64_t>();
     inc.peak_residual = version == 1 ? 0.0f : r->Get<float>();
+    inc.mean_residual = version == 1 ? 0.0f : r->Get<float>();
+    inc.anomalous_buckets = version == 1 ? 0 : r->Get<uint32_t>();
     const uint8_t severity = r->Get<uint8_t>();
     if (severity > static_cast<uint8_t>(Severity::kCritical)) r->Fail("a bad severity");
-    if (inc.begin_bucket > inc.start_bucket || inc.last_bucket < inc.start_bucket || !std::isfinite(inc.peak_residual)) {
+    if (inc.begin_bucket > inc.start_bucket || inc.last_bucket < inc.start_bucket || !std::isfinite(inc.peak_residual) ||
+        !std::isfinite(inc.mean_residual)) {
       r->Fail("an incident's buckets out of order");
     }
     inc.severity = static_cast<Severity>(severity);

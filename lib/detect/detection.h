@@ -164,6 +164,8 @@ class Detection {
     int64_t last_bucket = 0;   // the last anomalous bucket
     float peak_residual = 0;   // the largest residual (nats) while anomalous
     Severity severity = Severity::kWarning;  // the worst seen so far
+    float mean_residual = 0;   // their mean over the last hour or so (nats): the shift relearning takes
+    uint32_t anomalous_buckets = 0;
   };
 
   FlowKey Admit(FlowKey key);

@@ -1,5 +1,5 @@
 // SeasonalBaseline: what detection remembers of one key between buckets, in 44
-// bytes - a seasonal model of the log of its bytes per bucket with traffic,
+// bytes (43 used) - a seasonal model of the log of its bytes per bucket with traffic,
 // the evidence of a sustained deviation, and its incident flags.
 //
 // Model (log domain: traffic is multiplicative), for a bucket at time t:
@@ -7,7 +7,8 @@
 //   level    the key's deseasonalized level (EWMA of residuals, half-life
 //            detection.half_life in buckets with traffic)
 //   day(t)   the daily profile: 12 nodes two hours apart, linearly interpolated
-//   week(t)  one offset per day of the week (UTC), unset until that day is seen
+//   week(t)  one offset per day of the week (UTC), 0 or below (quieter days), in
+//            eighth-nat steps down to -1.75; unset until that day is seen
 //   scale    robust spread of residuals: EWMA of |log bytes - mu|
 //   ceiling  per hour of the day, the largest normal burst seen then (nats
 //            above mu, in half-nat steps), or "never seen at this hour"
@@ -15,7 +16,7 @@
 // fields learn and what is judged from them is VolumeModel's (detectors/).
 //
 // Stored in fixed point (level 1/1024 nat, scale in 2.5% steps, profile 1/32
-// nat, ceilings half a nat, evidence 1/8) and updated with stochastic rounding, so
+// nat, weekdays 1/8 nat, ceilings half a nat, evidence 1/8, run peak 1/16 nat) and updated with stochastic rounding, so
 // that steps smaller than one unit still move the value on average. Plain
 // value; thread-safe as a value.
 #pragma once
@@ -29,12 +30,13 @@ namespace flowwatch::detect {
 
 struct SeasonalBaseline {
   static constexpr int kDayNodes = 12;           // two hours apart
-  static constexpr int8_t kWeekUnset = -128;     // this day of the week not seen yet
+  static constexpr uint8_t kWeekUnset = 15;      // weekday nibble: this day of the week not seen yet
+  static constexpr uint8_t kMaxWeekSteps = 14;   // eighth-nat steps below the level: down to -1.75 nats
   static constexpr uint8_t kHourUnseen = 15;     // ceiling nibble: this hour of the day not seen yet
   static constexpr uint8_t kMaxCeiling = 14;     // half-nat steps: up to 7 nats (1100x)
   static constexpr double kLevelUnit = 1.0 / 1024, kProfileUnit = 1.0 / 32, kScoreUnit = 0.25;
   static constexpr double kScaleFloor = 0.01, kScaleSteps = 40;  // 0.01 .. 5.9 nats, 2.5% a step
-  static constexpr double kCeilingUnit = 0.5, kEvidenceUnit = 1.0 / 8;
+  static constexpr double kCeilingUnit = 0.5, kEvidenceUnit = 1.0 / 8, kWeekUnit = 1.0 / 8, kRunPeakUnit = 1.0 / 16;
 
   uint32_t last_bucket = 0;   // the last bucket with traffic (bucket index since the epoch)
   uint16_t level = 0;
@@ -45,12 +47,14 @@ struct SeasonalBaseline {
   uint8_t evidence = 0;       // CUSUM of robust z-scores
   uint8_t evidence_peak = 0;  // its peak in the current run (for the pooled tail)
   uint8_t run = 0;            // buckets in a row with positive evidence (saturating)
+  uint8_t run_peak = 0;       // the largest residual in the current run (1/16 nat)
+  uint8_t run_high = 0;       // buckets of the current run that were bursts (saturating)
   std::array<int8_t, kDayNodes> day{};
-  std::array<int8_t, 7> week;
+  std::array<uint8_t, 4> weeks;      // 7 nibbles, weekday d in weeks[d / 2] >> (4 * (d % 2)): steps below 0
   std::array<uint8_t, 12> ceilings;  // 24 nibbles, hour h in ceilings[h / 2] >> (4 * (h % 2))
 
   SeasonalBaseline() {
-    week.fill(kWeekUnset);
+    weeks.fill(0xFF);
     ceilings.fill(0xFF);
   }
 
@@ -89,10 +93,15 @@ struct SeasonalBaseline {
     const double f = p - std::floor(p);
     return ((1 - f) * day[static_cast<size_t>(j)] + f * day[static_cast<size_t>((j + 1) % kDayNodes)]) * kProfileUnit;
   }
-  double WeekOffset(int weekday) const {
-    const int8_t w = week[static_cast<size_t>(weekday)];
-    return w == kWeekUnset ? 0 : w * kProfileUnit;
+  uint8_t week_steps(int weekday) const { return (weeks[static_cast<size_t>(weekday / 2)] >> (4 * (weekday % 2))) & 0x0F; }
+  void set_week_steps(int weekday, uint8_t steps) {
+    uint8_t& b = weeks[static_cast<size_t>(weekday / 2)];
+    const int shift = 4 * (weekday % 2);
+    b = static_cast<uint8_t>((b & ~(0x0F << shift)) | ((steps & 0x0F) << shift));
   }
+  bool week_seen(int weekday) const { return week_steps(weekday) != kWeekUnset; }
+  double WeekOffset(int weekday) const { return week_seen(weekday) ? -week_steps(weekday) * kWeekUnit : 0; }
+  double run_peak_nats() const { return run_peak * kRunPeakUnit; }
 };
 static_assert(sizeof(SeasonalBaseline) == 44);
 

@@ -28,6 +28,7 @@ constexpr double kGate = 1.5;
 // One bucket is judged in units of at least kMinBurstScale: bursts are
 // multiplicative events whose size does not shrink with a quiet key's noise.
 constexpr double kMinBurstScale = 0.2;
+constexpr int64_t kLearntBurstMs = 2 * kHourMs;  // the longest run of bursts learnt as normal at its hours
 constexpr double kCeilingDecay = 1.0 / (12 * 4);  // per visit of the hour below its ceiling: a step in ~4 days
 // Learning rates per bucket with traffic.
 constexpr double kDaySlow = 0.03;
@@ -73,13 +74,15 @@ bool AllHoursSeen(const B& b) {
   return true;
 }
 
-// The median of the hours' ceilings (unseen hours count as none): how bursty
-// the key is at any time, apart from the hours of its recurring bursts.
-uint8_t MedianCeiling(const B& b) {
+// The third-highest of the hours' ceilings (unseen hours count as none): how
+// large the bursts are that the key has at three or more hours of the day, so
+// at any hour (a 6-hourly job moves through four hours; a nightly backup stays
+// at its one or two).
+uint8_t KeyCeiling(const B& b) {
   int count[16] = {};
   for (int h = 0; h < 24; ++h) ++count[b.hour_seen(h) ? b.ceiling(h) : 0];
-  for (int c = 0, n = 0; c < 16; ++c) {
-    if ((n += count[c]) >= 12) return static_cast<uint8_t>(c);
+  for (int c = 15, n = 0; c > 0; --c) {
+    if ((n += count[c]) >= 3) return static_cast<uint8_t>(c);
   }
   return 0;
 }
@@ -108,7 +111,26 @@ double VolumeModel::Expected(const B& b, int64_t bucket) const { return std::exp
 void VolumeModel::EndRun(B* b, PooledTail* pool, double threshold) {
   const double peak = b->evidence_peak * B::kEvidenceUnit;
   if (peak > 0 && peak < threshold && pool != nullptr) pool->AddValue(peak);
-  b->evidence = b->evidence_peak = b->run = 0;
+  b->evidence = b->evidence_peak = b->run = b->run_peak = b->run_high = 0;
+}
+
+void VolumeModel::LearnRun(B* b, int64_t last_bucket, double s) const {
+  // A run of evidence that ended without paging, its bursts within
+  // kLearntBurst: a burst (a job, a backup, a user's download) that is normal
+  // at the hours it spanned. Longer runs are drift or a level change, the
+  // level's to learn. The bursts come first in a run, the evidence's decay
+  // after them.
+  if (b->run == 0 || b->run_high == 0 || b->firing() || b->run_high * bucket_ms_ > kLearntBurstMs) return;
+  const double peak = b->run_peak_nats();
+  if (peak <= std::max(kBurstFloor, kBurstScales * s)) return;
+  int previous = -1;
+  const int64_t first = last_bucket - b->run + 1;
+  for (int64_t bucket = first; bucket < first + b->run_high; ++bucket) {
+    const int hour = At(bucket, bucket_ms_).hour;
+    if (hour == previous || !b->hour_seen(hour)) continue;
+    previous = hour;
+    b->set_ceiling(hour, std::max(b->ceiling(hour), CeilingSteps(peak)));
+  }
 }
 
 void VolumeModel::LearnBurst(B* b, int64_t first_bucket, int64_t last_bucket, double residual) const {
@@ -122,10 +144,9 @@ void VolumeModel::LearnBurst(B* b, int64_t first_bucket, int64_t last_bucket, do
   }
 }
 
-void VolumeModel::Relearn(B* b, int64_t bucket, uint64_t bytes) const {
-  Draws d(HashCombine(bucket, bytes));
-  const double y = std::log(static_cast<double>(std::max<uint64_t>(bytes, 1)));
-  SetLevel(b, b->level_nats() + (y - Mu(*b, bucket)), &d);
+void VolumeModel::Relearn(B* b, double shift) const {
+  Draws d(HashCombine(b->last_bucket, b->level));
+  SetLevel(b, b->level_nats() + shift, &d);
   EndRun(b, nullptr, 0);  // an alarmed run: not a sample of normal evidence
 }
 
@@ -147,7 +168,9 @@ VolumeVerdict VolumeModel::Observe(B* b, uint64_t noise, int64_t bucket, uint64_
     v.ratio = 1;
     return v;
   }
+  const double s = std::max(b->scale_nats(), kMinScale);
   if (bucket > static_cast<int64_t>(b->last_bucket) + 1) {
+    LearnRun(b, b->last_bucket, s);
     EndRun(b, sustained_pool, t.sustained);  // empty buckets end a run
     // The hours the gap spanned were seen, quiet: a key with traffic only at
     // some hours (a nightly job, office hours) still finishes its first day.
@@ -161,13 +184,13 @@ VolumeVerdict VolumeModel::Observe(B* b, uint64_t noise, int64_t bucket, uint64_
 
   const double mu = Mu(*b, bucket);
   const double r = y - mu;
-  const double s = std::max(b->scale_nats(), kMinScale);
+  const double burst = std::max(kBurstFloor, kBurstScales * s);  // a residual this large is a burst
   const bool hour_seen = b->hour_seen(w.hour);
   const bool learning = !b->profile_complete();  // the key's first day
   const double c = hour_seen ? b->ceiling(w.hour) * B::kCeilingUnit : 0;
   // A bucket stands out against the bursts normal at this hour, or at any
-  // hour for a key that bursts all day.
-  const double c_any = std::max(c, MedianCeiling(*b) * B::kCeilingUnit);
+  // hour for a key that bursts at many.
+  const double c_any = std::max(c, KeyCeiling(*b) * B::kCeilingUnit);
   v.expected = std::exp(mu);
   v.ratio = x / v.expected;
   v.zscore = r / s;
@@ -199,10 +222,13 @@ VolumeVerdict VolumeModel::Observe(B* b, uint64_t noise, int64_t bucket, uint64_
   const double g = std::max(0.0, b->evidence_value() + e);
   b->evidence = AddRounded<uint8_t>(0, g / B::kEvidenceUnit, 0.5, 0, 255);
   if (b->evidence == 0) {
+    LearnRun(b, bucket - 1, s);
     EndRun(b, sustained_pool, t.sustained);
   } else {
     b->evidence_peak = std::max(b->evidence_peak, b->evidence);
     if (b->run < 255) ++b->run;
+    b->run_peak = std::max(b->run_peak, AddRounded<uint8_t>(0, std::max(0.0, r) / B::kRunPeakUnit, 0.5, 0, 255));
+    if (r > burst && b->run_high < 255) ++b->run_high;
   }
   v.evidence = b->evidence_value();
   v.run = b->run;
@@ -230,9 +256,9 @@ VolumeVerdict VolumeModel::Observe(B* b, uint64_t noise, int64_t bucket, uint64_
   v.severity = v.ratio >= o.critical_ratio ? Severity::kCritical : Severity::kWarning;
 
   // Ceilings of normal bursts at this hour.
-  const double burst = std::max(kBurstFloor, kBurstScales * s);
   if (learning) {
-    b->set_ceiling(w.hour, std::max<uint8_t>(hour_seen ? b->ceiling(w.hour) : 0, r > burst ? CeilingSteps(r) : 0));
+    // (The scale is not yet known: any residual past the floor is a burst.)
+    b->set_ceiling(w.hour, std::max<uint8_t>(hour_seen ? b->ceiling(w.hour) : 0, r > kBurstFloor ? CeilingSteps(r) : 0));
     if (AllHoursSeen(*b)) {
       // The first day is over: the level becomes the day's mean, the profile
       // the offsets around it (the first bucket may have been anything).
@@ -243,9 +269,10 @@ VolumeVerdict VolumeModel::Observe(B* b, uint64_t noise, int64_t bucket, uint64_
       for (int8_t& n : b->day) n = static_cast<int8_t>(std::clamp(n - mean, -127, 127));
       SetLevel(b, b->level_nats() + mean * B::kProfileUnit, &d);
     }
-  } else if (!v.anomalous && isolated && r > burst && r > c) {
-    // An isolated burst that did not page is normal here (one inside a run
-    // of high buckets is evidence, not a burst to get used to).
+  } else if (!v.anomalous && isolated && r > burst && r > c && b->evidence == 0) {
+    // A burst below the floors (no evidence, it could not page) is normal
+    // here at once; one past them is learnt when its run ends (LearnRun), so
+    // that the first bucket of a rise does not hide the rest of it.
     b->set_ceiling(w.hour, CeilingSteps(r));
   } else if (c > 0 && r < c - B::kCeilingUnit && d.Next() < kCeilingDecay) {
     b->set_ceiling(w.hour, static_cast<uint8_t>(b->ceiling(w.hour) - 1));
@@ -261,14 +288,13 @@ VolumeVerdict VolumeModel::Observe(B* b, uint64_t noise, int64_t bucket, uint64_
     // daily profile is whole, while the level and the profile stay where the
     // other days put them; then slowly.
     double share = 1;
-    int8_t& week = b->week[static_cast<size_t>(w.weekday)];
-    if (week == B::kWeekUnset && !learning) {
-      week = 0;
+    if (!b->week_seen(w.weekday) && !learning) {
+      b->set_week_steps(w.weekday, 0);
       b->set_first_visit(w.weekday + 1);
     } else if (b->first_visit() != 0 && b->first_visit() != w.weekday + 1) {
       b->set_first_visit(0);
     }
-    if (week != B::kWeekUnset) {
+    if (b->week_seen(w.weekday)) {
       // On its first visit a weekday's offset is the running mean of the
       // day's residuals so far (damped over its first hour).
       const bool first = b->first_visit() == w.weekday + 1;
@@ -276,7 +302,8 @@ VolumeVerdict VolumeModel::Observe(B* b, uint64_t noise, int64_t bucket, uint64_
       const double rate = first ? 1 / (k + 12) : kWeekSlow;
       // Only quieter days (weekends): a day busier than the others is the
       // level's to learn, or the first week's drift would pile up in them.
-      week = AddRounded<int8_t>(week, rate * rc / B::kProfileUnit, d.Next(), -127, 0);
+      b->set_week_steps(w.weekday, AddRounded<uint8_t>(b->week_steps(w.weekday), -rate * rc / B::kWeekUnit, d.Next(), 0,
+                                                       B::kMaxWeekSteps));
       // A new day that is quieter is the weekday's to learn, not the level's
       // nor the profile's (or the next working day would look high).
       if (first && rc < 0) share = kShareOnFirstWeekday;

@@ -87,6 +87,10 @@ class VolumeModel {
                         const VolumeThresholds& thresholds, const VolumeOptions& options, PooledTail* bucket_pool,
                         PooledTail* pair_pool, PooledTail* sustained_pool) const;
 
+  // Raises the ceilings of the hours a run of evidence ending at last_bucket
+  // spanned to its peak, when it was short and did not page (s: the scale).
+  void LearnRun(SeasonalBaseline* b, int64_t last_bucket, double s) const;
+
   // Ends b's run of evidence (a bucket without traffic), handing its peak to
   // the pool unless it reached `threshold` (then it was an alarm).
   static void EndRun(SeasonalBaseline* b, PooledTail* sustained_pool, double threshold);
@@ -97,9 +101,10 @@ class VolumeModel {
   // occurrences (and a one-off costs only half of its size there, for a while).
   void LearnBurst(SeasonalBaseline* b, int64_t first_bucket, int64_t last_bucket, double residual) const;
 
-  // Takes bucket's traffic as the key's new normal level (an incident that
-  // lasted detection.relearn_after): the level jumps to it and the evidence ends.
-  void Relearn(SeasonalBaseline* b, int64_t bucket, uint64_t bytes) const;
+  // Takes an incident that lasted detection.relearn_after as the key's new
+  // normal: the level moves by `shift` nats (the incident's recent mean
+  // residual) and the evidence ends.
+  void Relearn(SeasonalBaseline* b, double shift) const;
 
   // Expected bytes of b in bucket (e^mu).
   double Expected(const SeasonalBaseline& b, int64_t bucket) const;
