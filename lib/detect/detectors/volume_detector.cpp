@@ -190,7 +190,11 @@ VolumeVerdict VolumeModel::Observe(B* b, uint64_t noise, int64_t bucket, uint64_
   const double c = hour_seen ? b->ceiling(w.hour) * B::kCeilingUnit : 0;
   // A bucket stands out against the bursts normal at this hour, or at any
   // hour for a key that bursts at many.
-  const double c_any = std::max(c, KeyCeiling(*b) * B::kCeilingUnit);
+  // Judged against this hour's ceiling or the hour before's: a recurring
+  // burst straddles the hour it starts in, a few minutes early or late.
+  const int before = (w.hour + 23) % 24;
+  const double c_near = std::max(c, b->hour_seen(before) ? b->ceiling(before) * B::kCeilingUnit : 0.0);
+  const double c_any = std::max(c_near, KeyCeiling(*b) * B::kCeilingUnit);
   v.expected = std::exp(mu);
   v.ratio = x / v.expected;
   v.zscore = r / s;
@@ -217,7 +221,7 @@ VolumeVerdict VolumeModel::Observe(B* b, uint64_t noise, int64_t bucket, uint64_
   // off for hours never adds up to a page it could not send anyway.
   double e = std::min(z_sustained, kClip) - kDrift;
   const bool floors = bytes >= o.min_bytes && x / std::exp(mu) >= o.min_ratio;
-  if (!floors || (c >= kGate && r <= c)) e = std::min(e, -kDrift);
+  if (!floors || (c_near >= kGate && r <= c_near)) e = std::min(e, -kDrift);
   const bool isolated = b->evidence == 0;  // no run building before this bucket
   const double g = std::max(0.0, b->evidence_value() + e);
   b->evidence = AddRounded<uint8_t>(0, g / B::kEvidenceUnit, 0.5, 0, 255);
@@ -317,9 +321,10 @@ VolumeVerdict VolumeModel::Observe(B* b, uint64_t noise, int64_t bucket, uint64_
       const size_t j = static_cast<size_t>(std::lround(p)) % B::kDayNodes;
       const double offset = y - b->level_nats() - b->WeekOffset(w.weekday) - b->day[j] * B::kProfileUnit;
       const double into = std::floor(std::fmod(p + 0.5, 1.0) * 2 * kHourMs / static_cast<double>(bucket_ms_));
-      // The window's first bucket sets the node; the others average into it.
-      const double step =
-          into == 0 ? offset : std::clamp(offset, -std::max(2 * s, 0.5), std::max(2 * s, 0.5)) / (into + 1);
+      // The window's first bucket sets the node; the others average into it,
+      // clipped upwards only (a burst must not lift the node, and a node a
+      // burst set must come down).
+      const double step = into == 0 ? offset : std::min(offset, std::max(2 * s, 0.5)) / (into + 1);
       b->day[j] = AddRounded<int8_t>(b->day[j], step / B::kProfileUnit, d.Next(), -127, 127);
     } else {
       const size_t j = static_cast<size_t>(p) % B::kDayNodes;
