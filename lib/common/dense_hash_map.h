@@ -5,7 +5,7 @@
 // of 1/2 would spend over 100 bytes a key).
 //
 // A key costs sizeof(Entry) plus 4 bytes / load factor (load <= 7/8 of a
-// power-of-two index) plus less than one chunk of slack in all: 57-62 bytes a
+// power-of-two index) plus less than one chunk of slack in all: 56.5-62 bytes a
 // key for a 52-byte entry. Index slot: 0 = empty, else (8 hash bits << 24) |
 // (entry index + 1), so most probe mismatches never touch an entry; at most
 // 2^24 - 1 entries. Linear probing with backward-shift deletion: no

@@ -13,9 +13,10 @@
 // key: a firing alert when it starts, a resolved alert when it ends; a firing
 // alert lists the VM's other keys deviating in the same bucket (`related`).
 //
-// The two tests' thresholds follow from the false-alert budget: each gets half
-// of it as a probability per key-bucket, turned into a threshold by a pooled
-// tail of the shard's scores (pooled_tail.h), recomputed at every bucket close.
+// The three tests' thresholds follow from the false-alert budget: each gets a
+// third of it as a probability per key-bucket, turned into a threshold by a
+// pooled tail of the shard's scores (pooled_tail.h), refreshed at every bucket
+// close.
 //
 // Only flows that carry bytes create detection keys: a scan of denied,
 // zero-byte SYNs costs no baselines. Keys are capped per VM and in total (the

@@ -5,8 +5,10 @@
 // `base` are kept (the most recent `capacity` of them, as DSPOT keeps a moving
 // window) and their excesses fitted with a generalized Pareto distribution
 // GPD(sigma, xi) by the method of moments:
-//   m = mean excess, v = variance:  xi = (1 - m^2/v) / 2,  sigma = m (1 + m^2/v) / 2
-// with xi clamped to [0, 0.5] (never a bounded tail: a safe extrapolation).
+//   m = mean excess, v = variance:  xi = (1 - m^2/v) / 2,  sigma = m (1 - xi)
+// with xi clamped to [0, 0.5] (never a bounded tail: a safe extrapolation) and
+// sigma following the clamped xi (the GPD's mean excess is sigma / (1 - xi);
+// unclamped, m (1 - xi) is the moment estimate m (1 + m^2/v) / 2).
 // With rate = P(score > base) counted over every observation (decayed, so old
 // traffic fades after ~`horizon` observations), the threshold that a score
 // exceeds with probability p is

@@ -4,31 +4,31 @@
 //
 // For a bucket with x bytes: y = ln x, mu = expected log bytes, r = y - mu,
 // s = max(scale, 0.1 nat), z = r / s (a robust z-score of log bytes), c = the
-// ceiling of normal bursts at this hour (nats). Two tests, each with a
-// threshold derived from the false-alert budget by the shard's pooled tails:
-//   one bucket  score = z, or (r - c - ln 2) / s at an hour with known bursts
-//               (at least twice the largest normal burst seen then); fires at
-//               score >= bucket_threshold
-//   sustained   evidence G = max(0, G + min(z, 4) - 1) (a CUSUM: a run of
-//               moderately high buckets adds up; empty buckets end a run;
-//               buckets within a known burst of at least 1.5 nats add nothing);
-//               fires at G >= sustained_threshold
-// and both only if the key is warm (warmup_buckets with traffic, and this hour
-// of the day seen before) and past the explainable floors: x >= min_bytes,
-// x / e^mu >= min_ratio, and for one bucket z >= min_zscore.
+// largest of this hour's ceiling of normal bursts, the hour before's and the
+// key's third-highest (nats). Three tests, each with a threshold derived from
+// the false-alert budget by the shard's pooled tails (detection.cpp):
+//   one bucket  score = r / max(s, 0.2), or (r - c - ln 2) / max(s, 0.2) when
+//               c > 0 (at least twice the largest normal burst)
+//   pair        the lower of this bucket's and the previous bucket's scores
+//   sustained   evidence G = max(0, G + min(r / hypot(s, 0.15), 4) - 1) (a
+//               CUSUM: a run of moderately high buckets adds up; empty buckets
+//               end a run; buckets below the floors, or within a ceiling of
+//               at least 1.5 nats, add -1)
+// and all only if the key is warm (its first day over, warmup_buckets with
+// traffic) and past the explainable floors: x >= min_bytes, x / e^mu >=
+// min_ratio, and for the one-bucket and pair tests z >= min_zscore.
 //
-// Learning (never from a bucket that is anomalous or while the key is firing,
-// except the ceiling, see below): level by half_life (a plain running mean
-// while young), residuals clipped to [-3s, +1.5s] so a burst moves it little;
-// the daily profile fast on an hour's first visit, slowly after; each weekday
-// fast on its first visit (once the key has seen every hour) while the level
-// then barely moves, slowly after; the scale as an EWMA of |r| (clipped at 4s).
-// Ceilings: set on an hour's first visit to the largest burst (r above
-// max(0.7 nat, 3s)) seen, raised by a normal bucket above them, raised halfway
-// by a short incident once it is over (LearnBurst: a recurring burst is learnt
-// within three occurrences), and lowered a step about every four days of not
-// reaching them.
-// While the evidence is past half its threshold the level does not rise.
+// Learning (never from an anomalous bucket or while the key is firing):
+// residuals clipped to +-2s (Huber), and nothing upwards while the evidence is
+// past a quarter of its threshold; the level by half_life; the daily profile's
+// two nodes around this time slowly (on the first day, running means); each
+// weekday on its first visit, while the level and profile barely move, slowly
+// after; the scale as an EWMA of |r| (clipped at 4s). Ceilings: on the first
+// day any residual past 0.7 nats; after, a run of evidence that ended without
+// paging, its bursts (r above max(0.7 nat, 3s)) within 2 hours, raises the
+// hours they spanned to its peak (LearnRun), a burst below the floors at
+// once; a short incident, once over, raises its hours halfway (LearnBurst);
+// each lowers a step about every four days of not being reached.
 //
 // Pure functions of their arguments; thread-safe.
 #pragma once
@@ -51,7 +51,7 @@ struct VolumeOptions {
   uint32_t warmup_buckets = 24;  // <= SeasonalBaseline::kMaxSeen
 };
 
-// The two thresholds in force for a bucket (Detection derives them from the pools).
+// The thresholds in force for a bucket (Detection derives them from the pools).
 struct VolumeThresholds {
   double bucket = 10;     // the one-bucket score
   double pair = 6;        // the lower of two buckets' scores in a row
@@ -80,9 +80,9 @@ class VolumeModel {
   VolumeModel(int64_t bucket_ms, int64_t half_life_ms);
 
   // Judges a bucket with traffic and folds it into b. `noise` seeds the
-  // stochastic rounding (a hash of the key). Each run of evidence that ends
-  // goes into `sustained_pool`; a warm bucket's score into `bucket_pool` (both
-  // may be null).
+  // stochastic rounding (detection.cpp: RoundingSeed). Each run of evidence that ends
+  // goes into `sustained_pool`, the peaks of runs of one-bucket scores into
+  // `bucket_pool`, pair scores into `pair_pool` (each may be null).
   VolumeVerdict Observe(SeasonalBaseline* b, uint64_t noise, int64_t bucket, uint64_t bytes,
                         const VolumeThresholds& thresholds, const VolumeOptions& options, PooledTail* bucket_pool,
                         PooledTail* pair_pool, PooledTail* sustained_pool) const;
