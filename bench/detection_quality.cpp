@@ -16,7 +16,10 @@
 //    probation (the first 15% of the file).
 //
 //   detection_quality [--seeds 1,2,3,4,5] [--vms 80] [--hours 240] [--dir DIR] [--nab DIR|none] [--budget N]
-//   (--budget: detection.false_alerts_per_1k_key_days, for the trade-off between recall and false pages)
+//                     [--dump FILE] [--trace KEY|*]
+//   --budget: detection.false_alerts_per_1k_key_days, for the trade-off between recall and false pages;
+//   --dump: every warm bucket with a high score, as judged; --trace: one key's (vm|protocol|port|direction)
+//   series through a fresh model, bucket by bucket (*: every key's high buckets).
 #include <simdjson.h>
 
 #include <algorithm>
@@ -359,7 +362,7 @@ int main(int argc, char** argv) {
     } else if (flag == "--budget") {
       g_budget = std::stod(value);
     } else {
-      std::fprintf(stderr, "usage: detection_quality [--seeds 1,2,3] [--vms N] [--hours N] [--dir DIR] [--nab DIR|none] [--budget N]\n");
+      std::fprintf(stderr, "usage: detection_quality [--seeds 1,2,3] [--vms N] [--hours N] [--dir DIR] [--nab DIR|none] [--budget N] [--dump FILE] [--trace KEY]\n");
       return 2;
     }
   }

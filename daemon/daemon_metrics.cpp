@@ -187,7 +187,7 @@ metrics::MetricFamilies DaemonMetrics(const DaemonSnapshot& s) {
             labels);
     m.Gauge("flowwatch_deviation_observed_bytes", "Bytes in the last closed bucket, per key.", d(r.d.observed_bytes),
             labels);
-    m.Gauge("flowwatch_deviation_baseline_bytes", "The key's baseline (mean bytes per bucket).", r.d.baseline_bytes,
+    m.Gauge("flowwatch_deviation_baseline_bytes", "The bytes the key's baseline expected in the last closed bucket.", r.d.baseline_bytes,
             labels);
     m.Gauge("flowwatch_deviation_firing", "1 if the key has an open incident.", r.d.firing ? 1 : 0, labels);
   }

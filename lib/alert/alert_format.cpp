@@ -100,14 +100,13 @@ std::string AlertText(const Alert& a, const NameTables& names, const enrich::Pee
       std::snprintf(body, sizeof body, ", rising for %lld min", static_cast<long long>(a.duration_ms / 60'000));
       out += body;
     }
-    body[0] = '\0';
   } else {
     const std::string since = FormatIso8601(a.incident_start_ms);
     std::snprintf(body, sizeof body, "%s, back to normal (usual %s); incident began %s",
                   HumanBytes(static_cast<double>(a.observed_bytes)).c_str(), HumanBytes(a.baseline_bytes).c_str(),
                   since.substr(11, 5).c_str());
+    out += body;
   }
-  out += body;
   if (a.status == AlertStatus::kFiring && !a.top_peers.empty()) {
     out += "  peers";
     for (size_t i = 0; i < a.top_peers.size(); ++i) {

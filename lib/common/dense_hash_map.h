@@ -51,13 +51,8 @@ class DenseHashMap {
 
   V* Find(const K& key) {
     if (size_ == 0) return nullptr;
-    const uint64_t h = Hash{}(key);
-    const uint32_t tag = Tag(h);
-    for (size_t i = h & mask_;; i = (i + 1) & mask_) {
-      const uint32_t s = index_[i];
-      if (s == 0) return nullptr;
-      if ((s & kTagMask) == tag && At(s).key == key) return &At(s).value;
-    }
+    const size_t i = Probe(key, Hash{}(key));
+    return index_[i] == 0 ? nullptr : &At(index_[i]).value;
   }
   const V* Find(const K& key) const { return const_cast<DenseHashMap*>(this)->Find(key); }
 
@@ -66,35 +61,24 @@ class DenseHashMap {
   std::pair<V*, bool> TryEmplace(const K& key) {
     if ((size_ + 1) * 8 > index_.size() * 7) Rehash(index_.empty() ? 16 : index_.size() * 2);
     const uint64_t h = Hash{}(key);
-    const uint32_t tag = Tag(h);
-    size_t i = h & mask_;
-    for (;; i = (i + 1) & mask_) {
-      const uint32_t s = index_[i];
-      if (s == 0) break;
-      if ((s & kTagMask) == tag && At(s).key == key) return {&At(s).value, false};
-    }
+    const size_t i = Probe(key, h);
+    if (index_[i] != 0) return {&At(index_[i]).value, false};
     if (size_ >= kMaxEntries) throw std::length_error("DenseHashMap: too many entries");
     if (size_ == chunks_.size() * kChunkEntries) chunks_.push_back(std::make_unique<Chunk>());
     Entry& e = EntryAt(size_);
     e.key = key;
     e.value = V{};
-    index_[i] = tag | static_cast<uint32_t>(size_ + 1);
+    index_[i] = Tag(h) | static_cast<uint32_t>(size_ + 1);
     ++size_;
     return {&e.value, true};
   }
 
   bool Erase(const K& key) {
     if (size_ == 0) return false;
-    const uint64_t h = Hash{}(key);
-    const uint32_t tag = Tag(h);
-    for (size_t i = h & mask_;; i = (i + 1) & mask_) {
-      const uint32_t s = index_[i];
-      if (s == 0) return false;
-      if ((s & kTagMask) == tag && At(s).key == key) {
-        EraseSlot(i);
-        return true;
-      }
-    }
+    const size_t i = Probe(key, Hash{}(key));
+    if (index_[i] == 0) return false;
+    EraseSlot(i);
+    return true;
   }
 
   // Calls f(const K&, V&) for every entry, in entry order.
@@ -140,6 +124,16 @@ class DenseHashMap {
   Entry& EntryAt(size_t n) { return chunks_[n / kChunkEntries]->entries[n % kChunkEntries]; }
   const Entry& EntryAt(size_t n) const { return chunks_[n / kChunkEntries]->entries[n % kChunkEntries]; }
   Entry& At(uint32_t slot) { return EntryAt((slot & kIndexMask) - 1); }
+
+  // The slot of key (hash h) in the index, or the empty slot where its probe
+  // ends. The index must not be empty.
+  size_t Probe(const K& key, uint64_t h) const {
+    const uint32_t tag = Tag(h);
+    for (size_t i = h & mask_;; i = (i + 1) & mask_) {
+      const uint32_t s = index_[i];
+      if (s == 0 || ((s & kTagMask) == tag && EntryAt((s & kIndexMask) - 1).key == key)) return i;
+    }
+  }
 
   // The index slot that points at entry n.
   size_t SlotOf(size_t n) const {

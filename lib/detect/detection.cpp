@@ -55,13 +55,14 @@ void Detection::UpdateThresholds(const DetectionOptions& o) {
   RefreshThresholds();
 }
 
+double Detection::BucketsPerDay() const { return static_cast<double>(kDayMs) / static_cast<double>(options_.bucket_ms); }
+
 void Detection::RefreshThresholds() {
   bucket_pool_.Refresh();
   pair_pool_.Refresh();
   sustained_pool_.Refresh();
   // A third of the budget for each test, as a probability per key-bucket.
-  const double buckets_per_day = static_cast<double>(kDayMs) / static_cast<double>(options_.bucket_ms);
-  const double p = options_.volume.false_alerts_per_1k_key_days / 1000 / buckets_per_day / 3;
+  const double p = options_.volume.false_alerts_per_1k_key_days / 1000 / BucketsPerDay() / 3;
   thresholds_.bucket = std::clamp(bucket_pool_.Threshold(p, kPriorThresholds.bucket), kPoolBase, kMaxScoreThreshold);
   thresholds_.pair = std::clamp(pair_pool_.Threshold(p, kPriorThresholds.pair), kPoolBase, kMaxScoreThreshold);
   thresholds_.sustained = std::clamp(sustained_pool_.Threshold(p, kPriorThresholds.sustained), kMinSustainedThreshold,
@@ -73,8 +74,7 @@ double Detection::Rarity(const VolumeVerdict& v) const {
   if (v.single) p = std::min({p, bucket_pool_.Probability(v.score), pair_pool_.Probability(v.pair_score)});
   if (v.sustained) p = std::min(p, sustained_pool_.Probability(v.evidence));
   if (bucket_pool_.excesses() == 0) return 0;  // no tail to tell
-  const double buckets_per_day = static_cast<double>(kDayMs) / static_cast<double>(options_.bucket_ms);
-  return p > 0 ? std::min(kMaxRarityKeyDays, 1 / (p * buckets_per_day)) : kMaxRarityKeyDays;
+  return p > 0 ? std::min(kMaxRarityKeyDays, 1 / (p * BucketsPerDay())) : kMaxRarityKeyDays;
 }
 
 FlowKey Detection::Admit(FlowKey key) {

@@ -174,6 +174,7 @@ class Detection {
   void CloseBucket(int64_t bucket, BucketMap* data);
   VolumeVerdict Judge(const FlowKey& key, int64_t bucket, const BucketAgg& agg, std::vector<FlowKey>* resolved);
   void RefreshThresholds();
+  double BucketsPerDay() const;
   void EvictIdle(int64_t bucket);
   void EmitPending();
   double Rarity(const VolumeVerdict& v) const;

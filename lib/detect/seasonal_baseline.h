@@ -78,12 +78,8 @@ struct SeasonalBaseline {
   double scale_nats() const { return scale == 0 ? 0 : kScaleFloor * std::exp(scale / kScaleSteps); }
   double last_score_value() const { return last_score * kScoreUnit; }
   double evidence_value() const { return evidence * kEvidenceUnit; }
-  uint8_t ceiling(int hour) const { return (ceilings[static_cast<size_t>(hour / 2)] >> (4 * (hour % 2))) & 0x0F; }
-  void set_ceiling(int hour, uint8_t steps) {
-    uint8_t& b = ceilings[static_cast<size_t>(hour / 2)];
-    const int shift = 4 * (hour % 2);
-    b = static_cast<uint8_t>((b & ~(0x0F << shift)) | ((steps & 0x0F) << shift));
-  }
+  uint8_t ceiling(int hour) const { return Nibble(ceilings, hour); }
+  void set_ceiling(int hour, uint8_t steps) { SetNibble(&ceilings, hour, steps); }
   bool hour_seen(int hour) const { return ceiling(hour) != kHourUnseen; }
 
   // The daily profile at a time of day (ms since midnight UTC), in nats.
@@ -93,15 +89,24 @@ struct SeasonalBaseline {
     const double f = p - std::floor(p);
     return ((1 - f) * day[static_cast<size_t>(j)] + f * day[static_cast<size_t>((j + 1) % kDayNodes)]) * kProfileUnit;
   }
-  uint8_t week_steps(int weekday) const { return (weeks[static_cast<size_t>(weekday / 2)] >> (4 * (weekday % 2))) & 0x0F; }
-  void set_week_steps(int weekday, uint8_t steps) {
-    uint8_t& b = weeks[static_cast<size_t>(weekday / 2)];
-    const int shift = 4 * (weekday % 2);
-    b = static_cast<uint8_t>((b & ~(0x0F << shift)) | ((steps & 0x0F) << shift));
-  }
+  uint8_t week_steps(int weekday) const { return Nibble(weeks, weekday); }
+  void set_week_steps(int weekday, uint8_t steps) { SetNibble(&weeks, weekday, steps); }
   bool week_seen(int weekday) const { return week_steps(weekday) != kWeekUnset; }
   double WeekOffset(int weekday) const { return week_seen(weekday) ? -week_steps(weekday) * kWeekUnit : 0; }
   double run_peak_nats() const { return run_peak * kRunPeakUnit; }
+
+ private:
+  // Nibble i of an array of them: bytes[i / 2] >> (4 * (i % 2)).
+  template <size_t N>
+  static uint8_t Nibble(const std::array<uint8_t, N>& bytes, int i) {
+    return (bytes[static_cast<size_t>(i / 2)] >> (4 * (i % 2))) & 0x0F;
+  }
+  template <size_t N>
+  static void SetNibble(std::array<uint8_t, N>* bytes, int i, uint8_t v) {
+    uint8_t& b = (*bytes)[static_cast<size_t>(i / 2)];
+    const int shift = 4 * (i % 2);
+    b = static_cast<uint8_t>((b & ~(0x0F << shift)) | ((v & 0x0F) << shift));
+  }
 };
 static_assert(sizeof(SeasonalBaseline) == 44);
 

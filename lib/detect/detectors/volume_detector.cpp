@@ -68,8 +68,8 @@ When At(int64_t bucket, int64_t bucket_ms) {
 }
 
 bool AllHoursSeen(const B& b) {
-  for (uint8_t c : b.ceilings) {
-    if ((c & 0x0F) == B::kHourUnseen || (c >> 4) == B::kHourUnseen) return false;
+  for (int h = 0; h < 24; ++h) {
+    if (!b.hour_seen(h)) return false;
   }
   return true;
 }
@@ -89,6 +89,18 @@ uint8_t KeyCeiling(const B& b) {
 
 uint8_t CeilingSteps(double nats) {
   return static_cast<uint8_t>(std::clamp(std::ceil(nats / B::kCeilingUnit), 0.0, double{B::kMaxCeiling}));
+}
+
+// Calls f(hour) once for each hour of the day that buckets [first, end) touch
+// (at most a day of them).
+template <typename F>
+void ForEachHour(int64_t first, int64_t end, int64_t bucket_ms, F&& f) {
+  int previous = -1;
+  for (int64_t bucket = first; bucket < std::min(end, first + kDayMs / bucket_ms); ++bucket) {
+    const int hour = At(bucket, bucket_ms).hour;
+    if (hour != previous) f(hour);
+    previous = hour;
+  }
 }
 
 void SetLevel(B* b, double nats, Draws* d) {
@@ -123,25 +135,18 @@ void VolumeModel::LearnRun(B* b, int64_t last_bucket, double s) const {
   if (b->run == 0 || b->run_high == 0 || b->firing() || b->run_high * bucket_ms_ > kLearntBurstMs) return;
   const double peak = b->run_peak_nats();
   if (peak <= std::max(kBurstFloor, kBurstScales * s)) return;
-  int previous = -1;
   const int64_t first = last_bucket - b->run + 1;
-  for (int64_t bucket = first; bucket < first + b->run_high; ++bucket) {
-    const int hour = At(bucket, bucket_ms_).hour;
-    if (hour == previous || !b->hour_seen(hour)) continue;
-    previous = hour;
-    b->set_ceiling(hour, std::max(b->ceiling(hour), CeilingSteps(peak)));
-  }
+  ForEachHour(first, first + b->run_high, bucket_ms_, [&](int hour) {
+    if (b->hour_seen(hour)) b->set_ceiling(hour, std::max(b->ceiling(hour), CeilingSteps(peak)));
+  });
 }
 
 void VolumeModel::LearnBurst(B* b, int64_t first_bucket, int64_t last_bucket, double residual) const {
-  int previous = -1;
-  for (int64_t bucket = first_bucket; bucket <= last_bucket; ++bucket) {
-    const int hour = At(bucket, bucket_ms_).hour;
-    if (hour == previous || !b->hour_seen(hour)) continue;
-    previous = hour;
+  ForEachHour(first_bucket, last_bucket + 1, bucket_ms_, [&](int hour) {
+    if (!b->hour_seen(hour)) return;
     const double c = b->ceiling(hour) * B::kCeilingUnit;
     b->set_ceiling(hour, std::max(b->ceiling(hour), CeilingSteps((c + residual) / 2)));
-  }
+  });
 }
 
 void VolumeModel::Relearn(B* b, double shift) const {
@@ -174,12 +179,9 @@ VolumeVerdict VolumeModel::Observe(B* b, uint64_t noise, int64_t bucket, uint64_
     EndRun(b, sustained_pool, t.sustained);  // empty buckets end a run
     // The hours the gap spanned were seen, quiet: a key with traffic only at
     // some hours (a nightly job, office hours) still finishes its first day.
-    const int64_t first = static_cast<int64_t>(b->last_bucket) + 1;
-    const int64_t span = std::min<int64_t>(bucket - first, kDayMs / bucket_ms_);
-    for (int64_t g = 0; g < span; ++g) {
-      const int hour = At(first + g, bucket_ms_).hour;
+    ForEachHour(static_cast<int64_t>(b->last_bucket) + 1, bucket, bucket_ms_, [&](int hour) {
       if (!b->hour_seen(hour)) b->set_ceiling(hour, 0);
-    }
+    });
   }
 
   const double mu = Mu(*b, bucket);
@@ -188,10 +190,9 @@ VolumeVerdict VolumeModel::Observe(B* b, uint64_t noise, int64_t bucket, uint64_
   const bool hour_seen = b->hour_seen(w.hour);
   const bool learning = !b->profile_complete();  // the key's first day
   const double c = hour_seen ? b->ceiling(w.hour) * B::kCeilingUnit : 0;
-  // A bucket stands out against the bursts normal at this hour, or at any
-  // hour for a key that bursts at many.
-  // Judged against this hour's ceiling or the hour before's: a recurring
-  // burst straddles the hour it starts in, a few minutes early or late.
+  // A bucket stands out against the bursts normal at this hour or the hour
+  // before (a recurring burst straddles the hour it starts in, a few minutes
+  // early or late), or at any hour for a key that bursts at many.
   const int before = (w.hour + 23) % 24;
   const double c_near = std::max(c, b->hour_seen(before) ? b->ceiling(before) * B::kCeilingUnit : 0.0);
   const double c_any = std::max(c_near, KeyCeiling(*b) * B::kCeilingUnit);
@@ -220,7 +221,7 @@ VolumeVerdict VolumeModel::Observe(B* b, uint64_t noise, int64_t bucket, uint64_
   // Only buckets past the ratio floor count for it, so that a model a little
   // off for hours never adds up to a page it could not send anyway.
   double e = std::min(z_sustained, kClip) - kDrift;
-  const bool floors = bytes >= o.min_bytes && x / std::exp(mu) >= o.min_ratio;
+  const bool floors = bytes >= o.min_bytes && v.ratio >= o.min_ratio;
   if (!floors || (c_near >= kGate && r <= c_near)) e = std::min(e, -kDrift);
   const bool isolated = b->evidence == 0;  // no run building before this bucket
   const double g = std::max(0.0, b->evidence_value() + e);
