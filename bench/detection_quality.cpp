@@ -16,10 +16,12 @@
 //    probation (the first 15% of the file).
 //
 //   detection_quality [--seeds 1,2,3,4,5] [--vms 80] [--hours 240] [--dir DIR] [--nab DIR|none] [--budget N]
-//                     [--dump FILE] [--trace KEY|*]
+//                     [--dump FILE | --dump-all FILE] [--false FILE] [--trace KEY|*]
 //   --budget: detection.false_alerts_per_1k_key_days, for the trade-off between recall and false pages;
-//   --dump: every warm bucket with a high score, as judged; --trace: one key's (vm|protocol|port|direction)
-//   series through a fresh model, bucket by bucket (*: every key's high buckets).
+//   --dump: every warm bucket with a high score, as judged (--dump-all: every bucket), and the key names;
+//   --false: each of flowwatch's false incidents (key, time, the benign label it overlaps);
+//   --trace: one key's (vm|protocol|port|direction) series through a fresh model, bucket by bucket
+//   (*: every key's high buckets).
 #include <simdjson.h>
 
 #include <algorithm>
@@ -57,11 +59,11 @@ constexpr const char* kAttackKinds[] = {"loud_exfil", "slow_exfil", "backup_exfi
 class SeriesCollector : public detect::BucketObserver {
  public:
   void OnBucket(const FlowKey& key, int64_t window_start_ms, uint64_t bytes, const detect::VolumeVerdict& v) override {
-    if (dump_ != nullptr && v.warm && (v.score >= 3 || v.anomalous || v.evidence >= 5)) {
-      std::fprintf(dump_, "%u|%u|%u|%u %lld %llu score %.1f z %.1f G %.1f ratio %.2f%s%s\n", key.vm_id, key.protocol,
+    if (dump_ != nullptr && (dump_all_ || (v.warm && (v.score >= 3 || v.anomalous || v.evidence >= 5)))) {
+      std::fprintf(dump_, "%u|%u|%u|%u %lld %llu score %.1f z %.1f G %.1f ratio %.2f pair %.1f r %.2f%s%s%s\n", key.vm_id, key.protocol,
                    key.port, static_cast<unsigned>(key.direction), static_cast<long long>(window_start_ms / 1000),
-                   static_cast<unsigned long long>(bytes), v.score, v.zscore, v.evidence, v.ratio,
-                   v.single ? " SINGLE" : "", v.sustained ? " SUSTAINED" : "");
+                   static_cast<unsigned long long>(bytes), v.score, v.zscore, v.evidence, v.ratio, v.pair_score, v.residual,
+                   v.single ? " SINGLE" : "", v.sustained ? " SUSTAINED" : "", v.warm ? "" : " COLD");
     }
     auto [it, inserted] = series_.try_emplace(key.Packed());
     if (inserted) keys_.emplace(key.Packed(), key);
@@ -70,9 +72,12 @@ class SeriesCollector : public detect::BucketObserver {
   std::unordered_map<uint64_t, Series> series_;
   std::unordered_map<uint64_t, FlowKey> keys_;
   FILE* dump_ = nullptr;  // --dump FILE: the high scores, as judged
+  bool dump_all_ = false;  // --dump-all FILE: every bucket
 };
 
 FILE* g_dump = nullptr;
+bool g_dump_all = false;
+FILE* g_false = nullptr;  // --false FILE: flowwatch's false incidents
 
 std::string KeyName(const FlowKey& k, const NameTables& names) {
   return std::string(names.vms.Get(k.vm_id)) + "|" + KeyProtocolText(k.protocol) + "|" + std::to_string(k.port) + "|" +
@@ -101,10 +106,10 @@ void Trace(const Series& series, int64_t bucket_ms, const std::string& key, bool
     if (only_high && v.score < 3) continue;
     if (only_high) std::printf("%s ", key.c_str());
     const int weekday = static_cast<int>((start / kDayMs + 4) % 7);
-    std::printf("%s %12llu exp %12.0f r %6.2f s %5.3f z %6.1f score %6.1f G %5.1f c %4.1f L %5.2f W %5.2f%s%s%s\n",
+    std::printf("%s %12llu exp %12.0f r %6.2f s %5.3f z %6.1f score %6.1f G %5.1f c %4.1f L %5.2f W %5.2f pair %.1f%s%s%s\n",
                 FormatIso8601(start).c_str(), static_cast<unsigned long long>(bytes), v.expected, v.residual,
                 b.scale_nats(), v.zscore, v.score, v.evidence, b.hour_seen(hour) ? b.ceiling(hour) * 0.5 : -1.0,
-                b.level_nats(), b.WeekOffset(weekday),
+                b.level_nats(), b.WeekOffset(weekday), v.pair_score,
                 v.warm ? "" : " cold", v.single ? " SINGLE" : "", v.sustained ? " SUSTAINED" : "");
   }
 }
@@ -126,6 +131,7 @@ SeedResult RunSeed(const std::string& dir, int64_t bucket_ms) {
   for (int i = 0; i < 64; ++i) {
     collectors.push_back(std::make_unique<SeriesCollector>());
     collectors.back()->dump_ = g_dump;
+    collectors.back()->dump_all_ = g_dump_all;
   }
   ro.observer = [&](int shard) { return collectors[static_cast<size_t>(shard)].get(); };
   std::vector<Incident> incidents[3];
@@ -142,6 +148,14 @@ SeedResult RunSeed(const std::string& dir, int64_t bucket_ms) {
                     d.pair_pool().sigma(), d.pair_pool().xi(), d.thresholds().sustained, d.sustained_pool().rate(),
                     d.sustained_pool().sigma(), d.sustained_pool().xi());
       out.thresholds += buf;
+    }
+    if (g_dump != nullptr) {
+      for (const auto& c : collectors) {
+        for (const auto& [packed, k] : c->keys_) {
+          std::fprintf(g_dump, "KEY %u|%u|%u|%u %s\n", k.vm_id, k.protocol, k.port, static_cast<unsigned>(k.direction),
+                       KeyName(k, *r.names).c_str());
+        }
+      }
     }
     for (const Alert& a : r.alerts) {
       if (a.status == AlertStatus::kFiring) incidents[0].push_back({KeyName(a.key, *r.names), a.window_start_ms});
@@ -163,6 +177,10 @@ SeedResult RunSeed(const std::string& dir, int64_t bucket_ms) {
     std::exit(1);
   }
   for (int d = 0; d < 3; ++d) out.score[d] = ScoreIncidents(incidents[d], labels, key_days, bucket_ms);
+  if (g_false != nullptr) {
+    for (const std::string& f : out.score[0].false_list) std::fprintf(g_false, "%s\n", f.c_str());
+    std::fflush(g_false);
+  }
   return out;
 }
 
@@ -355,14 +373,17 @@ int main(int argc, char** argv) {
       dir = value;
     } else if (flag == "--nab") {
       nab = value;
-    } else if (flag == "--dump") {
+    } else if (flag == "--dump" || flag == "--dump-all") {
       g_dump = std::fopen(value.c_str(), "w");
+      g_dump_all = flag == "--dump-all";
+    } else if (flag == "--false") {
+      g_false = std::fopen(value.c_str(), "w");
     } else if (flag == "--trace") {
       g_trace = value;
     } else if (flag == "--budget") {
       g_budget = std::stod(value);
     } else {
-      std::fprintf(stderr, "usage: detection_quality [--seeds 1,2,3] [--vms N] [--hours N] [--dir DIR] [--nab DIR|none] [--budget N] [--dump FILE] [--trace KEY]\n");
+      std::fprintf(stderr, "usage: detection_quality [--seeds 1,2,3] [--vms N] [--hours N] [--dir DIR] [--nab DIR|none] [--budget N] [--dump FILE] [--dump-all FILE] [--false FILE] [--trace KEY]\n");
       return 2;
     }
   }

@@ -39,6 +39,7 @@ void Score::Add(const Score& o) {
   for (const auto& [kind, s] : o.by_kind) add(&by_kind[kind], s);
   add(&attacks, o.attacks);
   false_incidents += o.false_incidents;
+  false_list.insert(false_list.end(), o.false_list.begin(), o.false_list.end());
   key_days += o.key_days;
   shifts_up += o.shifts_up;
   shifts_paged += o.shifts_paged;
@@ -126,6 +127,13 @@ Score ScoreIncidents(const std::vector<Incident>& incidents, const std::vector<L
     }
     if (explained) continue;
     ++score.false_incidents;
+    std::string what = "none";
+    for (const Label* l : mine) {
+      if (inc.window_start_ms >= l->start_ms - bucket_ms && inc.window_start_ms < l->end_ms + 10 * kMinuteMs) {
+        what = l->kind + "#" + std::to_string(l->occurrence);
+      }
+    }
+    score.false_list.push_back(inc.key + " " + std::to_string(inc.window_start_ms / 1000) + " " + what);
     for (const Label* l : mine) {
       if (l->occurrence > 0 && inc.window_start_ms >= l->start_ms - bucket_ms && inc.window_start_ms < l->end_ms + 10 * kMinuteMs) {
         ++score.recurring_false_by_occurrence[std::min(l->occurrence, 3)];

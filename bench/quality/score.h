@@ -51,6 +51,9 @@ struct Score {
   int shifts_up = 0, shifts_paged = 0, shift_extra_pages = 0;  // level shifts up (x2, x3)
   int shifts_down_paged = 0;
   std::map<int, int> recurring_false_by_occurrence;  // 1, 2, 3 (3 = third or later)
+  // Each false incident: "key time(s) label#occurrence" (the benign label it
+  // overlaps, or "none"), for looking into them.
+  std::vector<std::string> false_list;
   double FalsePer1kKeyDays() const { return key_days > 0 ? false_incidents * 1000.0 / key_days : 0; }
   void Add(const Score& other);
 };

@@ -20,10 +20,10 @@ constexpr double kPoolBase = 3.0;
 constexpr size_t kPoolCapacity = 4096;
 constexpr double kPoolHorizon = 2e6;
 // Thresholds while a shard has seen too few excesses to fit a tail (a few
-// keys, the first hours), and their bounds whatever the fit says (a score is
-// kept in quarter units up to 63.75).
+// keys, the first hours), and their bounds whatever the fit says (a score and
+// the sustained evidence are kept in quarter units up to 63.75).
 constexpr VolumeThresholds kPriorThresholds{6.0, 5.0, 16.0};
-constexpr double kMaxScoreThreshold = 60, kMinSustainedThreshold = 6, kMaxSustainedThreshold = 30;
+constexpr double kMaxScoreThreshold = 60, kMinSustainedThreshold = 6, kMaxSustainedThreshold = 60;
 constexpr double kMaxRarityKeyDays = 1e7;
 // An incident this short is a burst: once over, its hours learn it (LearnBurst).
 constexpr int64_t kShortIncidentMs = 3600 * 1000;
@@ -365,6 +365,7 @@ void Detection::Save(state::Writer* w) const {
     for (int8_t v : b.day) w->Put<int8_t>(v);
     w->Put<uint8_t>(b.run_peak);
     w->Put<uint8_t>(b.run_high);
+    w->Put<uint8_t>(b.raised);
     for (uint8_t v : b.weeks) w->Put<uint8_t>(v);
     for (uint8_t v : b.ceilings) w->Put<uint8_t>(v);
   });
@@ -395,7 +396,7 @@ void Detection::Save(state::Writer* w) const {
 }
 
 bool Detection::LoadBaselines(state::Reader* r, const state::IdRemap& remap, uint32_t version) {
-  const uint64_t baselines = r->Count(version == 1 ? 30 : 50);
+  const uint64_t baselines = r->Count(version == 1 ? 30 : version == 2 ? 51 : 52);
   for (uint64_t i = 0; i < baselines && r->ok(); ++i) {
     const FlowKey key = state::ReadFlowKey(r, remap);
     SeasonalBaseline b;
@@ -431,6 +432,13 @@ bool Detection::LoadBaselines(state::Reader* r, const state::IdRemap& remap, uin
       for (int8_t& v : b.day) v = r->Get<int8_t>();
       b.run_peak = r->Get<uint8_t>();
       b.run_high = r->Get<uint8_t>();
+      if (version >= 3) {
+        b.raised = r->Get<uint8_t>();
+      } else {
+        // Format 2 kept evidence in eighths; the run past the floors starts afresh.
+        b.evidence = static_cast<uint8_t>((b.evidence + 1) / 2);
+        b.evidence_peak = static_cast<uint8_t>((b.evidence_peak + 1) / 2);
+      }
       for (uint8_t& v : b.weeks) v = r->Get<uint8_t>();
       for (uint8_t& v : b.ceilings) v = r->Get<uint8_t>();
       if (b.first_visit() > 7) r->Fail("a baseline's weekday " + std::to_string(b.first_visit() - 1));
@@ -445,7 +453,7 @@ bool Detection::LoadBaselines(state::Reader* r, const state::IdRemap& remap, uin
 }
 
 bool Detection::Load(state::Reader* r, const state::IdRemap& remap, uint32_t version) {
-  if (version < 1 || version > 2) {
+  if (version < 1 || version > 3) {
     r->Fail("detection state of format " + std::to_string(version));
     return false;
   }

@@ -108,7 +108,9 @@ class Detection {
   // written with another bucket size. `version` is the checkpoint's format:
   // version 1 held EWMA baselines, migrated (level and spread carried over,
   // the daily profile learnt again: such a key does not alert at an hour of
-  // the day until it has seen that hour once more).
+  // the day until it has seen that hour once more); version 2 kept the
+  // sustained evidence in eighths (halved into quarters) and no run past
+  // the floors (it starts afresh).
   bool Load(state::Reader* r, const state::IdRemap& remap, uint32_t version);
 
   void OnFlow(const FlowRecord& flow);
@@ -118,6 +120,8 @@ class Detection {
   void Finish();
 
   size_t keys() const { return baselines_.size(); }
+  // A key's baseline, or null if the key has none.
+  const SeasonalBaseline* baseline(const FlowKey& key) const { return baselines_.Find(key); }
   size_t firing() const { return incidents_.size(); }
   uint64_t late_flows() const { return late_flows_.value(); }
   uint64_t folded_flows() const { return folded_flows_.value(); }

@@ -1,5 +1,5 @@
 // SeasonalBaseline: what detection remembers of one key between buckets, in 44
-// bytes (43 used) - a seasonal model of the log of its bytes per bucket with traffic,
+// bytes - a seasonal model of the log of its bytes per bucket with traffic,
 // the evidence of a sustained deviation, and its incident flags.
 //
 // Model (log domain: traffic is multiplicative), for a bucket at time t:
@@ -9,16 +9,18 @@
 //   day(t)   the daily profile: 12 nodes two hours apart, linearly interpolated
 //   week(t)  one offset per day of the week (UTC), 0 or below (quieter days), in
 //            eighth-nat steps down to -1.75; unset until that day is seen
-//   scale    robust spread of residuals: EWMA of |log bytes - mu|
+//   scale    robust spread of residuals: a running quantile of |log bytes - mu|
 //   ceiling  per hour of the day, the largest normal burst seen then (nats
 //            above mu, in half-nat steps), or "never seen at this hour"
+//   normal run  the longest run of buckets past the floors that did not page
+//            (a backup's length), in 3-bucket steps
 // Empty buckets change nothing (a quiet key costs nothing per bucket); how the
 // fields learn and what is judged from them is VolumeModel's (detectors/).
 //
 // Stored in fixed point (level 1/1024 nat, scale in 2.5% steps, profile 1/32
-// nat, weekdays 1/8 nat, ceilings half a nat, evidence 1/8, run peak 1/16 nat) and updated with stochastic rounding, so
-// that steps smaller than one unit still move the value on average. Plain
-// value; thread-safe as a value.
+// nat, weekdays 1/8 nat, ceilings half a nat, evidence 1/4, run peak 1/16
+// nat) and updated with stochastic rounding, so that steps smaller than one
+// unit still move the value on average. Plain value; thread-safe as a value.
 #pragma once
 
 #include <algorithm>
@@ -36,7 +38,7 @@ struct SeasonalBaseline {
   static constexpr uint8_t kMaxCeiling = 14;     // half-nat steps: up to 7 nats (1100x)
   static constexpr double kLevelUnit = 1.0 / 1024, kProfileUnit = 1.0 / 32, kScoreUnit = 0.25;
   static constexpr double kScaleFloor = 0.01, kScaleSteps = 40;  // 0.01 .. 5.9 nats, 2.5% a step
-  static constexpr double kCeilingUnit = 0.5, kEvidenceUnit = 1.0 / 8, kWeekUnit = 1.0 / 8, kRunPeakUnit = 1.0 / 16;
+  static constexpr double kCeilingUnit = 0.5, kEvidenceUnit = 1.0 / 4, kWeekUnit = 1.0 / 8, kRunPeakUnit = 1.0 / 16;
 
   uint32_t last_bucket = 0;   // the last bucket with traffic (bucket index since the epoch)
   uint16_t level = 0;
@@ -49,8 +51,10 @@ struct SeasonalBaseline {
   uint8_t run = 0;            // buckets in a row with positive evidence (saturating)
   uint8_t run_peak = 0;       // the largest residual in the current run (1/16 nat)
   uint8_t run_high = 0;       // buckets of the current run that were bursts (saturating)
+  uint8_t raised = 0;         // buckets in a row past the floors (saturating)
   std::array<int8_t, kDayNodes> day{};
-  std::array<uint8_t, 4> weeks;      // 7 nibbles, weekday d in weeks[d / 2] >> (4 * (d % 2)): steps below 0
+  std::array<uint8_t, 4> weeks;      // 7 nibbles, weekday d in weeks[d / 2] >> (4 * (d % 2)): steps below 0;
+                                     // the eighth: the normal run
   std::array<uint8_t, 12> ceilings;  // 24 nibbles, hour h in ceilings[h / 2] >> (4 * (h % 2))
 
   SeasonalBaseline() {
@@ -94,6 +98,16 @@ struct SeasonalBaseline {
   bool week_seen(int weekday) const { return week_steps(weekday) != kWeekUnset; }
   double WeekOffset(int weekday) const { return week_seen(weekday) ? -week_steps(weekday) * kWeekUnit : 0; }
   double run_peak_nats() const { return run_peak * kRunPeakUnit; }
+  // The longest run of buckets past the floors that was normal, in buckets
+  // (stored in steps of kRaisedStep, rounded up; 15, as the nibbles start, is none yet).
+  static constexpr int kRaisedStep = 3, kMaxRaisedSteps = 14;
+  int normal_raised() const {
+    const int n = Nibble(weeks, 7);
+    return n == 15 ? 0 : n * kRaisedStep;
+  }
+  void set_normal_raised(int buckets) {
+    SetNibble(&weeks, 7, static_cast<uint8_t>(std::min((buckets + kRaisedStep - 1) / kRaisedStep, kMaxRaisedSteps)));
+  }
 
  private:
   // Nibble i of an array of them: bytes[i / 2] >> (4 * (i % 2)).

@@ -26,9 +26,10 @@
 
 namespace flowwatch::state {
 
-// 2: seasonal baselines and pooled tails in the detection state (1: EWMA
-// baselines, migrated on load: see Detection::Load).
-inline constexpr uint32_t kCheckpointVersion = 2;
+// 3: the baselines' sustained evidence in quarters and their run past the
+// floors; 2: seasonal baselines and pooled tails in the detection state; 1:
+// EWMA baselines. 1 and 2 are migrated on load: see Detection::Load.
+inline constexpr uint32_t kCheckpointVersion = 3;
 
 struct Checkpoint {
   uint32_t version = kCheckpointVersion;  // of the file it was read from

@@ -16,25 +16,33 @@ constexpr int64_t kHourMs = 3'600'000;
 
 // The sustained test: a CUSUM of z-scores clipped at kClip, less kDrift a bucket.
 constexpr double kDrift = 1.0;
-constexpr double kClip = 4;
+constexpr double kClip = 6;
 constexpr double kModelError = 0.15;  // nats
-// Bursts: a residual above max(kBurstFloor, kBurstScales * s) is one; a bucket
-// must be kBurstMargin above its hour's ceiling to stand out as one bucket;
-// buckets within a ceiling of at least kGate add no sustained evidence.
+// Bursts: a residual above max(kBurstFloor, kBurstScales * s) is one. Buckets
+// within a ceiling of at least kGate add no sustained evidence, unless the
+// run past the floors is kGateBuckets longer than any normal one.
 constexpr double kBurstFloor = 0.7;
 constexpr double kBurstScales = 3.0;
-constexpr double kBurstMargin = 0.6931471805599453;  // ln 2
 constexpr double kGate = 1.5;
-// One bucket is judged in units of at least kMinBurstScale: bursts are
-// multiplicative events whose size does not shrink with a quiet key's noise.
+constexpr int kGateBuckets = 6;
+// One bucket is judged in units of at least kMinBurstScale (bursts are
+// multiplicative events whose size does not shrink with a quiet key's noise),
+// or, where the key has normal bursts, by its excess over the largest of them
+// in kExcessUnit steps (that excess is what the bursts' own size does not explain).
 constexpr double kMinBurstScale = 0.2;
+constexpr double kExcessUnit = 0.15;
 constexpr int64_t kLearntBurstMs = 2 * kHourMs;  // the longest run of bursts learnt as normal at its hours
 constexpr double kCeilingDecay = 1.0 / (12 * 4);  // per visit of the hour below its ceiling: a step in ~4 days
 // Learning rates per bucket with traffic.
 constexpr double kDaySlow = 0.03;
 constexpr double kWeekSlow = 0.002;
 constexpr double kShareOnFirstWeekday = 0.05;  // the level's and the daily profile's share while a weekday is new
-constexpr double kScaleRate = 0.01;
+// The scale, once the key is past its first kMaxSeen buckets: the level |r|
+// exceeds kScaleExceed of the time (for normal residuals 0.8 sigma, their mean
+// absolute deviation), tracked in steps of kScaleQuantileRate (log units), so
+// that bursts, however large or frequent up to that share, do not inflate it.
+constexpr double kScaleExceed = 0.42;
+constexpr double kScaleQuantileRate = 0.02;
 
 // Uniform draws in [0, 1) for the stochastic rounding of one update.
 class Draws {
@@ -101,6 +109,12 @@ void ForEachHour(int64_t first, int64_t end, int64_t bucket_ms, F&& f) {
     if (hour != previous) f(hour);
     previous = hour;
   }
+}
+
+// A run of buckets past the floors ends: if it did not page, runs that long are normal.
+void EndRaised(B* b) {
+  if (!b->firing() && b->raised > b->normal_raised()) b->set_normal_raised(b->raised);
+  b->raised = 0;
 }
 
 void SetLevel(B* b, double nats, Draws* d) {
@@ -200,7 +214,7 @@ VolumeVerdict VolumeModel::Observe(B* b, uint64_t noise, int64_t bucket, uint64_
   v.ratio = x / v.expected;
   v.zscore = r / s;
   v.residual = r;
-  v.score = (c_any > 0 ? r - c_any - kBurstMargin : r) / std::max(s, kMinBurstScale);
+  v.score = c_any > 0 ? (r - c_any) / kExcessUnit : r / std::max(s, kMinBurstScale);
   // Two buckets in a row: the lower of the two scores (a lone burst is one bucket).
   const bool follows = bucket == static_cast<int64_t>(b->last_bucket) + 1;
   const double previous = b->last_score_value();
@@ -222,7 +236,12 @@ VolumeVerdict VolumeModel::Observe(B* b, uint64_t noise, int64_t bucket, uint64_
   // off for hours never adds up to a page it could not send anyway.
   double e = std::min(z_sustained, kClip) - kDrift;
   const bool floors = bytes >= o.min_bytes && v.ratio >= o.min_ratio;
-  if (!floors || (c_near >= kGate && r <= c_near)) e = std::min(e, -kDrift);
+  // A ceiling covers a run only as long as the key's normal runs (a backup's
+  // length): exfiltration that outlasts it is evidence whatever its size.
+  if ((!floors || !follows) && b->raised > 0) EndRaised(b);
+  if (floors) b->raised = static_cast<uint8_t>(std::min(b->raised + 1, 255));
+  const bool covered = c_near >= kGate && r <= c_near && b->raised <= b->normal_raised() + kGateBuckets;
+  if (!floors || covered) e = std::min(e, -kDrift);
   const bool isolated = b->evidence == 0;  // no run building before this bucket
   const double g = std::max(0.0, b->evidence_value() + e);
   b->evidence = AddRounded<uint8_t>(0, g / B::kEvidenceUnit, 0.5, 0, 255);
@@ -279,6 +298,12 @@ VolumeVerdict VolumeModel::Observe(B* b, uint64_t noise, int64_t bucket, uint64_
     // here at once; one past them is learnt when its run ends (LearnRun), so
     // that the first bucket of a rise does not hide the rest of it.
     b->set_ceiling(w.hour, CeilingSteps(r));
+  } else if (!v.anomalous && c > 0 && r > c - B::kCeilingUnit && r <= c + B::kCeilingUnit &&
+             b->raised <= b->normal_raised()) {
+    // The ceiling reached again by a burst no longer than normal (a recurring
+    // job or backup): it stays, half a nat higher if need be, so that the
+    // decay below does not wear away the ceiling of a burst that comes daily.
+    b->set_ceiling(w.hour, std::max(b->ceiling(w.hour), CeilingSteps(r)));
   } else if (c > 0 && r < c - B::kCeilingUnit && d.Next() < kCeilingDecay) {
     b->set_ceiling(w.hour, static_cast<uint8_t>(b->ceiling(w.hour) - 1));
   }
@@ -339,10 +364,16 @@ VolumeVerdict VolumeModel::Observe(B* b, uint64_t noise, int64_t bucket, uint64_
     if (!learning) {
       b->level = AddRounded<uint16_t>(b->level, alpha_level_ * share * rc / B::kLevelUnit, d.Next(), 0, 65535);
     }
-    // The scale: a running mean of |r| while young, then an EWMA (log-coded).
-    const double beta = std::max(kScaleRate, 1.0 / (seen + 1));
-    const double scale = std::max(B::kScaleFloor, b->scale_nats() + beta * (std::min(std::fabs(r), 4 * s) - b->scale_nats()));
-    b->scale = AddRounded<uint8_t>(0, B::kScaleSteps * std::log(scale / B::kScaleFloor), d.Next(), 1, 255);
+    // The scale: a running mean of |r| (clipped at 4s) while young, then a
+    // running quantile of |r| (log-coded).
+    if (seen < B::kMaxSeen) {
+      const double beta = 1.0 / (seen + 1);
+      const double scale = std::max(B::kScaleFloor, b->scale_nats() + beta * (std::min(std::fabs(r), 4 * s) - b->scale_nats()));
+      b->scale = AddRounded<uint8_t>(0, B::kScaleSteps * std::log(scale / B::kScaleFloor), d.Next(), 1, 255);
+    } else {
+      const double up = std::fabs(r) > b->scale_nats() ? 1 - kScaleExceed : -kScaleExceed;
+      b->scale = AddRounded<uint8_t>(b->scale, B::kScaleSteps * kScaleQuantileRate * up, d.Next(), 1, 255);
+    }
   }
   b->set_seen(seen + 1);
   b->last_bucket = static_cast<uint32_t>(bucket);

@@ -7,13 +7,16 @@
 // largest of this hour's ceiling of normal bursts, the hour before's and the
 // key's third-highest (nats). Three tests, each with a threshold derived from
 // the false-alert budget by the shard's pooled tails (detection.cpp):
-//   one bucket  score = r / max(s, 0.2), or (r - c - ln 2) / max(s, 0.2) when
-//               c > 0 (at least twice the largest normal burst)
+//   one bucket  score = r / max(s, 0.2), or (r - c) / 0.15 when c > 0 (the
+//               excess over the largest normal burst, in 0.15-nat steps)
 //   pair        the lower of this bucket's and the previous bucket's scores
-//   sustained   evidence G = max(0, G + min(r / hypot(s, 0.15), 4) - 1) (a
+//   sustained   evidence G = max(0, G + min(r / hypot(s, 0.15), 6) - 1) (a
 //               CUSUM: a run of moderately high buckets adds up; empty buckets
-//               end a run; buckets below the floors, or within a ceiling of
-//               at least 1.5 nats, add -1)
+//               end a run; buckets below the floors add -1, and so do buckets
+//               within a ceiling of at least 1.5 nats while the run past the
+//               floors is at most 6 buckets longer than the key's longest
+//               normal one, so that a backup is covered and exfiltration that
+//               outlasts it is not)
 // and all only if the key is warm (its first day over, warmup_buckets with
 // traffic) and past the explainable floors: x >= min_bytes, x / e^mu >=
 // min_ratio, and for the one-bucket and pair tests z >= min_zscore.
@@ -23,12 +26,17 @@
 // past a quarter of its threshold; the level by half_life; the daily profile's
 // two nodes around this time slowly (on the first day, running means); each
 // weekday on its first visit, while the level and profile barely move, slowly
-// after; the scale as an EWMA of |r| (clipped at 4s). Ceilings: on the first
+// after; the scale as the running mean of |r| (clipped at 4s) over the first
+// 63 buckets, then as the running 58th percentile of |r| (bursts do not
+// inflate it). Ceilings: on the first
 // day any residual past 0.7 nats; after, a run of evidence that ended without
 // paging, its bursts (r above max(0.7 nat, 3s)) within 2 hours, raises the
 // hours they spanned to its peak (LearnRun), a burst below the floors at
 // once; a short incident, once over, raises its hours halfway (LearnBurst);
-// each lowers a step about every four days of not being reached.
+// a burst that reaches its hour's ceiling again, no longer than normal,
+// keeps it (up to half a nat higher); each lowers a step about every four
+// days of not being reached. The longest normal run past the floors: each
+// run that ends without paging, in 3-bucket steps up to 42 buckets.
 //
 // Pure functions of their arguments; thread-safe.
 #pragma once

@@ -164,6 +164,30 @@ TEST_CASE("A recurring burst is learnt within three occurrences and then never p
   REQUIRE(sink.Count(AlertStatus::kFiring) <= 2);
 }
 
+TEST_CASE("Exfiltration that outlasts a nightly backup pages, inside the hours the backup covers") {
+  Sink sink;
+  Detection d(Options(), &sink);
+  // A backup: 30x for 40 minutes at 02:00, every night; learnt by the fourth.
+  auto night = [&](int64_t day, int64_t extra_buckets) {
+    const int64_t at = day * kDay + 24;
+    Feed(&d, day * kDay, at);
+    Feed(&d, at, at + 8, 30);
+    // 8x after it, until 03:55 at most: the hours 02 and 03, both under the backup's ceiling.
+    Feed(&d, at + 8, at + 8 + extra_buckets, 8);
+    Feed(&d, at + 8 + extra_buckets, (day + 1) * kDay);
+  };
+  for (int64_t day = 0; day < 6; ++day) night(day, 0);
+  const int before = sink.Count(AlertStatus::kFiring);
+  night(6, 0);
+  REQUIRE(sink.Count(AlertStatus::kFiring) == before);  // the backup alone: silent
+  night(7, 15);  // and one night 75 minutes more, at a quarter of the backup's rate
+  REQUIRE(sink.Count(AlertStatus::kFiring) == before + 1);
+  const Alert* fire = nullptr;
+  for (const Alert& a : sink.alerts) fire = a.status == AlertStatus::kFiring ? &a : fire;
+  REQUIRE(fire->window_start_ms > kT0 + (7 * kDay + 32) * kBucket);  // after the backup's own length
+  REQUIRE(fire->window_start_ms < kT0 + (7 * kDay + 48) * kBucket);  // while still in the hours it covers
+}
+
 TEST_CASE("Nothing fires on a key's first day, below the absolute floor, or on ratio alone") {
   SECTION("the first day is learning") {
     Sink sink;
