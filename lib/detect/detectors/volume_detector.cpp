@@ -113,8 +113,8 @@ void ForEachHour(int64_t first, int64_t end, int64_t bucket_ms, F&& f) {
 
 // A run of buckets past the floors ends: if it did not page, runs that long are normal.
 void EndRaised(B* b) {
-  if (!b->firing() && b->raised > b->normal_raised()) b->set_normal_raised(b->raised);
-  b->raised = 0;
+  if (!b->firing() && b->raised_run() > b->normal_raised()) b->set_normal_raised(b->raised_run());
+  b->set_raised_run(0);
 }
 
 void SetLevel(B* b, double nats, Draws* d) {
@@ -238,10 +238,15 @@ VolumeVerdict VolumeModel::Observe(B* b, uint64_t noise, int64_t bucket, uint64_
   const bool floors = bytes >= o.min_bytes && v.ratio >= o.min_ratio;
   // A ceiling covers a run only as long as the key's normal runs (a backup's
   // length): exfiltration that outlasts it is evidence whatever its size.
-  if ((!floors || !follows) && b->raised > 0) EndRaised(b);
-  if (floors) b->raised = static_cast<uint8_t>(std::min(b->raised + 1, 255));
-  const bool covered = c_near >= kGate && r <= c_near && b->raised <= b->normal_raised() + kGateBuckets;
-  if (!floors || covered) e = std::min(e, -kDrift);
+  if ((!floors || !follows) && b->raised_run() > 0) EndRaised(b);
+  if (floors) b->set_raised_run(b->raised_run() + 1);
+  const bool covered = c_near >= kGate && r <= c_near && b->raised_run() <= b->normal_raised() + kGateBuckets;
+  // A key that learnt on a weekend sees its first working day: busier is its
+  // level (learnt below), not a sustained rise.
+  const bool working = w.weekday >= 1 && w.weekday <= 5;
+  const bool first_working = b->learnt_on_weekend() && working &&
+                             (!b->week_seen(w.weekday) || b->first_visit() == w.weekday + 1);
+  if (!floors || covered || first_working) e = std::min(e, -kDrift);
   const bool isolated = b->evidence == 0;  // no run building before this bucket
   const double g = std::max(0.0, b->evidence_value() + e);
   b->evidence = AddRounded<uint8_t>(0, g / B::kEvidenceUnit, 0.5, 0, 255);
@@ -287,6 +292,8 @@ VolumeVerdict VolumeModel::Observe(B* b, uint64_t noise, int64_t bucket, uint64_
       // The first day is over: the level becomes the day's mean, the profile
       // the offsets around it (the first bucket may have been anything).
       b->set_profile_complete();
+      const int learnt_on = At(bucket - kDayMs / 2 / bucket_ms_, bucket_ms_).weekday;  // the day's middle
+      b->set_learnt_on_weekend(learnt_on == 0 || learnt_on == 6);
       int sum = 0;
       for (int8_t n : b->day) sum += n;
       const int mean = sum / B::kDayNodes;
@@ -299,7 +306,7 @@ VolumeVerdict VolumeModel::Observe(B* b, uint64_t noise, int64_t bucket, uint64_
     // that the first bucket of a rise does not hide the rest of it.
     b->set_ceiling(w.hour, CeilingSteps(r));
   } else if (!v.anomalous && c > 0 && r > c - B::kCeilingUnit && r <= c + B::kCeilingUnit &&
-             b->raised <= b->normal_raised()) {
+             b->raised_run() <= b->normal_raised()) {
     // The ceiling reached again by a burst no longer than normal (a recurring
     // job or backup): it stays, half a nat higher if need be, so that the
     // decay below does not wear away the ceiling of a burst that comes daily.
@@ -318,12 +325,15 @@ VolumeVerdict VolumeModel::Observe(B* b, uint64_t noise, int64_t bucket, uint64_
     // daily profile is whole, while the level and the profile stay where the
     // other days put them; then slowly.
     double share = 1;
+    const int previous_first = b->first_visit();
     if (!b->week_seen(w.weekday) && !learning) {
       b->set_week_steps(w.weekday, 0);
       b->set_first_visit(w.weekday + 1);
-    } else if (b->first_visit() != 0 && b->first_visit() != w.weekday + 1) {
+    } else if (previous_first != 0 && previous_first != w.weekday + 1) {
       b->set_first_visit(0);
     }
+    // A first working day seen whole ends the weekend learner's catching up.
+    if (previous_first >= 2 && previous_first <= 6 && previous_first != w.weekday + 1) b->set_learnt_on_weekend(false);
     if (b->week_seen(w.weekday)) {
       // On its first visit a weekday's offset is the running mean of the
       // day's residuals so far (damped over its first hour).
@@ -337,6 +347,12 @@ VolumeVerdict VolumeModel::Observe(B* b, uint64_t noise, int64_t bucket, uint64_
       // A new day that is quieter is the weekday's to learn, not the level's
       // nor the profile's (or the next working day would look high).
       if (first && rc < 0) share = kShareOnFirstWeekday;
+      // A key that learnt on a weekend, on its first working day: the day's
+      // level is the running mean of its residuals, the profile stays.
+      if (first && first_working) {
+        SetLevel(b, b->level_nats() + std::clamp(r, -2.0, 2.0) / (k + 12), &d);
+        share = 0;
+      }
     }
     // The daily profile. On the first day each node is the running mean of
     // the buckets within an hour of it (the level stays at the first

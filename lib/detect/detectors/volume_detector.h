@@ -26,7 +26,8 @@
 // past a quarter of its threshold; the level by half_life; the daily profile's
 // two nodes around this time slowly (on the first day, running means); each
 // weekday on its first visit, while the level and profile barely move, slowly
-// after; the scale as the running mean of |r| (clipped at 4s) over the first
+// after (a key that learnt on a Saturday or Sunday takes its first working
+// day's mean residual as its level, and that day builds no evidence); the scale as the running mean of |r| (clipped at 4s) over the first
 // 63 buckets, then as the running 58th percentile of |r| (bursts do not
 // inflate it). Ceilings: on the first
 // day any residual past 0.7 nats; after, a run of evidence that ended without

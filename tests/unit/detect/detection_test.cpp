@@ -134,6 +134,19 @@ TEST_CASE("A slow rise (2x for hours) pages on sustained evidence") {
   REQUIRE(fire.duration_ms >= 2 * kBucket);  // dated from where the rise began
 }
 
+TEST_CASE("A key first seen on a quiet weekend does not page on its first working day, and pages later") {
+  Sink sink;
+  Detection d(Options(), &sink);
+  // kT0 is a Monday: the key starts on Saturday, at half its weekday traffic.
+  const int64_t saturday = 5 * kDay, monday = 7 * kDay;
+  Feed(&d, saturday, monday, 0.5);
+  Feed(&d, monday, monday + 2 * kDay);  // twice the weekend: its level, not news
+  REQUIRE(sink.alerts.empty());
+  Feed(&d, monday + 2 * kDay, monday + 2 * kDay + 120);
+  Feed(&d, monday + 2 * kDay + 120, monday + 2 * kDay + 156, 2);  // Wednesday, three hours at 2x
+  REQUIRE(sink.Count(AlertStatus::kFiring) == 1);
+}
+
 TEST_CASE("A lasting level shift pages at most once, then is the new normal") {
   Sink sink;
   Detection d(Options(), &sink);
