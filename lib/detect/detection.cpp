@@ -435,9 +435,11 @@ bool Detection::LoadBaselines(state::Reader* r, const state::IdRemap& remap, uin
       if (version >= 3) {
         b.raised = r->Get<uint8_t>();
       } else {
-        // Format 2 kept evidence in eighths; the run past the floors starts afresh.
+        // Format 2 kept evidence in eighths and the run's bursts in a whole
+        // byte; the run past the floors starts afresh.
         b.evidence = static_cast<uint8_t>((b.evidence + 1) / 2);
         b.evidence_peak = static_cast<uint8_t>((b.evidence_peak + 1) / 2);
+        b.run_high = std::min<uint8_t>(b.run_high, 0x7F);
       }
       for (uint8_t& v : b.weeks) v = r->Get<uint8_t>();
       for (uint8_t& v : b.ceilings) v = r->Get<uint8_t>();

@@ -50,7 +50,8 @@ struct SeasonalBaseline {
   uint8_t evidence_peak = 0;  // its peak in the current run (for the pooled tail)
   uint8_t run = 0;            // buckets in a row with positive evidence (saturating)
   uint8_t run_peak = 0;       // the largest residual in the current run (1/16 nat)
-  uint8_t run_high = 0;       // buckets of the current run that were bursts (saturating)
+  uint8_t run_high = 0;       // buckets of the current run that were bursts (7 bits, saturating), the last
+                              // bucket added evidence (1)
   uint8_t raised = 0;         // buckets in a row past the floors (7 bits, saturating), learnt on a weekend (1)
   std::array<int8_t, kDayNodes> day{};
   std::array<uint8_t, 4> weeks;      // 7 nibbles, weekday d in weeks[d / 2] >> (4 * (d % 2)): steps below 0;
@@ -98,6 +99,10 @@ struct SeasonalBaseline {
   bool week_seen(int weekday) const { return week_steps(weekday) != kWeekUnset; }
   double WeekOffset(int weekday) const { return week_seen(weekday) ? -week_steps(weekday) * kWeekUnit : 0; }
   double run_peak_nats() const { return run_peak * kRunPeakUnit; }
+  int run_bursts() const { return run_high & 0x7F; }
+  void set_run_bursts(int n) { run_high = static_cast<uint8_t>((run_high & 0x80) | std::min(n, 0x7F)); }
+  bool added_evidence() const { return run_high >> 7; }
+  void set_added_evidence(bool on) { run_high = static_cast<uint8_t>((run_high & 0x7F) | (on ? 0x80 : 0)); }
   int raised_run() const { return raised & 0x7F; }
   void set_raised_run(int n) { raised = static_cast<uint8_t>((raised & 0x80) | std::min(n, 0x7F)); }
   // The key's first day (learning) fell on a Saturday or Sunday (UTC), and it

@@ -146,11 +146,11 @@ void VolumeModel::LearnRun(B* b, int64_t last_bucket, double s) const {
   // at the hours it spanned. Longer runs are drift or a level change, the
   // level's to learn. The bursts come first in a run, the evidence's decay
   // after them.
-  if (b->run == 0 || b->run_high == 0 || b->firing() || b->run_high * bucket_ms_ > kLearntBurstMs) return;
+  if (b->run == 0 || b->run_bursts() == 0 || b->firing() || b->run_bursts() * bucket_ms_ > kLearntBurstMs) return;
   const double peak = b->run_peak_nats();
   if (peak <= std::max(kBurstFloor, kBurstScales * s)) return;
   const int64_t first = last_bucket - b->run + 1;
-  ForEachHour(first, first + b->run_high, bucket_ms_, [&](int hour) {
+  ForEachHour(first, first + b->run_bursts(), bucket_ms_, [&](int hour) {
     if (b->hour_seen(hour)) b->set_ceiling(hour, std::max(b->ceiling(hour), CeilingSteps(peak)));
   });
 }
@@ -248,6 +248,9 @@ VolumeVerdict VolumeModel::Observe(B* b, uint64_t noise, int64_t bucket, uint64_
                              (!b->week_seen(w.weekday) || b->first_visit() == w.weekday + 1);
   if (!floors || covered || first_working) e = std::min(e, -kDrift);
   const bool isolated = b->evidence == 0;  // no run building before this bucket
+  // Evidence pages while it is being added to, two buckets in a row: not a
+  // lone burst on evidence left over from a run hours ago.
+  const bool adding = e > 0 && b->added_evidence();
   const double g = std::max(0.0, b->evidence_value() + e);
   b->evidence = AddRounded<uint8_t>(0, g / B::kEvidenceUnit, 0.5, 0, 255);
   if (b->evidence == 0) {
@@ -257,7 +260,8 @@ VolumeVerdict VolumeModel::Observe(B* b, uint64_t noise, int64_t bucket, uint64_
     b->evidence_peak = std::max(b->evidence_peak, b->evidence);
     if (b->run < 255) ++b->run;
     b->run_peak = std::max(b->run_peak, AddRounded<uint8_t>(0, std::max(0.0, r) / B::kRunPeakUnit, 0.5, 0, 255));
-    if (r > burst && b->run_high < 255) ++b->run_high;
+    if (r > burst) b->set_run_bursts(b->run_bursts() + 1);
+    b->set_added_evidence(e > 0);
   }
   v.evidence = b->evidence_value();
   v.run = b->run;
@@ -265,7 +269,7 @@ VolumeVerdict VolumeModel::Observe(B* b, uint64_t noise, int64_t bucket, uint64_
   v.warm = seen >= static_cast<int>(o.warmup_buckets) && !learning;
   if (v.warm) {
     v.single = floors && v.zscore >= o.min_zscore && (v.score >= t.bucket || v.pair_score >= t.pair);
-    v.sustained = floors && v.evidence >= t.sustained;
+    v.sustained = floors && v.evidence >= t.sustained && (adding || b->firing());
     v.anomalous = v.single || v.sustained;
   }
   // The pools learn from the first day on (the scores are rough then, which

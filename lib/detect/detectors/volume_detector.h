@@ -16,7 +16,8 @@
 //               within a ceiling of at least 1.5 nats while the run past the
 //               floors is at most 6 buckets longer than the key's longest
 //               normal one, so that a backup is covered and exfiltration that
-//               outlasts it is not)
+//               outlasts it is not); it fires on a bucket that adds to G
+//               after one that did too (or while the key is firing)
 // and all only if the key is warm (its first day over, warmup_buckets with
 // traffic) and past the explainable floors: x >= min_bytes, x / e^mu >=
 // min_ratio, and for the one-bucket and pair tests z >= min_zscore.

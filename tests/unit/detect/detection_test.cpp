@@ -4,6 +4,7 @@
 // Traffic here follows a daily cycle (e^(0.5 cos), peak at noon) with 5%
 // noise, so that a key's first day is learning and what follows is judged.
 #include "lib/detect/detection.h"
+#include "lib/detect/detectors/volume_detector.h"
 
 #include <catch2/catch.hpp>
 
@@ -145,6 +146,31 @@ TEST_CASE("A key first seen on a quiet weekend does not page on its first workin
   Feed(&d, monday + 2 * kDay, monday + 2 * kDay + 120);
   Feed(&d, monday + 2 * kDay + 120, monday + 2 * kDay + 156, 2);  // Wednesday, three hours at 2x
   REQUIRE(sink.Count(AlertStatus::kFiring) == 1);
+}
+
+TEST_CASE("Evidence left over from an earlier run does not page on one burst; a run that adds to it does") {
+  const DetectionOptions o = Options();
+  const VolumeModel model(kBucket, o.half_life_ms);
+  SeasonalBaseline b;
+  const VolumeThresholds t{10, 6, 30};
+  std::mt19937_64 rng(7);
+  std::normal_distribution<double> noise(0, 0.05);
+  int64_t bucket = kT0 / kBucket;
+  auto observe = [&](double factor) {
+    const double bytes = Usual(bucket, 5e6) * factor * std::exp(noise(rng));
+    return model.Observe(&b, 1, bucket++, static_cast<uint64_t>(bytes), t, o.volume, nullptr, nullptr, nullptr);
+  };
+  for (int i = 0; i < 2 * kDay; ++i) REQUIRE(!observe(1).anomalous);
+  // Evidence past the threshold, as a run that did not page (the threshold
+  // was higher then) leaves it, decaying a unit a bucket.
+  b.evidence = static_cast<uint8_t>(40 / SeasonalBaseline::kEvidenceUnit);
+  b.run = 20;
+  b.set_added_evidence(false);
+  REQUIRE(!observe(1).anomalous);
+  const VolumeVerdict lone = observe(2.5);  // one bucket past the floors adds to it
+  REQUIRE(lone.evidence > t.sustained);
+  REQUIRE(!lone.sustained);
+  REQUIRE(observe(2.5).sustained);  // the next one too: a run is building
 }
 
 TEST_CASE("A lasting level shift pages at most once, then is the new normal") {
