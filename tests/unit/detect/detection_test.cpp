@@ -148,7 +148,7 @@ TEST_CASE("A key first seen on a quiet weekend does not page on its first workin
   REQUIRE(sink.Count(AlertStatus::kFiring) == 1);
 }
 
-TEST_CASE("Evidence left over from an earlier run does not page on one burst; a run that adds to it does") {
+TEST_CASE("Evidence left over from an earlier run does not page on one burst, a run that adds to it does") {
   const DetectionOptions o = Options();
   const VolumeModel model(kBucket, o.half_life_ms);
   SeasonalBaseline b;
