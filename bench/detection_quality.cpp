@@ -140,13 +140,15 @@ SeedResult RunSeed(const std::string& dir, int64_t bucket_ms) {
     out.seconds = r.seconds;
     for (const app::ShardPipeline* p : r.shards) {
       const detect::Detection& d = p->detection();
-      char buf[400];
+      char buf[512];
       std::snprintf(buf, sizeof buf,
-                    "%sone bucket %.1f (rate %.4f sigma %.2f xi %.2f), pair %.1f (rate %.4f sigma %.2f xi %.2f), sustained %.1f (rate %.5f sigma %.2f xi %.2f)",
+                    "%sone bucket %.1f (rate %.4f sigma %.2f xi %.2f, %zu excesses), pair %.1f (rate %.4f sigma %.2f xi "
+                    "%.2f, %zu), sustained %.1f (rate %.5f sigma %.2f xi %.2f, %zu)",
                     out.thresholds.empty() ? "" : "; ", d.thresholds().bucket, d.bucket_pool().rate(),
-                    d.bucket_pool().sigma(), d.bucket_pool().xi(), d.thresholds().pair, d.pair_pool().rate(),
-                    d.pair_pool().sigma(), d.pair_pool().xi(), d.thresholds().sustained, d.sustained_pool().rate(),
-                    d.sustained_pool().sigma(), d.sustained_pool().xi());
+                    d.bucket_pool().sigma(), d.bucket_pool().xi(), d.bucket_pool().excesses(), d.thresholds().pair,
+                    d.pair_pool().rate(), d.pair_pool().sigma(), d.pair_pool().xi(), d.pair_pool().excesses(),
+                    d.thresholds().sustained, d.sustained_pool().rate(), d.sustained_pool().sigma(),
+                    d.sustained_pool().xi(), d.sustained_pool().excesses());
       out.thresholds += buf;
     }
     if (g_dump != nullptr) {

@@ -15,15 +15,18 @@ constexpr int64_t kEvictionEveryBuckets = 12;
 constexpr int64_t kDayMs = 86'400'000;
 
 // The pooled tails: scores above kPoolBase are kept, the last kPoolCapacity of
-// each; counts fade over kPoolHorizon key-buckets.
-constexpr double kPoolBase = 3.0;
+// each; counts fade over kPoolHorizon key-buckets. 1 is about the 98th
+// percentile of scores on realistic traffic, SPOT's initial threshold: over
+// 3, a shard of ~2,000 keys held only 100-300 pairs after ten days, and the
+// thresholds rested on their priors.
+constexpr double kPoolBase = 1.0;
 constexpr size_t kPoolCapacity = 4096;
 constexpr double kPoolHorizon = 2e6;
 // Thresholds while a shard has seen too few excesses to fit a tail (a few
 // keys, the first hours), and their bounds whatever the fit says (a score and
 // the sustained evidence are kept in quarter units up to 63.75).
 constexpr VolumeThresholds kPriorThresholds{6.0, 5.0, 16.0};
-constexpr double kMaxScoreThreshold = 60, kMinSustainedThreshold = 6, kMaxSustainedThreshold = 60;
+constexpr double kMinScoreThreshold = 3, kMaxScoreThreshold = 60, kMinSustainedThreshold = 6, kMaxSustainedThreshold = 60;
 constexpr double kMaxRarityKeyDays = 1e7;
 // An incident this short is a burst: once over, its hours learn it (LearnBurst).
 constexpr int64_t kShortIncidentMs = 3600 * 1000;
@@ -63,8 +66,8 @@ void Detection::RefreshThresholds() {
   sustained_pool_.Refresh();
   // A third of the budget for each test, as a probability per key-bucket.
   const double p = options_.volume.false_alerts_per_1k_key_days / 1000 / BucketsPerDay() / 3;
-  thresholds_.bucket = std::clamp(bucket_pool_.Threshold(p, kPriorThresholds.bucket), kPoolBase, kMaxScoreThreshold);
-  thresholds_.pair = std::clamp(pair_pool_.Threshold(p, kPriorThresholds.pair), kPoolBase, kMaxScoreThreshold);
+  thresholds_.bucket = std::clamp(bucket_pool_.Threshold(p, kPriorThresholds.bucket), kMinScoreThreshold, kMaxScoreThreshold);
+  thresholds_.pair = std::clamp(pair_pool_.Threshold(p, kPriorThresholds.pair), kMinScoreThreshold, kMaxScoreThreshold);
   thresholds_.sustained = std::clamp(sustained_pool_.Threshold(p, kPriorThresholds.sustained), kMinSustainedThreshold,
                                      kMaxSustainedThreshold);
 }

@@ -91,7 +91,7 @@ void PooledTail::Save(state::Writer* w) const {
 
 bool PooledTail::Load(state::Reader* r) {
   const double base = r->Get<double>();
-  if (r->ok() && base != base_) r->Fail("a pooled tail over " + std::to_string(base) + ", not " + std::to_string(base_));
+  if (r->ok() && !(base > 0 && std::isfinite(base))) r->Fail("a pooled tail over " + std::to_string(base));
   observations_ = r->Get<double>();
   above_ = r->Get<double>();
   const uint64_t n = r->Count(4);
@@ -109,6 +109,16 @@ bool PooledTail::Load(state::Reader* r) {
   since_refit_ = r->Get<uint32_t>();
   if (r->ok() && !(sigma_ > 0 && std::isfinite(sigma_) && xi_ >= 0 && xi_ <= 0.5 && since_refit_ < kRefitEvery)) {
     r->Fail("a pooled tail's fit");
+  }
+  if (r->ok() && base != base_) {
+    // Kept over another base (an earlier flowwatch's): not this tail's
+    // excesses. It starts afresh, its threshold at the prior until it refills.
+    observations_ = above_ = 0;
+    ring_.clear();
+    next_ = 0;
+    sigma_ = 1;
+    xi_ = 0;
+    since_refit_ = 0;
   }
   return r->ok();
 }

@@ -55,6 +55,7 @@ class PooledTail {
   double xi() const { return xi_; }
 
   void Save(state::Writer* w) const;
+  // A tail kept over another base (an earlier flowwatch's) loads empty.
   bool Load(state::Reader* r);
 
   static constexpr size_t kMinExcesses = 200;
@@ -68,7 +69,6 @@ class PooledTail {
   double observations_ = 0, above_ = 0;
   std::vector<float> ring_;  // excesses over base, oldest overwritten first
   size_t next_ = 0;
-  double sum_ = 0, sum_sq_ = 0;
   double sigma_ = 1, xi_ = 0;
   uint32_t since_refit_ = 0;
 };

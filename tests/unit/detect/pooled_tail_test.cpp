@@ -302,6 +302,23 @@ TEST_CASE("PooledTail Load refuses every truncation of a saved tail") {
   }
 }
 
+TEST_CASE("PooledTail Load takes a tail kept over another base as an empty one") {
+  PooledTail tail = MakeTail();
+  std::mt19937_64 rng(91);
+  Feed(&tail, &rng, 3000);
+  REQUIRE(tail.excesses() > 0);
+  std::string bytes = Saved(tail);
+  const double other = 3.25;  // the layout's first double: the base
+  std::memcpy(bytes.data(), &other, 8);
+  PooledTail copy = MakeTail();
+  state::Reader r(bytes, "pooled tail");
+  REQUIRE(copy.Load(&r));
+  REQUIRE(r.ok());
+  CHECK(copy.excesses() == 0);
+  CHECK(copy.rate() == 0);
+  CHECK(copy.Threshold(1e-6, 7.5) == 7.5);  // the prior, until it refills
+}
+
 TEST_CASE("PooledTail Load refuses corrupt bytes with a reason") {
   PooledTail tail = MakeTail();
   std::mt19937_64 rng(81);
@@ -323,8 +340,8 @@ TEST_CASE("PooledTail Load refuses corrupt bytes with a reason") {
   };
 
   std::string bad = good;
-  put_double(&bad, 0, 0.7);
-  refused(bad, "a pooled tail over 0.7");
+  put_double(&bad, 0, -0.7);
+  refused(bad, "a pooled tail over -0.7");
 
   bad = good;
   put_double(&bad, 8, -1);
