@@ -245,11 +245,12 @@ TEST_CASE("Realistic traffic: recurring bursts learnt, level shifts paged at mos
   }
   REQUIRE(late_recurring <= 4);
   // The budget is 1 per 1,000 key-days; on 355 key-days of 16 VMs the shards'
-  // pooled tails hold few excesses and sit near their priors, and this seed
-  // gives 7 (20 per 1,000). bench/detection_quality measures the full-size
-  // scenario (2.5-4.4 per 1,000); this bound catches a detector that pages on
-  // every burst (the plain EWMA: ~1,000 per 1,000).
-  REQUIRE(per_1k <= 25.0);
+  // pooled tails hold few excesses for the first days, and this seed gives 3
+  // (8.5 per 1,000; 7 before the pools kept scores over 1). bench/
+  // detection_quality measures the full-size scenario (0.99 per 1,000); this
+  // bound, with room for a late record landing in another bucket, catches a
+  // detector that pages on every burst (the plain EWMA: ~1,000 per 1,000).
+  REQUIRE(per_1k <= 15.0);
   REQUIRE(caught >= 3);
 }
 
