@@ -72,10 +72,14 @@ int main(int argc, char** argv) {
   std::string format = "nsg_v2";
   std::string dir;
   int repeat = 3;
-  for (int i = 1; i + 1 < argc; i += 2) {
-    if (!std::strcmp(argv[i], "--format")) format = argv[i + 1];
-    else if (!std::strcmp(argv[i], "--dir")) dir = argv[i + 1];
-    else if (!std::strcmp(argv[i], "--repeat")) repeat = std::atoi(argv[i + 1]);
+  for (int i = 1; i < argc; i += 2) {
+    if (i + 1 < argc && !std::strcmp(argv[i], "--format")) format = argv[i + 1];
+    else if (i + 1 < argc && !std::strcmp(argv[i], "--dir")) dir = argv[i + 1];
+    else if (i + 1 < argc && !std::strcmp(argv[i], "--repeat")) repeat = std::atoi(argv[i + 1]);
+    else {  // before anything is generated under the working directory
+      std::fprintf(stderr, "usage: decode_bench [--format nsg_v2|vnet_v4] [--dir DIR] [--repeat N] (not '%s')\n", argv[i]);
+      return 2;
+    }
   }
   const bool vnet = format == "vnet_v4";
   gen::GenOptions o;

@@ -363,9 +363,12 @@ int main(int argc, char** argv) {
   int vms = 80, hours = 240;
   std::string dir = "bench-data";
   std::string nab = std::string(FW_SOURCE_DIR) + "/../shared/nab";
-  for (int i = 1; i + 1 < argc; i += 2) {
-    const std::string flag = argv[i], value = argv[i + 1];
-    if (flag == "--seeds") {
+  for (int i = 1; i < argc; i += 2) {
+    const std::string flag = argv[i], value = i + 1 < argc ? argv[i + 1] : "";
+    if (i + 1 >= argc) {
+      std::fprintf(stderr, "detection_quality: %s needs a value\n", flag.c_str());
+      return 2;
+    } else if (flag == "--seeds") {
       seeds = ParseList(value);
     } else if (flag == "--vms") {
       vms = std::stoi(value);

@@ -81,10 +81,14 @@ int main(int argc, char** argv) {
   std::string dir = "bench-data/replay-steady";
   std::string shard_list = "1,2,4";
   int decoders = 0;
-  for (int i = 1; i + 1 < argc; i += 2) {
-    if (!std::strcmp(argv[i], "--dir")) dir = argv[i + 1];
-    else if (!std::strcmp(argv[i], "--shards")) shard_list = argv[i + 1];
-    else if (!std::strcmp(argv[i], "--decoders")) decoders = std::atoi(argv[i + 1]);
+  for (int i = 1; i < argc; i += 2) {
+    if (i + 1 < argc && !std::strcmp(argv[i], "--dir")) dir = argv[i + 1];
+    else if (i + 1 < argc && !std::strcmp(argv[i], "--shards")) shard_list = argv[i + 1];
+    else if (i + 1 < argc && !std::strcmp(argv[i], "--decoders")) decoders = std::atoi(argv[i + 1]);
+    else {  // before anything is generated under the working directory
+      std::fprintf(stderr, "usage: replay_bench [--dir DIR] [--shards 1,2,4] [--decoders N] (not '%s')\n", argv[i]);
+      return 2;
+    }
   }
   gen::GenOptions o;
   o.scenario = gen::Scenario::kSteady;
