@@ -128,8 +128,9 @@ void Dispatcher::SpoolError(Sink* sink, const Status& status) {
 }
 
 void Dispatcher::Stop(std::chrono::milliseconds budget) {
+  if (stopping_.load()) return;
+  stop_deadline_.store((Clock::now() + budget).time_since_epoch().count());
   if (stopping_.exchange(true)) return;
-  stop_deadline_ = Clock::now() + budget;
   for (auto& s : sinks_) {
     { std::lock_guard<std::mutex> lock(s->mu); }
     s->cv.notify_all();
@@ -301,7 +302,7 @@ void Dispatcher::Run(Sink* sink) {
       } else {
         sink->cv.wait_until(lock, sink->next_reminder, wake);
       }
-      if (stopping_.load() && (sink->queue.empty() || Clock::now() >= stop_deadline_)) break;
+      if (stopping_.load() && (sink->queue.empty() || Clock::now() >= StopDeadline())) break;
       if (!sink->queue.empty()) {
         event = sink->queue.front();
       } else if (reminder_due()) {
@@ -334,8 +335,8 @@ void Dispatcher::Run(Sink* sink) {
       ++attempt;
       const auto wait = std::chrono::milliseconds(std::uniform_int_distribution<int64_t>(cap / 2, cap)(rng));
       std::unique_lock<std::mutex> lock(sink->mu);
-      const auto until = stopping_.load() ? std::min(Clock::now() + wait, stop_deadline_) : Clock::now() + wait;
-      sink->cv.wait_until(lock, until, [&] { return stopping_.load() && Clock::now() >= stop_deadline_; });
+      const auto until = stopping_.load() ? std::min(Clock::now() + wait, StopDeadline()) : Clock::now() + wait;
+      sink->cv.wait_until(lock, until, [&] { return stopping_.load() && Clock::now() >= StopDeadline(); });
       continue;
     }
     attempt = 0;

@@ -145,7 +145,11 @@ class Dispatcher {
   const DispatcherOptions options_;
   std::vector<std::unique_ptr<Sink>> sinks_;
   std::atomic<bool> stopping_{false};
-  std::chrono::steady_clock::time_point stop_deadline_;
+  // Set before stopping_, so that a sink thread that sees stopping_ sees it too.
+  std::atomic<std::chrono::steady_clock::rep> stop_deadline_{std::chrono::steady_clock::duration::max().count()};
+  std::chrono::steady_clock::time_point StopDeadline() const {
+    return std::chrono::steady_clock::time_point(std::chrono::steady_clock::duration(stop_deadline_.load()));
+  }
 
   // The rate limit.
   mutable std::mutex limit_mu_;
