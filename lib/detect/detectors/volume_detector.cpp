@@ -75,6 +75,8 @@ When At(int64_t bucket, int64_t bucket_ms) {
   return w;
 }
 
+bool WorkingDay(int weekday) { return weekday >= 1 && weekday <= 5; }  // Monday to Friday (UTC)
+
 bool AllHoursSeen(const B& b) {
   for (int h = 0; h < 24; ++h) {
     if (!b.hour_seen(h)) return false;
@@ -243,8 +245,7 @@ VolumeVerdict VolumeModel::Observe(B* b, uint64_t noise, int64_t bucket, uint64_
   const bool covered = c_near >= kGate && r <= c_near && b->raised_run() <= b->normal_raised() + kGateBuckets;
   // A key that learnt on a weekend sees its first working day: busier is its
   // level (learnt below), not a sustained rise.
-  const bool working = w.weekday >= 1 && w.weekday <= 5;
-  const bool first_working = b->learnt_on_weekend() && working &&
+  const bool first_working = b->learnt_on_weekend() && WorkingDay(w.weekday) &&
                              (!b->week_seen(w.weekday) || b->first_visit() == w.weekday + 1);
   if (!floors || covered || first_working) e = std::min(e, -kDrift);
   const bool isolated = b->evidence == 0;  // no run building before this bucket
@@ -337,7 +338,9 @@ VolumeVerdict VolumeModel::Observe(B* b, uint64_t noise, int64_t bucket, uint64_
       b->set_first_visit(0);
     }
     // A first working day seen whole ends the weekend learner's catching up.
-    if (previous_first >= 2 && previous_first <= 6 && previous_first != w.weekday + 1) b->set_learnt_on_weekend(false);
+    if (previous_first != 0 && previous_first != w.weekday + 1 && WorkingDay(previous_first - 1)) {
+      b->set_learnt_on_weekend(false);
+    }
     if (b->week_seen(w.weekday)) {
       // On its first visit a weekday's offset is the running mean of the
       // day's residuals so far (damped over its first hour).
