@@ -127,19 +127,19 @@ Score ScoreIncidents(const std::vector<Incident>& incidents, const std::vector<L
     }
     if (explained) continue;
     ++score.false_incidents;
+    // The benign labels it overlaps: the last one names it, the first
+    // recurring one counts it by occurrence.
     std::string what = "none";
+    bool recurring = false;
     for (const Label* l : mine) {
-      if (inc.window_start_ms >= l->start_ms - bucket_ms && inc.window_start_ms < l->end_ms + 10 * kMinuteMs) {
-        what = l->kind + "#" + std::to_string(l->occurrence);
+      if (inc.window_start_ms < l->start_ms - bucket_ms || inc.window_start_ms >= l->end_ms + 10 * kMinuteMs) continue;
+      what = l->kind + "#" + std::to_string(l->occurrence);
+      if (l->occurrence > 0 && !recurring) {
+        ++score.recurring_false_by_occurrence[std::min(l->occurrence, 3)];
+        recurring = true;
       }
     }
     score.false_list.push_back(inc.key + " " + std::to_string(inc.window_start_ms / 1000) + " " + what);
-    for (const Label* l : mine) {
-      if (l->occurrence > 0 && inc.window_start_ms >= l->start_ms - bucket_ms && inc.window_start_ms < l->end_ms + 10 * kMinuteMs) {
-        ++score.recurring_false_by_occurrence[std::min(l->occurrence, 3)];
-        break;
-      }
-    }
   }
   for (const auto& [label, end_ms] : first_hit) {
     KindScore& k = score.by_kind[label->kind];

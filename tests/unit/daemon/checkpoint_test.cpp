@@ -86,6 +86,23 @@ struct Restored {
   CheckpointMeta meta;
 };
 
+// A checkpoint file of the test corpus (tests/fuzz/corpus/checkpoint/), decoded.
+state::Checkpoint CorpusCheckpoint(const std::string& name) {
+  std::ifstream in(std::string(FW_SOURCE_DIR) + "/tests/fuzz/corpus/checkpoint/" + name, std::ios::binary);
+  const std::string bytes((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
+  REQUIRE(!bytes.empty());
+  state::Checkpoint c;
+  REQUIRE(state::DecodeCheckpoint(bytes, name, &c).ok());
+  return c;
+}
+
+// Restores c into fresh stages of r, configured by Config().
+Status RestoreInto(const state::Checkpoint& c, Restored* r) {
+  r->pipeline = std::make_unique<ShardPipeline>(Config(), &r->sink);
+  r->alerts = std::make_unique<AlertWriter>(&r->names);
+  return RestoreCheckpoint(c, "c.fwc", "flowlogs", &r->names, {r->pipeline.get()}, r->alerts.get(), &r->meta);
+}
+
 TEST_CASE("A pipeline restored from a checkpoint continues exactly as the original") {
   const config::Config cfg = Config();
   NameTables names;
@@ -143,24 +160,13 @@ TEST_CASE("A pipeline restored from a checkpoint continues exactly as the origin
 
 // A checkpoint of format 1 (EWMA baselines, before the seasonal model) is
 // migrated, not refused: each key's mean and spread become its level and
-// scale, and it re-learns its daily profile. Saved again it is format 2 and
-// restores to the same state.
+// scale, and it re-learns its daily profile. Saved again it is the current
+// format and restores to the same state.
 TEST_CASE("A checkpoint of format 1 is migrated to the seasonal baselines") {
-  std::ifstream in(std::string(FW_SOURCE_DIR) + "/tests/fuzz/corpus/checkpoint/one-shard.fwc", std::ios::binary);
-  const std::string v1((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
-  REQUIRE(!v1.empty());
-  state::Checkpoint decoded;
-  REQUIRE(state::DecodeCheckpoint(v1, "one-shard.fwc", &decoded).ok());
+  const state::Checkpoint decoded = CorpusCheckpoint("one-shard.fwc");
   REQUIRE(decoded.version == 1);
-
-  const config::Config cfg = Config();
-  auto restore = [&](const state::Checkpoint& c, Restored* r) {
-    r->pipeline = std::make_unique<ShardPipeline>(cfg, &r->sink);
-    r->alerts = std::make_unique<AlertWriter>(&r->names);
-    return RestoreCheckpoint(c, "c.fwc", "flowlogs", &r->names, {r->pipeline.get()}, r->alerts.get(), &r->meta);
-  };
   Restored migrated;
-  const Status st = restore(decoded, &migrated);
+  const Status st = RestoreInto(decoded, &migrated);
   INFO(st.message());
   REQUIRE(st.ok());
   REQUIRE(migrated.pipeline->detection().keys() > 0);
@@ -171,7 +177,7 @@ TEST_CASE("A checkpoint of format 1 is migrated to the seasonal baselines") {
   REQUIRE(state::DecodeCheckpoint(v2, "c.fwc", &again).ok());
   REQUIRE(again.version == state::kCheckpointVersion);
   Restored restored;
-  REQUIRE(restore(again, &restored).ok());
+  REQUIRE(RestoreInto(again, &restored).ok());
   CHECK(restored.pipeline->detection().keys() == migrated.pipeline->detection().keys());
   const std::string v2_again = state::EncodeCheckpoint(
       BuildCheckpoint(decoded.sequence + 1, restored.meta, restored.names, {restored.pipeline.get()}, *restored.alerts));
@@ -186,16 +192,10 @@ TEST_CASE("A checkpoint of format 1 is migrated to the seasonal baselines") {
 // that, so that its sustained evidence stood at about 7 (three buckets of
 // about +2.8, less one for the normal bucket after), stored as 56 eighths.
 TEST_CASE("A checkpoint of format 2 is migrated: the evidence it was building carries over") {
-  std::ifstream in(std::string(FW_SOURCE_DIR) + "/tests/fuzz/corpus/checkpoint/format2-evidence.fwc", std::ios::binary);
-  const std::string v2((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
-  REQUIRE(!v2.empty());
-  state::Checkpoint decoded;
-  REQUIRE(state::DecodeCheckpoint(v2, "format2-evidence.fwc", &decoded).ok());
+  const state::Checkpoint decoded = CorpusCheckpoint("format2-evidence.fwc");
   REQUIRE(decoded.version == 2);
   Restored r;
-  r.pipeline = std::make_unique<ShardPipeline>(Config(), &r.sink);
-  r.alerts = std::make_unique<AlertWriter>(&r.names);
-  const Status st = RestoreCheckpoint(decoded, "c.fwc", "flowlogs", &r.names, {r.pipeline.get()}, r.alerts.get(), &r.meta);
+  const Status st = RestoreInto(decoded, &r);
   INFO(st.message());
   REQUIRE(st.ok());
   REQUIRE(r.pipeline->detection().keys() == 4);
