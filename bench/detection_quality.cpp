@@ -78,6 +78,7 @@ class SeriesCollector : public detect::BucketObserver {
 FILE* g_dump = nullptr;
 bool g_dump_all = false;
 FILE* g_false = nullptr;  // --false FILE: flowwatch's false incidents
+FILE* g_misses = nullptr;  // --misses FILE: the attack labels flowwatch missed
 
 std::string KeyName(const FlowKey& k, const NameTables& names) {
   return std::string(names.vms.Get(k.vm_id)) + "|" + KeyProtocolText(k.protocol) + "|" + std::to_string(k.port) + "|" +
@@ -182,6 +183,10 @@ SeedResult RunSeed(const std::string& dir, int64_t bucket_ms) {
   if (g_false != nullptr) {
     for (const std::string& f : out.score[0].false_list) std::fprintf(g_false, "%s\n", f.c_str());
     std::fflush(g_false);
+  }
+  if (g_misses != nullptr) {
+    for (const std::string& m : out.score[0].miss_list) std::fprintf(g_misses, "%s\n", m.c_str());
+    std::fflush(g_misses);
   }
   return out;
 }
@@ -383,12 +388,14 @@ int main(int argc, char** argv) {
       g_dump_all = flag == "--dump-all";
     } else if (flag == "--false") {
       g_false = std::fopen(value.c_str(), "w");
+    } else if (flag == "--misses") {
+      g_misses = std::fopen(value.c_str(), "w");
     } else if (flag == "--trace") {
       g_trace = value;
     } else if (flag == "--budget") {
       g_budget = std::stod(value);
     } else {
-      std::fprintf(stderr, "usage: detection_quality [--seeds 1,2,3] [--vms N] [--hours N] [--dir DIR] [--nab DIR|none] [--budget N] [--dump FILE] [--dump-all FILE] [--false FILE] [--trace KEY]\n");
+      std::fprintf(stderr, "usage: detection_quality [--seeds 1,2,3] [--vms N] [--hours N] [--dir DIR] [--nab DIR|none] [--budget N] [--dump FILE] [--dump-all FILE] [--false FILE] [--misses FILE] [--trace KEY]\n");
       return 2;
     }
   }

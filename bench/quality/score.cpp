@@ -40,6 +40,7 @@ void Score::Add(const Score& o) {
   add(&attacks, o.attacks);
   false_incidents += o.false_incidents;
   false_list.insert(false_list.end(), o.false_list.begin(), o.false_list.end());
+  miss_list.insert(miss_list.end(), o.miss_list.begin(), o.miss_list.end());
   key_days += o.key_days;
   shifts_up += o.shifts_up;
   shifts_paged += o.shifts_paged;
@@ -148,6 +149,13 @@ Score ScoreIncidents(const std::vector<Incident>& incidents, const std::vector<L
     const double delay = static_cast<double>(end_ms - label->start_ms) / kMinuteMs;
     k.delays_min.push_back(delay);
     score.attacks.delays_min.push_back(delay);
+  }
+  for (const Label& l : labels) {
+    if (!l.attack || first_hit.count(&l) != 0) continue;
+    char factor[32];
+    std::snprintf(factor, sizeof factor, "%.2f", l.factor);
+    score.miss_list.push_back(l.key + " " + l.kind + " " + std::to_string(l.start_ms / 1000) + " " +
+                              std::to_string(l.end_ms / 1000) + " " + factor);
   }
   score.shifts_paged = static_cast<int>(shift_pages.size());
   return score;

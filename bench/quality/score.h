@@ -54,6 +54,8 @@ struct Score {
   // Each false incident: "key time(s) label#occurrence" (the benign label it
   // overlaps, or "none"), for looking into them.
   std::vector<std::string> false_list;
+  // Each missed attack label: "key kind start(s) end(s) factor".
+  std::vector<std::string> miss_list;
   double FalsePer1kKeyDays() const { return key_days > 0 ? false_incidents * 1000.0 / key_days : 0; }
   void Add(const Score& other);
 };
