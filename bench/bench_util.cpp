@@ -11,9 +11,11 @@
 namespace flowwatch::bench {
 
 void EnsureWorkload(const gen::GenOptions& o) {
+  // truth=2: ground_truth.jsonl names an attack's new peer (a folder from
+  // before is generated again).
   std::ostringstream key;
   key << gen::ScenarioName(o.scenario) << " format=" << static_cast<int>(o.format) << " vms=" << o.vms
-      << " ports=" << o.ports_per_vm << " hours=" << o.hours << " seed=" << o.seed;
+      << " ports=" << o.ports_per_vm << " hours=" << o.hours << " seed=" << o.seed << " truth=2";
   const std::string marker = o.out_dir + "/.workload";
   std::ifstream in(marker);
   std::string existing;

@@ -161,7 +161,10 @@ SeedResult RunSeed(const std::string& dir, int64_t bucket_ms) {
       }
     }
     for (const Alert& a : r.alerts) {
-      if (a.status == AlertStatus::kFiring) incidents[0].push_back({KeyName(a.key, *r.names), a.window_start_ms});
+      if (a.status != AlertStatus::kFiring) continue;
+      Incident inc{KeyName(a.key, *r.names), a.window_start_ms, {}};
+      for (const IpAddress& ip : a.new_peers) inc.new_peers.push_back(ip.ToString());
+      incidents[0].push_back(std::move(inc));
     }
     for (const auto& c : collectors) {
       for (const auto& [packed, series] : c->series_) {
@@ -423,6 +426,9 @@ int main(int argc, char** argv) {
     std::fflush(stdout);
   }
   for (int d = 0; d < 3; ++d) PrintRow("**all**", kDetectors[d], total[d]);
+  std::printf("\nflowwatch's new_peers: of the %d caught attacks that use an address new to the key, %d alerts named it; "
+              "%d of the %d false incidents named a new peer\n",
+              total[0].new_peer_hits, total[0].new_peer_named, total[0].false_naming_new_peers, total[0].false_incidents);
   if (nab != "none") {
     if (std::filesystem::exists(nab + "/combined_windows.json")) {
       RunNab(nab);

@@ -47,11 +47,21 @@ detect::DetectionOptions DetectionOptionsFrom(const config::Config& c) {
 ShardPipeline::ShardPipeline(const config::Config& config, detect::AlertSink* alerts, Mode mode)
     : dedup_(DedupOptions(config)),
       ports_(PortOptions(config)),
-      detection_(DetectionOptionsFrom(config), alerts, mode.observer),
+      new_peers_(&ports_, alerts),
+      detection_(DetectionOptionsFrom(config), &new_peers_, mode.observer),
       classifier_(mode.enrichment ? mode.enrichment->Snapshot().first
                                   : std::make_shared<const enrich::PeerClassifier>()),
       mode_(mode),
       config_generation_(mode.live ? mode.live->generation() : 0) {}
+
+void ShardPipeline::NewPeerTagger::Emit(Alert alert) {
+  if (alert.status == AlertStatus::kFiring && !alert.top_peers.empty()) {
+    std::vector<IpAddress> top;
+    for (const PeerBytes& p : alert.top_peers) top.push_back(p.ip);
+    alert.new_peers = ports_->NewPeers(alert.key, top, alert.window_end_ms - kNewPeerWindowMs, kNewPeerWindowMs);
+  }
+  next_->Emit(std::move(alert));
+}
 
 void ShardPipeline::OnFlow(const FlowRecord& flow) {
   if (dedup_.CheckAndInsert(flow.dedup_hash, flow.time_ms)) {
@@ -146,7 +156,7 @@ Status ShardPipeline::Load(std::string_view saved, const state::IdRemap& remap, 
     t.ingress = r.Get<uint64_t>();
     t.egress = r.Get<uint64_t>();
   }
-  if (r.ok() && dedup_.Load(&r) && ports_.Load(&r, remap) && detection_.Load(&r, remap, version) && !r.done()) {
+  if (r.ok() && dedup_.Load(&r) && ports_.Load(&r, remap, version) && detection_.Load(&r, remap, version) && !r.done()) {
     r.Fail("bytes after the shard's state");
   }
   if (!r.ok()) return Status::Corruption(r.error());

@@ -97,8 +97,25 @@ class ShardPipeline : public shard::ShardProcessor {
  private:
   void UpdateGauges();
 
+  // Names, in each firing alert, its top peers that are new to the key: first
+  // seen by the port table within the last kNewPeerWindowMs, on a key that
+  // had lived that long without them (an attack can start before its
+  // deviation shows, e.g. inside a backup). Then passes the alert on.
+  class NewPeerTagger : public detect::AlertSink {
+   public:
+    NewPeerTagger(const ports::PortTable* ports, detect::AlertSink* next) : ports_(ports), next_(next) {}
+    void Emit(Alert alert) override;
+
+    static constexpr int64_t kNewPeerWindowMs = 24 * 3600 * 1000;
+
+   private:
+    const ports::PortTable* ports_;
+    detect::AlertSink* next_;
+  };
+
   shard::DedupWindow dedup_;
   ports::PortTable ports_;
+  NewPeerTagger new_peers_;
   detect::Detection detection_;
   ShardCounters counters_;
   FlatHashMap<uint32_t, VmTraffic, IntHash> vm_traffic_;

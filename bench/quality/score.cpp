@@ -39,6 +39,9 @@ void Score::Add(const Score& o) {
   for (const auto& [kind, s] : o.by_kind) add(&by_kind[kind], s);
   add(&attacks, o.attacks);
   false_incidents += o.false_incidents;
+  new_peer_hits += o.new_peer_hits;
+  new_peer_named += o.new_peer_named;
+  false_naming_new_peers += o.false_naming_new_peers;
   false_list.insert(false_list.end(), o.false_list.begin(), o.false_list.end());
   miss_list.insert(miss_list.end(), o.miss_list.begin(), o.miss_list.end());
   key_days += o.key_days;
@@ -80,6 +83,8 @@ std::vector<Label> ReadLabels(const std::string& path) {
     l.factor = factor;
     int64_t occurrence = 0;
     if (e["occurrence"].get(occurrence) == simdjson::SUCCESS) l.occurrence = static_cast<int>(occurrence);
+    std::string_view new_peer;
+    if (e["new_peer"].get(new_peer) == simdjson::SUCCESS) l.new_peer = std::string(new_peer);
     if (!ParseIso8601(start, &l.start_ms) || !ParseIso8601(end, &l.end_ms)) Fail(path, line_no, "a bad time");
     out.push_back(std::move(l));
   }
@@ -100,6 +105,7 @@ Score ScoreIncidents(const std::vector<Incident>& incidents, const std::vector<L
     if (l.kind == "level_shift" && l.factor > 1) ++score.shifts_up;
   }
   std::unordered_map<const Label*, int64_t> first_hit;  // attack label -> first firing window end
+  std::unordered_map<const Label*, bool> named;         // its first hit named its new peer
   std::unordered_map<const Label*, int> shift_pages;
   for (const Incident& inc : incidents) {
     const auto it = by_key.find(inc.key);
@@ -109,6 +115,9 @@ Score ScoreIncidents(const std::vector<Incident>& incidents, const std::vector<L
     for (const Label* l : mine) {
       if (l->attack && inc.window_start_ms >= l->start_ms - bucket_ms && inc.window_start_ms < l->end_ms + kAttackGraceMs) {
         auto [slot, inserted] = first_hit.try_emplace(l, inc.window_start_ms + bucket_ms);
+        if (inserted || inc.window_start_ms + bucket_ms < slot->second) {
+          named[l] = std::find(inc.new_peers.begin(), inc.new_peers.end(), l->new_peer) != inc.new_peers.end();
+        }
         if (!inserted) slot->second = std::min(slot->second, inc.window_start_ms + bucket_ms);
         explained = true;
       }
@@ -128,6 +137,7 @@ Score ScoreIncidents(const std::vector<Incident>& incidents, const std::vector<L
     }
     if (explained) continue;
     ++score.false_incidents;
+    if (!inc.new_peers.empty()) ++score.false_naming_new_peers;
     // The benign labels it overlaps: the last one names it, the first
     // recurring one counts it by occurrence.
     std::string what = "none";
@@ -149,6 +159,10 @@ Score ScoreIncidents(const std::vector<Incident>& incidents, const std::vector<L
     const double delay = static_cast<double>(end_ms - label->start_ms) / kMinuteMs;
     k.delays_min.push_back(delay);
     score.attacks.delays_min.push_back(delay);
+    if (!label->new_peer.empty()) {
+      ++score.new_peer_hits;
+      score.new_peer_named += named[label];
+    }
   }
   for (const Label& l : labels) {
     if (!l.attack || first_hit.count(&l) != 0) continue;

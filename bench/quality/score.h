@@ -26,6 +26,7 @@ struct Label {
   int occurrence = 0;
   int64_t start_ms = 0, end_ms = 0;
   double factor = 1;
+  std::string new_peer;  // the address new to the key that the attack uses, or ""
 };
 
 // ground_truth.jsonl as `flowwatch gen` writes it; exits with a message on error.
@@ -34,6 +35,7 @@ std::vector<Label> ReadLabels(const std::string& path);
 struct Incident {
   std::string key;
   int64_t window_start_ms = 0;
+  std::vector<std::string> new_peers;  // the alert's
 };
 
 struct KindScore {
@@ -47,6 +49,9 @@ struct Score {
   std::map<std::string, KindScore> by_kind;  // attack kinds
   KindScore attacks;                         // all attack labels
   int false_incidents = 0;
+  // Hit attack labels with a new peer, and those whose first alert named it
+  // in new_peers; false incidents that named any new peer.
+  int new_peer_hits = 0, new_peer_named = 0, false_naming_new_peers = 0;
   double key_days = 0;
   int shifts_up = 0, shifts_paged = 0, shift_extra_pages = 0;  // level shifts up (x2, x3)
   int shifts_down_paged = 0;

@@ -1,5 +1,6 @@
 #include "lib/alert/alert_format.h"
 
+#include <algorithm>
 #include <cstdio>
 
 #include "lib/common/hash.h"
@@ -59,6 +60,12 @@ std::string AlertJson(const Alert& a, const NameTables& names, const enrich::Pee
     w.EndObject();
   }
   w.EndArray();
+  if (!a.new_peers.empty()) {
+    w.Key("new_peers");
+    w.BeginArray();
+    for (const IpAddress& ip : a.new_peers) w.String(ip.ToString());
+    w.EndArray();
+  }
   if (!a.related.empty()) {
     w.Key("related");
     w.BeginArray();
@@ -114,6 +121,7 @@ std::string AlertText(const Alert& a, const NameTables& names, const enrich::Pee
       const std::string* vm = inventory ? inventory->FindByIp(p.ip) : nullptr;
       out += (i ? ", " : " ") + (vm ? *vm : p.ip.ToString() + " (" + std::string(enrich::PeerClassName(classifier.Classify(p.ip))) + ")") +
              " " + HumanBytes(static_cast<double>(p.bytes));
+      if (std::find(a.new_peers.begin(), a.new_peers.end(), p.ip) != a.new_peers.end()) out += " (new)";
     }
   }
   return out;

@@ -6,6 +6,7 @@
 #include "lib/common/hash.h"
 #include "lib/common/interner.h"
 #include "lib/common/logging.h"
+#include "lib/state/checkpoint_file.h"
 
 namespace flowwatch::detect {
 namespace {
@@ -458,7 +459,7 @@ bool Detection::LoadBaselines(state::Reader* r, const state::IdRemap& remap, uin
 }
 
 bool Detection::Load(state::Reader* r, const state::IdRemap& remap, uint32_t version) {
-  if (version < 1 || version > 3) {
+  if (version < 1 || version > state::kCheckpointVersion) {
     r->Fail("detection state of format " + std::to_string(version));
     return false;
   }

@@ -90,6 +90,7 @@ Status WriteGroundTruth(const TrafficModel& model, const std::string& out_dir) {
     w.Field("kind", e.kind);
     w.Field("attack", e.attack);
     if (e.occurrence > 0) w.Field("occurrence", static_cast<int64_t>(e.occurrence));
+    if (e.has_new_peer) w.Field("new_peer", e.new_peer.ToString());
     w.EndObject();
     text.push_back('\n');
   }

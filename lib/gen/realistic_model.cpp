@@ -353,6 +353,8 @@ std::vector<GroundTruthEntry> RealisticModel::GroundTruth() const {
       e.end_ms = a.end_ms;
       e.factor = a.factor;
       e.kind = kAttackKinds[a.kind];
+      e.has_new_peer = a.new_peer;
+      e.new_peer = a.peer;
       add(si, e);
     }
     if (s.shift_ms < end_ms_ && s.shift_ms < s.last_ms) {

@@ -52,6 +52,8 @@ struct GroundTruthEntry {
   std::string_view kind = "anomaly";  // e.g. loud_exfil, slow_exfil, level_shift, backup
   bool attack = true;
   int occurrence = 0;  // recurring events: 1 for the first seen, 2, ...; 0 otherwise
+  bool has_new_peer = false;  // the attack's traffic goes to or comes from an address new to the key:
+  IpAddress new_peer;         // this one
 };
 
 struct StreamEnds {

@@ -10,10 +10,18 @@
 
 namespace flowwatch::ports {
 
-struct PeerStats {  // 32 bytes
+struct PeerStats {  // 40 bytes
   IpAddress ip;
   uint64_t flows = 0;
   uint64_t bytes = 0;
+  int64_t first_seen_ms = INT64_MAX;  // event time of its first tuple on this key
+};
+
+// A network the key's peers come from (a /24, or a /48 for IPv6), and when
+// the first of them was seen: what is known of peers past the exact list.
+struct PeerNetwork {  // 24 bytes
+  IpAddress prefix;
+  int64_t first_seen_ms = INT64_MAX;
 };
 
 struct RuleHits {
@@ -39,6 +47,10 @@ struct PortStats {
   uint64_t untracked_flows = 0;
   uint64_t untracked_bytes = 0;
   bool peers_truncated = false;
+  // The networks of all its peers, tracked or not, sorted: the first
+  // kMaxNetworks of them (a peer of any other is not known to be new or old).
+  static constexpr size_t kMaxNetworks = 16;
+  std::vector<PeerNetwork> networks;
 };
 
 }  // namespace flowwatch::ports

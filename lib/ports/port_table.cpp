@@ -7,6 +7,15 @@
 namespace flowwatch::ports {
 namespace {
 
+// The network an address belongs to, for PortStats::networks: its /24 (IPv4) or /48.
+IpAddress NetworkOf(const IpAddress& ip) {
+  return ip.is_v4() ? IpAddress::FromV4(ip.v4() & 0xFFFFFF00u) : IpAddress::FromV6(ip.hi() & ~0xFFFFull, 0);
+}
+
+std::vector<PeerNetwork>::const_iterator FindNetwork(const std::vector<PeerNetwork>& v, const IpAddress& prefix) {
+  auto it = std::lower_bound(v.begin(), v.end(), prefix, [](const PeerNetwork& n, const IpAddress& p) { return n.prefix < p; });
+  return it != v.end() && it->prefix == prefix ? it : v.end();
+}
 
 }  // namespace
 
@@ -66,6 +75,14 @@ void PortTable::Apply(const FlowRecord& flow) {
 void PortTable::AddPeer(PortStats* s, const FlowRecord& flow) {
   const IpAddress& remote = flow.remote_ip();
   const bool starts = flow.starts_flow();
+  const IpAddress prefix = NetworkOf(remote);
+  auto net = std::lower_bound(s->networks.begin(), s->networks.end(), prefix,
+                              [](const PeerNetwork& n, const IpAddress& p) { return n.prefix < p; });
+  if (net != s->networks.end() && net->prefix == prefix) {
+    net->first_seen_ms = std::min(net->first_seen_ms, flow.time_ms);
+  } else if (s->networks.size() < PortStats::kMaxNetworks) {
+    s->networks.insert(net, PeerNetwork{prefix, flow.time_ms});
+  }
   auto it = std::lower_bound(s->peers.begin(), s->peers.end(), remote,
                              [](const PeerStats& p, const IpAddress& ip) { return p.ip < ip; });
   if (it == s->peers.end() || it->ip != remote) {
@@ -75,16 +92,39 @@ void PortTable::AddPeer(PortStats* s, const FlowRecord& flow) {
       s->untracked_bytes += flow.bytes();
       return;
     }
-    it = s->peers.insert(it, PeerStats{remote, 0, 0});
+    it = s->peers.insert(it, PeerStats{remote, 0, 0, flow.time_ms});
   }
   it->flows += starts ? 1 : 0;
   it->bytes += flow.bytes();
+  it->first_seen_ms = std::min(it->first_seen_ms, flow.time_ms);  // a late tuple can come first
+}
+
+std::vector<IpAddress> PortTable::NewPeers(const FlowKey& key, const std::vector<IpAddress>& peers, int64_t since_ms,
+                                           int64_t history_ms) const {
+  std::vector<IpAddress> out;
+  const PortStats* s = table_.Find(key);
+  if (s == nullptr) return out;
+  const int64_t from = std::max(since_ms, s->first_seen_ms + history_ms);
+  for (const IpAddress& ip : peers) {
+    auto it = std::lower_bound(s->peers.begin(), s->peers.end(), ip,
+                               [](const PeerStats& p, const IpAddress& a) { return p.ip < a; });
+    if (it != s->peers.end() && it->ip == ip) {
+      if (it->first_seen_ms >= from) out.push_back(ip);
+      continue;
+    }
+    if (!s->peers_truncated) continue;  // never seen on this key
+    // Past the exact list (it was full): new if its whole network is.
+    const auto net = FindNetwork(s->networks, NetworkOf(ip));
+    if (net != s->networks.end() && net->first_seen_ms >= from) out.push_back(ip);
+  }
+  return out;
 }
 
 size_t PortTable::memory_bytes() const {
   size_t n = table_.memory_bytes() + keys_per_vm_.memory_bytes();
   table_.ForEach([&](const FlowKey&, const PortStats& s) {
-    n += s.peers.capacity() * sizeof(PeerStats) + s.rules.capacity() * sizeof(RuleHits);
+    n += s.peers.capacity() * sizeof(PeerStats) + s.rules.capacity() * sizeof(RuleHits) +
+         s.networks.capacity() * sizeof(PeerNetwork);
   });
   return n;
 }
@@ -129,11 +169,18 @@ void PortTable::Save(state::Writer* w) const {
       w->Put<uint64_t>(p.ip.lo());
       w->Put<uint64_t>(p.flows);
       w->Put<uint64_t>(p.bytes);
+      w->Put<int64_t>(p.first_seen_ms);
+    }
+    w->Put<uint64_t>(s.networks.size());
+    for (const PeerNetwork& n : s.networks) {
+      w->Put<uint64_t>(n.prefix.hi());
+      w->Put<uint64_t>(n.prefix.lo());
+      w->Put<int64_t>(n.first_seen_ms);
     }
   });
 }
 
-bool PortTable::Load(state::Reader* r, const state::IdRemap& remap) {
+bool PortTable::Load(state::Reader* r, const state::IdRemap& remap, uint32_t version) {
   folded_tuples_ += r->Get<uint64_t>();
   evicted_ += r->Get<uint64_t>();
   const uint64_t keys = r->Count(89);
@@ -159,15 +206,38 @@ bool PortTable::Load(state::Reader* r, const state::IdRemap& remap) {
       h.bytes = r->Get<uint64_t>();
       s.rules.push_back(h);
     }
-    const uint64_t peers = r->Count(32);
+    const uint64_t peers = r->Count(version >= 4 ? 40 : 32);
     for (uint64_t j = 0; j < peers && r->ok(); ++j) {
       PeerStats p;
       const uint64_t hi = r->Get<uint64_t>();
       p.ip = IpAddress::FromV6(hi, r->Get<uint64_t>());
       p.flows = r->Get<uint64_t>();
       p.bytes = r->Get<uint64_t>();
+      p.first_seen_ms = version >= 4 ? r->Get<int64_t>() : s.first_seen_ms;
       if (!s.peers.empty() && !(s.peers.back().ip < p.ip)) r->Fail("peers out of order");
       s.peers.push_back(p);
+    }
+    if (version >= 4) {
+      const uint64_t networks = r->Count(24);
+      if (r->ok() && networks > PortStats::kMaxNetworks) r->Fail("a key with " + std::to_string(networks) + " peer networks");
+      for (uint64_t j = 0; j < networks && r->ok(); ++j) {
+        PeerNetwork n;
+        const uint64_t hi = r->Get<uint64_t>();
+        n.prefix = IpAddress::FromV6(hi, r->Get<uint64_t>());
+        n.first_seen_ms = r->Get<int64_t>();
+        if (!s.networks.empty() && !(s.networks.back().prefix < n.prefix)) r->Fail("peer networks out of order");
+        s.networks.push_back(n);
+      }
+    } else {
+      // Before format 4: the networks of the tracked peers, as old as the key.
+      // Those of untracked peers are not known: on a key with a full peer
+      // list, a network first seen after the upgrade counts as new from then.
+      for (const PeerStats& p : s.peers) {
+        const IpAddress prefix = NetworkOf(p.ip);
+        if (!s.networks.empty() && s.networks.back().prefix == prefix) continue;
+        if (s.networks.size() == PortStats::kMaxNetworks) break;
+        s.networks.push_back(PeerNetwork{prefix, s.first_seen_ms});
+      }
     }
     if (!r->ok()) break;
     auto [slot, inserted] = table_.TryEmplace(key);

@@ -46,11 +46,20 @@ class PortTable {
     table_.ForEach(f);
   }
 
+  // Of `peers`, those whose first tuple on `key` came at or after since_ms
+  // and at least history_ms after the key's own first tuple: new to a key
+  // that had been living without them. A peer the key does not track (its
+  // list was full) is not claimed new: whether it was seen before is not known.
+  std::vector<IpAddress> NewPeers(const FlowKey& key, const std::vector<IpAddress>& peers, int64_t since_ms,
+                                  int64_t history_ms) const;
+
   // Every key with its statistics, for a checkpoint.
   void Save(state::Writer* w) const;
   // Adds the keys of a saved table, their ids mapped through remap; false
-  // (and r failed) if the bytes are not a saved table.
-  bool Load(state::Reader* r, const state::IdRemap& remap);
+  // (and r failed) if the bytes are not a saved table. version: the
+  // checkpoint format it was written in (before 4, peers carry no first
+  // sighting: each takes its key's, so none is new afterwards).
+  bool Load(state::Reader* r, const state::IdRemap& remap, uint32_t version);
 
  private:
   PortStats* Admit(const FlowRecord& flow, FlowKey key);

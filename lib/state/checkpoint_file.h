@@ -26,10 +26,11 @@
 
 namespace flowwatch::state {
 
-// 3: the baselines' sustained evidence in quarters and their run past the
-// floors; 2: seasonal baselines and pooled tails in the detection state; 1:
-// EWMA baselines. 1 and 2 are migrated on load: see Detection::Load.
-inline constexpr uint32_t kCheckpointVersion = 3;
+// 4: each port peer's first sighting; 3: the baselines' sustained evidence in
+// quarters and their run past the floors; 2: seasonal baselines and pooled
+// tails in the detection state; 1: EWMA baselines. Older formats are migrated
+// on load: see Detection::Load and PortTable::Load.
+inline constexpr uint32_t kCheckpointVersion = 4;
 
 struct Checkpoint {
   uint32_t version = kCheckpointVersion;  // of the file it was read from

@@ -7,6 +7,7 @@
 
 #include <catch2/catch.hpp>
 
+#include <algorithm>
 #include <ctime>
 #include <map>
 #include <set>
@@ -34,6 +35,7 @@ struct AlertLine {
   uint64_t observed = 0;
   double ratio = 0;
   std::vector<std::string> peer_vms;
+  std::vector<std::string> new_peers;
   auto Key() const { return std::tie(status, vm, protocol, port, direction); }
   bool operator<(const AlertLine& o) const { return Key() < o.Key(); }
 };
@@ -60,6 +62,10 @@ std::vector<AlertLine> ParseAlerts(const std::string& jsonl) {
     for (simdjson::dom::element p : e["top_peers"].get_array()) {
       std::string_view vm;
       if (p["vm"].get(vm) == simdjson::SUCCESS) a.peer_vms.emplace_back(vm);
+    }
+    simdjson::dom::array new_peers;
+    if (e["new_peers"].get(new_peers) == simdjson::SUCCESS) {
+      for (simdjson::dom::element p : new_peers) a.new_peers.emplace_back(p.get_string().value());
     }
     out.push_back(a);
   }
@@ -117,6 +123,7 @@ TEST_CASE("The demo story raises exactly its incidents, in the first anomalous b
         REQUIRE(firing.insert(k).second);  // one incident per key
         REQUIRE(a.window_start == "2021-05-03T23:30:00Z");  // the anomaly starts at 23:30
         fingerprints.insert(a.fingerprint);
+        REQUIRE(a.new_peers.empty());  // vm01 sends more to the peers it always had
       } else {
         REQUIRE(resolved.insert(k).second);
         REQUIRE(fingerprints.count(a.fingerprint) == 1);  // resolves the incident it fired
@@ -187,6 +194,7 @@ TEST_CASE("Realistic traffic: recurring bursts learnt, level shifts paged at mos
     bool attack = false;
     int occurrence = 0;
     int64_t start = 0, end = 0;  // seconds
+    std::string new_peer;        // the address new to the key that the attack uses
   };
   auto seconds = [](std::string_view iso) {  // "2021-05-03T00:01:00Z"
     std::tm tm{};
@@ -208,12 +216,15 @@ TEST_CASE("Realistic traffic: recurring bursts learnt, level shifts paged at mos
     l.start = seconds(e["start"].get_string().value());
     std::string_view end;
     l.end = e["end"].get(end) == simdjson::SUCCESS ? seconds(end) : l.start + 86400;
+    std::string_view new_peer;
+    if (e["new_peer"].get(new_peer) == simdjson::SUCCESS) l.new_peer = std::string(new_peer);
     labels.push_back(l);
   }
   const int64_t kSlack = 1800;
   int attacks = 0, caught = 0, false_incidents = 0, late_recurring = 0;
   std::map<std::string, int> shift_pages;
-  std::set<const Label*> hit;
+  std::set<const Label*> hit, named;
+  int false_naming_new = 0;
   for (const AlertLine& a : r.alerts) {
     if (a.status != "firing") continue;
     const std::string key = a.vm + " " + a.protocol + " " + std::to_string(a.port) + " " + a.direction;
@@ -222,10 +233,12 @@ TEST_CASE("Realistic traffic: recurring bursts learnt, level shifts paged at mos
     for (const Label& l : labels) {
       if (l.key != key || t < l.start - kSlack || t > l.end + kSlack) continue;
       if (l.attack) hit.insert(&l), explained = true;
+      if (l.attack && std::count(a.new_peers.begin(), a.new_peers.end(), l.new_peer) > 0) named.insert(&l);
       if (l.kind == "level_shift") ++shift_pages[key], explained = true;
       if (!l.attack && l.occurrence > 3) ++late_recurring;
     }
     false_incidents += !explained;
+    false_naming_new += !explained && !a.new_peers.empty();
   }
   for (const Label& l : labels) attacks += l.attack;
   caught = static_cast<int>(hit.size());
@@ -252,6 +265,15 @@ TEST_CASE("Realistic traffic: recurring bursts learnt, level shifts paged at mos
   // detector that pages on every burst (the plain EWMA: ~1,000 per 1,000).
   REQUIRE(per_1k <= 15.0);
   REQUIRE(caught >= 3);
+  // new_peers: a caught attack that uses an address new to its key names it;
+  // a false incident (a benign burst among the key's usual peers) names none.
+  int hit_with_new_peer = 0;
+  for (const Label* l : hit) hit_with_new_peer += !l->new_peer.empty();
+  INFO("caught attacks with a new peer " << hit_with_new_peer << ", named " << named.size()
+                                         << "; false incidents naming a new peer " << false_naming_new);
+  REQUIRE(hit_with_new_peer >= 1);
+  REQUIRE(static_cast<int>(named.size()) == hit_with_new_peer);
+  REQUIRE(false_naming_new == 0);
 }
 
 TEST_CASE("A port scan and a 100,000-source sweep keep state bounded and raise nothing") {

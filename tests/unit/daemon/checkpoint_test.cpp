@@ -214,6 +214,45 @@ TEST_CASE("A checkpoint of format 2 is migrated: the evidence it was building ca
   CHECK(b->normal_raised() == 0);
 }
 
+// A checkpoint of format 3 (before peers had a first sighting) is migrated:
+// format3-peers.fwc was written after 12 buckets of Bucket()'s traffic (peers
+// 10.0.2.1-3 on each key). Each peer takes its key's first sighting, so none
+// is new to its key later on; a peer that comes after the restore is.
+TEST_CASE("A checkpoint of format 3 is migrated: its peers are known, later ones new") {
+  const state::Checkpoint decoded = CorpusCheckpoint("format3-peers.fwc");
+  REQUIRE(decoded.version == 3);
+  Restored r;
+  const Status st = RestoreInto(decoded, &r);
+  INFO(st.message());
+  REQUIRE(st.ok());
+  const FlowKey key{r.names.vms.Intern("vm-a"), 1433, kProtoTcp, Direction::kOutbound};
+  const std::vector<IpAddress> old_peers = {IpAddress::FromV4(0x0A000201), IpAddress::FromV4(0x0A000202),
+                                            IpAddress::FromV4(0x0A000203)};
+  CHECK(r.pipeline->ports().NewPeers(key, old_peers, kT0 + kBucket, 0).empty());
+  CHECK(r.pipeline->ports().NewPeers(key, old_peers, kT0, 0).size() == 3);  // the key itself was new then
+
+  std::vector<FlowRecord> later = Bucket(&r.names, 12);
+  FlowRecord fresh = later.front();  // vm-a's 1433
+  fresh.dst = IpAddress::FromV4(0x0A000209);
+  fresh.dedup_hash ^= 0x5555;
+  later.push_back(fresh);
+  for (const FlowRecord& f : later) r.pipeline->OnFlow(f);
+  CHECK(r.pipeline->ports().NewPeers(key, {fresh.dst, old_peers[0]}, kT0 + 12 * kBucket, kBucket) ==
+        std::vector<IpAddress>{fresh.dst});
+
+  state::Checkpoint again;
+  REQUIRE(state::DecodeCheckpoint(state::EncodeCheckpoint(BuildCheckpoint(decoded.sequence + 1, r.meta, r.names,
+                                                                          {r.pipeline.get()}, *r.alerts)),
+                                  "c.fwc", &again)
+              .ok());
+  CHECK(again.version == state::kCheckpointVersion);
+  Restored twice;
+  REQUIRE(RestoreInto(again, &twice).ok());
+  const FlowKey key2{twice.names.vms.Intern("vm-a"), 1433, kProtoTcp, Direction::kOutbound};
+  CHECK(twice.pipeline->ports().NewPeers(key2, {fresh.dst, old_peers[0]}, kT0 + 12 * kBucket, kBucket) ==
+        std::vector<IpAddress>{fresh.dst});
+}
+
 TEST_CASE("A checkpoint that does not fit, is damaged or is newer is refused with the reason") {
   const config::Config cfg = Config();
   NameTables names;
@@ -253,7 +292,7 @@ TEST_CASE("A checkpoint that does not fit, is damaged or is newer is refused wit
   std::string newer = bytes;
   newer[8] = 9;  // the version field
   CHECK(state::DecodeCheckpoint(newer, "c.fwc", &out).message() ==
-        "c.fwc: format version 9 is newer than this flowwatch reads (3); written by a later release");
+        "c.fwc: format version 9 is newer than this flowwatch reads (4); written by a later release");
   CHECK(state::DecodeCheckpoint("hello", "c.fwc", &out).message() == "c.fwc: not a flowwatch checkpoint");
   CHECK_FALSE(state::DecodeCheckpoint(bytes.substr(0, bytes.size() - 1), "c.fwc", &out).ok());
 
