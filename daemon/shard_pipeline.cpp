@@ -47,20 +47,27 @@ detect::DetectionOptions DetectionOptionsFrom(const config::Config& c) {
 ShardPipeline::ShardPipeline(const config::Config& config, detect::AlertSink* alerts, Mode mode)
     : dedup_(DedupOptions(config)),
       ports_(PortOptions(config)),
-      new_peers_(&ports_, alerts),
-      detection_(DetectionOptionsFrom(config), &new_peers_, mode.observer),
+      new_peers_(this, alerts),
+      detection_(DetectionOptionsFrom(config), &new_peers_, mode.observer, &new_peers_),
       classifier_(mode.enrichment ? mode.enrichment->Snapshot().first
                                   : std::make_shared<const enrich::PeerClassifier>()),
       mode_(mode),
       config_generation_(mode.live ? mode.live->generation() : 0) {}
 
-void ShardPipeline::NewPeerTagger::Emit(Alert alert) {
+void ShardPipeline::NewPeers::Emit(Alert alert) {
   if (alert.status == AlertStatus::kFiring && !alert.top_peers.empty()) {
     std::vector<IpAddress> top;
     for (const PeerBytes& p : alert.top_peers) top.push_back(p.ip);
-    alert.new_peers = ports_->NewPeers(alert.key, top, alert.window_end_ms - kNewPeerWindowMs, kNewPeerWindowMs);
+    alert.new_peers = shard_->ports_.NewPeers(alert.key, top, alert.window_end_ms - kWindowMs, kWindowMs);
   }
   next_->Emit(std::move(alert));
+}
+
+bool ShardPipeline::NewPeers::IsNew(const FlowKey& key, const IpAddress& peer, int64_t now_ms) const {
+  const ports::PortTable& ports = shard_->ports_;
+  if (ports.NewPeers(key, {peer}, now_ms - kWindowMs, kWindowMs).empty()) return false;
+  return shard_->classifier_->Classify(peer) == enrich::PeerClass::kPrivate ||
+         ports.NewNetwork(key, peer, now_ms - kWindowMs, kWindowMs);
 }
 
 void ShardPipeline::OnFlow(const FlowRecord& flow) {

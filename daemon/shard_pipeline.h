@@ -97,25 +97,28 @@ class ShardPipeline : public shard::ShardProcessor {
  private:
   void UpdateGauges();
 
-  // Names, in each firing alert, its top peers that are new to the key: first
-  // seen by the port table within the last kNewPeerWindowMs, on a key that
-  // had lived that long without them (an attack can start before its
-  // deviation shows, e.g. inside a backup). Then passes the alert on.
-  class NewPeerTagger : public detect::AlertSink {
+  // What the port inventory says of peers new to a key. As a sink: names, in
+  // each firing alert, its top peers first seen on the key within the last
+  // kWindowMs, by a key that had lived that long without them (an attack can
+  // start before its deviation shows, e.g. inside a backup), then passes the
+  // alert on. As detection's PeerNovelty: the same, and for a peer outside
+  // the private ranges its whole network new too (an Internet service's
+  // clients come and go within their networks; a new network is news).
+  class NewPeers : public detect::AlertSink, public detect::PeerNovelty {
    public:
-    NewPeerTagger(const ports::PortTable* ports, detect::AlertSink* next) : ports_(ports), next_(next) {}
+    static constexpr int64_t kWindowMs = 24 * 3600 * 1000;
+    NewPeers(const ShardPipeline* shard, detect::AlertSink* next) : shard_(shard), next_(next) {}
     void Emit(Alert alert) override;
-
-    static constexpr int64_t kNewPeerWindowMs = 24 * 3600 * 1000;
+    bool IsNew(const FlowKey& key, const IpAddress& peer, int64_t now_ms) const override;
 
    private:
-    const ports::PortTable* ports_;
+    const ShardPipeline* shard_;
     detect::AlertSink* next_;
   };
 
   shard::DedupWindow dedup_;
   ports::PortTable ports_;
-  NewPeerTagger new_peers_;
+  NewPeers new_peers_;
   detect::Detection detection_;
   ShardCounters counters_;
   FlatHashMap<uint32_t, VmTraffic, IntHash> vm_traffic_;

@@ -33,14 +33,19 @@ constexpr double kMaxRarityKeyDays = 1e7;
 constexpr int64_t kShortIncidentMs = 3600 * 1000;
 // The anomalous buckets an incident's mean residual averages over, at most.
 constexpr uint32_t kShiftBuckets = 12;
+// A bucket at least kNewPeerRatio times its expected bytes, at least
+// kNewPeerShare of whose excess went to peers new to the key, pages.
+constexpr double kNewPeerRatio = 2, kNewPeerShare = 0.5;
 
 }  // namespace
 
-Detection::Detection(const DetectionOptions& options, AlertSink* sink, BucketObserver* observer)
+Detection::Detection(const DetectionOptions& options, AlertSink* sink, BucketObserver* observer,
+                     const PeerNovelty* novelty)
     : options_(options),
       model_(options.bucket_ms, options.half_life_ms),
       sink_(sink),
       observer_(observer),
+      novelty_(novelty),
       bucket_pool_(kPoolBase, kPoolCapacity, kPoolHorizon),
       pair_pool_(kPoolBase, kPoolCapacity, kPoolHorizon),
       sustained_pool_(kPoolBase, kPoolCapacity, kPoolHorizon) {
@@ -77,6 +82,7 @@ double Detection::Rarity(const VolumeVerdict& v) const {
   double p = 1;
   if (v.single) p = std::min({p, bucket_pool_.Probability(v.score), pair_pool_.Probability(v.pair_score)});
   if (v.sustained) p = std::min(p, sustained_pool_.Probability(v.evidence));
+  if (v.new_peers && !v.single && !v.sustained) p = bucket_pool_.Probability(v.score);  // its volume alone
   if (bucket_pool_.excesses() == 0) return 0;  // no tail to tell
   return p > 0 ? std::min(kMaxRarityKeyDays, 1 / (p * BucketsPerDay())) : kMaxRarityKeyDays;
 }
@@ -250,7 +256,7 @@ VolumeVerdict Detection::Judge(const FlowKey& key, int64_t bucket, const BucketA
   VolumeVerdict v;
   if (agg.bytes > 0) {
     v = model_.Observe(b, RoundingSeed(key, agg.bytes), bucket, agg.bytes, thresholds_, options_.volume, &bucket_pool_,
-                       &pair_pool_, &sustained_pool_);
+                       &pair_pool_, &sustained_pool_, NewPeerExcess(key, *b, bucket, agg));
   } else {  // a firing key without traffic: a normal bucket
     VolumeModel::EndRun(b, &sustained_pool_, thresholds_.sustained);
     v.expected = model_.Expected(*b, bucket);
@@ -313,6 +319,19 @@ VolumeVerdict Detection::Judge(const FlowKey& key, int64_t bucket, const BucketA
     }
   }
   return v;
+}
+
+bool Detection::NewPeerExcess(const FlowKey& key, const SeasonalBaseline& b, int64_t bucket,
+                              const BucketAgg& agg) const {
+  if (novelty_ == nullptr || b.seen() == 0 || agg.bytes < options_.volume.min_bytes) return false;
+  const double expected = model_.Expected(b, bucket);
+  const double excess = static_cast<double>(agg.bytes) - expected;
+  if (agg.bytes < kNewPeerRatio * expected) return false;
+  uint64_t fresh = 0;
+  for (const PeerBytes& p : agg.peers.Top(options_.top_peers)) {
+    if (novelty_->IsNew(key, p.ip, (bucket + 1) * options_.bucket_ms)) fresh += p.bytes;
+  }
+  return static_cast<double>(fresh) >= kNewPeerShare * excess;
 }
 
 void Detection::EvictIdle(int64_t bucket) {

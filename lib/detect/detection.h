@@ -89,10 +89,20 @@ class BucketObserver {
   virtual void OnBucket(const FlowKey& key, int64_t window_start_ms, uint64_t bytes, const VolumeVerdict& verdict) = 0;
 };
 
+// Tells whether a remote peer is new to a key (ShardPipeline: from the port
+// inventory), on the detector's thread.
+class PeerNovelty {
+ public:
+  virtual ~PeerNovelty() = default;
+  virtual bool IsNew(const FlowKey& key, const IpAddress& peer, int64_t now_ms) const = 0;
+};
+
 class Detection {
  public:
-  // observer may be null.
-  Detection(const DetectionOptions& options, AlertSink* sink, BucketObserver* observer = nullptr);
+  // observer and novelty may be null (without novelty, no bucket pages for
+  // its new peers).
+  Detection(const DetectionOptions& options, AlertSink* sink, BucketObserver* observer = nullptr,
+            const PeerNovelty* novelty = nullptr);
   ~Detection();
 
   // Applies new settings (the budget, the floors, resolve_after_buckets,
@@ -177,6 +187,7 @@ class Detection {
   void CloseThrough(int64_t last_bucket);
   void CloseBucket(int64_t bucket, BucketMap* data);
   VolumeVerdict Judge(const FlowKey& key, int64_t bucket, const BucketAgg& agg, std::vector<FlowKey>* resolved);
+  bool NewPeerExcess(const FlowKey& key, const SeasonalBaseline& b, int64_t bucket, const BucketAgg& agg) const;
   void RefreshThresholds();
   double BucketsPerDay() const;
   void EvictIdle(int64_t bucket);
@@ -190,6 +201,7 @@ class Detection {
   VolumeModel model_;
   AlertSink* sink_;
   BucketObserver* observer_;
+  const PeerNovelty* novelty_;
   DenseHashMap<FlowKey, SeasonalBaseline, FlowKeyHash> baselines_;
   PooledTail bucket_pool_, pair_pool_, sustained_pool_;
   VolumeThresholds thresholds_;

@@ -75,6 +75,14 @@ void PortTable::Apply(const FlowRecord& flow) {
 void PortTable::AddPeer(PortStats* s, const FlowRecord& flow) {
   const IpAddress& remote = flow.remote_ip();
   const bool starts = flow.starts_flow();
+  auto it = std::lower_bound(s->peers.begin(), s->peers.end(), remote,
+                             [](const PeerStats& p, const IpAddress& ip) { return p.ip < ip; });
+  if (it != s->peers.end() && it->ip == remote) {  // the common case: its network is in already
+    it->flows += starts ? 1 : 0;
+    it->bytes += flow.bytes();
+    it->first_seen_ms = std::min(it->first_seen_ms, flow.time_ms);  // a late tuple can come first
+    return;
+  }
   const IpAddress prefix = NetworkOf(remote);
   auto net = std::lower_bound(s->networks.begin(), s->networks.end(), prefix,
                               [](const PeerNetwork& n, const IpAddress& p) { return n.prefix < p; });
@@ -83,20 +91,20 @@ void PortTable::AddPeer(PortStats* s, const FlowRecord& flow) {
   } else if (s->networks.size() < PortStats::kMaxNetworks) {
     s->networks.insert(net, PeerNetwork{prefix, flow.time_ms});
   }
-  auto it = std::lower_bound(s->peers.begin(), s->peers.end(), remote,
-                             [](const PeerStats& p, const IpAddress& ip) { return p.ip < ip; });
-  if (it == s->peers.end() || it->ip != remote) {
-    if (s->peers.size() >= options_.max_peers_per_key) {
-      s->peers_truncated = true;
-      s->untracked_flows += starts ? 1 : 0;
-      s->untracked_bytes += flow.bytes();
-      return;
-    }
-    it = s->peers.insert(it, PeerStats{remote, 0, 0, flow.time_ms});
+  if (s->peers.size() >= options_.max_peers_per_key) {
+    s->peers_truncated = true;
+    s->untracked_flows += starts ? 1 : 0;
+    s->untracked_bytes += flow.bytes();
+    return;
   }
-  it->flows += starts ? 1 : 0;
-  it->bytes += flow.bytes();
-  it->first_seen_ms = std::min(it->first_seen_ms, flow.time_ms);  // a late tuple can come first
+  s->peers.insert(it, PeerStats{remote, starts ? 1u : 0u, flow.bytes(), flow.time_ms});
+}
+
+bool PortTable::NewNetwork(const FlowKey& key, const IpAddress& ip, int64_t since_ms, int64_t history_ms) const {
+  const PortStats* s = table_.Find(key);
+  if (s == nullptr) return false;
+  const auto net = FindNetwork(s->networks, NetworkOf(ip));
+  return net != s->networks.end() && net->first_seen_ms >= std::max(since_ms, s->first_seen_ms + history_ms);
 }
 
 std::vector<IpAddress> PortTable::NewPeers(const FlowKey& key, const std::vector<IpAddress>& peers, int64_t since_ms,
@@ -112,10 +120,8 @@ std::vector<IpAddress> PortTable::NewPeers(const FlowKey& key, const std::vector
       if (it->first_seen_ms >= from) out.push_back(ip);
       continue;
     }
-    if (!s->peers_truncated) continue;  // never seen on this key
     // Past the exact list (it was full): new if its whole network is.
-    const auto net = FindNetwork(s->networks, NetworkOf(ip));
-    if (net != s->networks.end() && net->first_seen_ms >= from) out.push_back(ip);
+    if (s->peers_truncated && NewNetwork(key, ip, since_ms, history_ms)) out.push_back(ip);
   }
   return out;
 }

@@ -53,6 +53,11 @@ class PortTable {
   std::vector<IpAddress> NewPeers(const FlowKey& key, const std::vector<IpAddress>& peers, int64_t since_ms,
                                   int64_t history_ms) const;
 
+  // Whether ip's network (its /24, or /48) was first seen on `key` at or
+  // after since_ms and at least history_ms after the key's first tuple;
+  // false when the network is not among the key's (it had 16 before).
+  bool NewNetwork(const FlowKey& key, const IpAddress& ip, int64_t since_ms, int64_t history_ms) const;
+
   // Every key with its statistics, for a checkpoint.
   void Save(state::Writer* w) const;
   // Adds the keys of a saved table, their ids mapped through remap; false

@@ -173,7 +173,7 @@ void VolumeModel::Relearn(B* b, double shift) const {
 
 VolumeVerdict VolumeModel::Observe(B* b, uint64_t noise, int64_t bucket, uint64_t bytes, const VolumeThresholds& t,
                                    const VolumeOptions& o, PooledTail* bucket_pool, PooledTail* pair_pool,
-                                   PooledTail* sustained_pool) const {
+                                   PooledTail* sustained_pool, bool new_peer_excess) const {
   VolumeVerdict v;
   Draws d(HashCombine(noise, static_cast<uint64_t>(bucket)));
   const double x = static_cast<double>(std::max<uint64_t>(bytes, 1));
@@ -271,7 +271,8 @@ VolumeVerdict VolumeModel::Observe(B* b, uint64_t noise, int64_t bucket, uint64_
   if (v.warm) {
     v.single = floors && v.zscore >= o.min_zscore && (v.score >= t.bucket || v.pair_score >= t.pair);
     v.sustained = floors && v.evidence >= t.sustained && (adding || b->firing());
-    v.anomalous = v.single || v.sustained;
+    v.new_peers = new_peer_excess && floors && v.zscore >= o.min_zscore;
+    v.anomalous = v.single || v.sustained || v.new_peers;
   }
   // The pools learn from the first day on (the scores are rough then, which
   // errs towards higher thresholds), so that a new estate has tails by its

@@ -20,7 +20,10 @@
 //               after one that did too (or while the key is firing)
 // and all only if the key is warm (its first day over, warmup_buckets with
 // traffic) and past the explainable floors: x >= min_bytes, x / e^mu >=
-// min_ratio, and for the one-bucket and pair tests z >= min_zscore.
+// min_ratio, and for the one-bucket and pair tests z >= min_zscore. A fourth,
+// from outside the volume model: a bucket whose excess goes mostly to peers
+// new to the key (the caller's to tell: `new_peer_excess`) pages past the
+// same floors, whatever its score.
 //
 // Learning (never from an anomalous bucket or while the key is firing):
 // residuals clipped to +-2s (Huber), and nothing upwards while the evidence is
@@ -73,6 +76,7 @@ struct VolumeVerdict {
   bool anomalous = false;
   bool single = false;     // the one-bucket test fired
   bool sustained = false;  // the sustained test fired
+  bool new_peers = false;  // paged because its excess went to new peers
   double expected = 0;     // bytes, e^mu
   double ratio = 0;        // observed / expected
   double zscore = 0;       // z
@@ -93,9 +97,11 @@ class VolumeModel {
   // stochastic rounding (detection.cpp: RoundingSeed). Each run of evidence that ends
   // goes into `sustained_pool`, the peaks of runs of one-bucket scores into
   // `bucket_pool`, pair scores into `pair_pool` (each may be null).
+  // new_peer_excess: most of the bucket's excess over the baseline went to
+  // peers new to the key (see Detection).
   VolumeVerdict Observe(SeasonalBaseline* b, uint64_t noise, int64_t bucket, uint64_t bytes,
                         const VolumeThresholds& thresholds, const VolumeOptions& options, PooledTail* bucket_pool,
-                        PooledTail* pair_pool, PooledTail* sustained_pool) const;
+                        PooledTail* pair_pool, PooledTail* sustained_pool, bool new_peer_excess = false) const;
 
   // Raises the ceilings of the hours a run of evidence ending at last_bucket
   // spanned to its peak, when it was short and did not page (s: the scale).

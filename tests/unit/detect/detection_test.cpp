@@ -351,5 +351,58 @@ TEST_CASE("Total key cap folds new VMs into the (other) VM") {
   REQUIRE(d.keys() == 6);  // 5 + (other)'s overflow key
 }
 
+// A peer is new when the test says so (the daemon asks its port inventory).
+struct NewPeer : PeerNovelty {
+  IpAddress fresh = IpAddress::FromV4(0x0A000163);
+  bool IsNew(const FlowKey&, const IpAddress& peer, int64_t) const override { return peer == fresh; }
+};
+
+// One bucket of usual traffic to the key's peer, plus `extra` times it to `to`.
+void FeedExtra(Detection* d, int64_t b, double extra, const IpAddress& to) {
+  const double usual = Usual(b, 5e6);
+  d->OnFlow(Flow(kT0 + b * kBucket + 1000, static_cast<uint64_t>(usual)));
+  FlowRecord f = Flow(kT0 + b * kBucket + 2000, static_cast<uint64_t>(usual * extra));
+  f.dst = to;
+  d->OnFlow(f);
+  d->OnProgress(kT0 + b * kBucket + 2 * 60 * 1000);
+}
+
+TEST_CASE("A bucket whose excess goes to a new peer pages past the floors, the same to a known peer does not") {
+  const NewPeer novelty;
+  const IpAddress known = IpAddress::FromV4(0x0A000106);
+  const int64_t at = 2 * kDay + 100;
+  auto run = [&](double extra, const IpAddress& to) {
+    Sink sink;
+    Detection d(Options(), &sink, nullptr, &novelty);
+    Feed(&d, 0, at);
+    FeedExtra(&d, at, extra, to);
+    Feed(&d, at + 1, at + 12);
+    d.Finish();
+    return sink.alerts;
+  };
+  // 2.5x for one bucket: under the volume tests' priors on a key this quiet.
+  REQUIRE(run(1.5, known).empty());
+  const std::vector<Alert> fresh = run(1.5, novelty.fresh);
+  REQUIRE(fresh.size() == 2);
+  REQUIRE(fresh[0].status == AlertStatus::kFiring);
+  REQUIRE(fresh[0].window_start_ms == kT0 + at * kBucket);
+  REQUIRE(fresh[0].top_peers[0].ip == novelty.fresh);
+  // Under twice the expected bytes a new peer is no news.
+  REQUIRE(run(0.7, novelty.fresh).empty());
+  // Nor when the new peer carries under half the excess (here a fifth of it).
+  Sink sink;
+  Detection d(Options(), &sink, nullptr, &novelty);
+  Feed(&d, 0, at);
+  const double usual = Usual(at, 5e6);
+  d.OnFlow(Flow(kT0 + at * kBucket + 1000, static_cast<uint64_t>(usual * 2.2)));
+  FlowRecord f = Flow(kT0 + at * kBucket + 2000, static_cast<uint64_t>(usual * 0.3));
+  f.dst = novelty.fresh;
+  d.OnFlow(f);
+  d.OnProgress(kT0 + at * kBucket + 2 * 60 * 1000);
+  Feed(&d, at + 1, at + 12);
+  d.Finish();
+  REQUIRE(sink.alerts.empty());
+}
+
 }  // namespace
 }  // namespace flowwatch::detect
