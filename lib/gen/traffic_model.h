@@ -53,7 +53,7 @@ struct GroundTruthEntry {
   bool attack = true;
   int occurrence = 0;  // recurring events: 1 for the first seen, 2, ...; 0 otherwise
   bool has_new_peer = false;  // the attack's traffic goes to or comes from an address new to the key:
-  IpAddress new_peer;         // this one
+  IpAddress new_peer{};       // this one
 };
 
 struct StreamEnds {

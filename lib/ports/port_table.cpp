@@ -12,9 +12,10 @@ IpAddress NetworkOf(const IpAddress& ip) {
   return ip.is_v4() ? IpAddress::FromV4(ip.v4() & 0xFFFFFF00u) : IpAddress::FromV6(ip.hi() & ~0xFFFFull, 0);
 }
 
-std::vector<PeerNetwork>::const_iterator FindNetwork(const std::vector<PeerNetwork>& v, const IpAddress& prefix) {
-  auto it = std::lower_bound(v.begin(), v.end(), prefix, [](const PeerNetwork& n, const IpAddress& p) { return n.prefix < p; });
-  return it != v.end() && it->prefix == prefix ? it : v.end();
+// Where prefix is, or goes, in a key's sorted networks.
+template <typename Networks>
+auto NetworkSlot(Networks& v, const IpAddress& prefix) {
+  return std::lower_bound(v.begin(), v.end(), prefix, [](const PeerNetwork& n, const IpAddress& p) { return n.prefix < p; });
 }
 
 }  // namespace
@@ -77,15 +78,14 @@ void PortTable::AddPeer(PortStats* s, const FlowRecord& flow) {
   const bool starts = flow.starts_flow();
   auto it = std::lower_bound(s->peers.begin(), s->peers.end(), remote,
                              [](const PeerStats& p, const IpAddress& ip) { return p.ip < ip; });
-  if (it != s->peers.end() && it->ip == remote) {  // the common case: its network is in already
+  if (it != s->peers.end() && it->ip == remote) {  // the common case (its network went in with its first tuple)
     it->flows += starts ? 1 : 0;
     it->bytes += flow.bytes();
     it->first_seen_ms = std::min(it->first_seen_ms, flow.time_ms);  // a late tuple can come first
     return;
   }
   const IpAddress prefix = NetworkOf(remote);
-  auto net = std::lower_bound(s->networks.begin(), s->networks.end(), prefix,
-                              [](const PeerNetwork& n, const IpAddress& p) { return n.prefix < p; });
+  auto net = NetworkSlot(s->networks, prefix);
   if (net != s->networks.end() && net->prefix == prefix) {
     net->first_seen_ms = std::min(net->first_seen_ms, flow.time_ms);
   } else if (s->networks.size() < PortStats::kMaxNetworks) {
@@ -103,8 +103,10 @@ void PortTable::AddPeer(PortStats* s, const FlowRecord& flow) {
 bool PortTable::NewNetwork(const FlowKey& key, const IpAddress& ip, int64_t since_ms, int64_t history_ms) const {
   const PortStats* s = table_.Find(key);
   if (s == nullptr) return false;
-  const auto net = FindNetwork(s->networks, NetworkOf(ip));
-  return net != s->networks.end() && net->first_seen_ms >= std::max(since_ms, s->first_seen_ms + history_ms);
+  const IpAddress prefix = NetworkOf(ip);
+  const auto net = NetworkSlot(s->networks, prefix);
+  return net != s->networks.end() && net->prefix == prefix &&
+         net->first_seen_ms >= std::max(since_ms, s->first_seen_ms + history_ms);
 }
 
 std::vector<IpAddress> PortTable::NewPeers(const FlowKey& key, const std::vector<IpAddress>& peers, int64_t since_ms,
