@@ -173,7 +173,7 @@ SeedResult RunSeed(const std::string& dir, int64_t bucket_ms) {
         ++out.keys;
         key_days += static_cast<double>(series.back().first - series.front().first + bucket_ms) / kDayMs;
         for (int a = 0; a < 2; ++a) {
-          for (int64_t t : RunAnchor(kAnchors[a], series, bucket_ms)) incidents[a + 1].push_back({key, t});
+          for (int64_t t : RunAnchor(kAnchors[a], series, bucket_ms)) incidents[a + 1].push_back({key, t, {}});
         }
       }
     }
