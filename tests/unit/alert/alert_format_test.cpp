@@ -4,8 +4,6 @@
 
 #include <catch2/catch.hpp>
 
-#include <simdjson.h>
-
 namespace flowwatch::alert {
 namespace {
 
@@ -30,20 +28,15 @@ TEST_CASE("new_peers is in the JSON and marked in the text when the alert has so
   NameTables names;
   const enrich::PeerClassifier classifier;
   Alert a = Firing(&names);
-  simdjson::dom::parser parser;
   {
     const std::string json = AlertJson(a, names, classifier, nullptr);
-    simdjson::dom::element e = parser.parse(json);
-    simdjson::dom::array none;
-    CHECK(e["new_peers"].get(none) == simdjson::NO_SUCH_FIELD);
+    CHECK(json.find("\"new_peers\"") == std::string::npos);
     CHECK(AlertText(a, names, classifier, nullptr).find("(new)") == std::string::npos);
   }
   a.new_peers = {IpAddress::FromV4(0x5B3A0F07)};
   const std::string json = AlertJson(a, names, classifier, nullptr);
-  simdjson::dom::element e = parser.parse(json);
-  simdjson::dom::array peers = e["new_peers"].get_array();
-  REQUIRE(peers.size() == 1);
-  CHECK(peers.at(0).get_string().value() == "91.58.15.7");
+  INFO(json);
+  CHECK(json.find("\"new_peers\":[\"91.58.15.7\"]") != std::string::npos);
   const std::string text = AlertText(a, names, classifier, nullptr);
   INFO(text);
   CHECK(text.find("91.58.15.7 (external) 26.2 MB (new), 20.150.1.1") != std::string::npos);
