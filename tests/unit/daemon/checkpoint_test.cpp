@@ -103,6 +103,16 @@ Status RestoreInto(const state::Checkpoint& c, Restored* r) {
   return RestoreCheckpoint(c, "c.fwc", "flowlogs", &r->names, {r->pipeline.get()}, r->alerts.get(), &r->meta);
 }
 
+// r's state checkpointed again (in the current format), through the file encoding.
+state::Checkpoint SavedAgain(const Restored& r, uint64_t sequence) {
+  state::Checkpoint out;
+  REQUIRE(state::DecodeCheckpoint(
+              state::EncodeCheckpoint(BuildCheckpoint(sequence, r.meta, r.names, {r.pipeline.get()}, *r.alerts)),
+              "c.fwc", &out)
+              .ok());
+  return out;
+}
+
 TEST_CASE("A pipeline restored from a checkpoint continues exactly as the original") {
   const config::Config cfg = Config();
   NameTables names;
@@ -171,18 +181,12 @@ TEST_CASE("A checkpoint of format 1 is migrated to the seasonal baselines") {
   REQUIRE(st.ok());
   REQUIRE(migrated.pipeline->detection().keys() > 0);
 
-  const std::string v2 = state::EncodeCheckpoint(
-      BuildCheckpoint(decoded.sequence + 1, migrated.meta, migrated.names, {migrated.pipeline.get()}, *migrated.alerts));
-  state::Checkpoint again;
-  REQUIRE(state::DecodeCheckpoint(v2, "c.fwc", &again).ok());
+  const state::Checkpoint again = SavedAgain(migrated, decoded.sequence + 1);
   REQUIRE(again.version == state::kCheckpointVersion);
   Restored restored;
   REQUIRE(RestoreInto(again, &restored).ok());
   CHECK(restored.pipeline->detection().keys() == migrated.pipeline->detection().keys());
-  const std::string v2_again = state::EncodeCheckpoint(
-      BuildCheckpoint(decoded.sequence + 1, restored.meta, restored.names, {restored.pipeline.get()}, *restored.alerts));
-  state::Checkpoint third;
-  REQUIRE(state::DecodeCheckpoint(v2_again, "c.fwc", &third).ok());
+  const state::Checkpoint third = SavedAgain(restored, decoded.sequence + 1);
   CHECK(third.sections == again.sections);
 }
 
@@ -240,11 +244,7 @@ TEST_CASE("A checkpoint of format 3 is migrated: its peers are known, later ones
   CHECK(r.pipeline->ports().NewPeers(key, {fresh.dst, old_peers[0]}, kT0 + 12 * kBucket, kBucket) ==
         std::vector<IpAddress>{fresh.dst});
 
-  state::Checkpoint again;
-  REQUIRE(state::DecodeCheckpoint(state::EncodeCheckpoint(BuildCheckpoint(decoded.sequence + 1, r.meta, r.names,
-                                                                          {r.pipeline.get()}, *r.alerts)),
-                                  "c.fwc", &again)
-              .ok());
+  const state::Checkpoint again = SavedAgain(r, decoded.sequence + 1);
   CHECK(again.version == state::kCheckpointVersion);
   Restored twice;
   REQUIRE(RestoreInto(again, &twice).ok());
