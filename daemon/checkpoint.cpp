@@ -46,6 +46,23 @@ state::Checkpoint BuildCheckpoint(uint64_t sequence, const CheckpointMeta& meta,
     mw.Put<int64_t>(next);
   }
   c.Add("meta", std::move(m));
+  if (!meta.files.empty()) {
+    std::string f;
+    state::Writer fw(&f);
+    fw.Put<uint64_t>(meta.files.size());
+    for (const auto& [path, at] : meta.files) {
+      fw.Bytes(path);
+      fw.Put<int64_t>(at.bytes);
+      fw.Put<uint64_t>(at.hash);
+    }
+    c.Add("files", std::move(f));
+  }
+  if (meta.max_event_ms != INT64_MIN) {
+    std::string t;
+    state::Writer tw(&t);
+    tw.Put<int64_t>(meta.max_event_ms);
+    c.Add("frontier", std::move(t));
+  }
   std::string n;
   state::Writer nw(&n);
   SaveNames(names.vms, &nw);
@@ -81,6 +98,22 @@ Status ReadCheckpointMeta(const state::Checkpoint& c, const std::string& source,
     got.offsets[p] = mr.Get<int64_t>();
   }
   if (!mr.ok()) return Status::Corruption(mr.error());
+  if (const std::string* f = c.Find("files")) {
+    state::Reader fr(*f, source + ": files");
+    const uint64_t files = fr.Count(20);
+    for (uint64_t i = 0; i < files && fr.ok(); ++i) {
+      std::string path(fr.Bytes());
+      source::FilePosition& at = got.files[std::move(path)];
+      at.bytes = fr.Get<int64_t>();
+      at.hash = fr.Get<uint64_t>();
+    }
+    if (!fr.ok()) return Status::Corruption(fr.error());
+  }
+  if (const std::string* t = c.Find("frontier")) {
+    state::Reader tr(*t, source + ": frontier");
+    got.max_event_ms = tr.Get<int64_t>();
+    if (!tr.ok()) return Status::Corruption(tr.error());
+  }
   *meta = std::move(got);
   return Status::Ok();
 }
@@ -118,7 +151,7 @@ Status RestoreCheckpoint(const state::Checkpoint& c, const std::string& source, 
   return Status::Ok();
 }
 
-CheckpointWriter::CheckpointWriter(std::string dir, std::function<void(const std::map<int32_t, int64_t>&)> on_durable)
+CheckpointWriter::CheckpointWriter(std::string dir, std::function<void(const source::SourcePositions&)> on_durable)
     : store_(std::move(dir)), on_durable_(std::move(on_durable)) {}
 
 CheckpointWriter::~CheckpointWriter() { Stop(); }
@@ -134,21 +167,21 @@ void CheckpointWriter::Stop() {
   if (thread_.joinable()) thread_.join();
 }
 
-void CheckpointWriter::Submit(state::Checkpoint c, std::map<int32_t, int64_t> offsets, double pause_seconds,
+void CheckpointWriter::Submit(state::Checkpoint c, source::SourcePositions positions, double pause_seconds,
                               bool final) {
   if (final) {
     {
       std::lock_guard<std::mutex> lock(mu_);
       pending_.reset();  // superseded
     }
-    Write(c, offsets, pause_seconds);
+    Write(c, positions, pause_seconds);
     return;
   }
   {
     std::lock_guard<std::mutex> lock(mu_);
     if (pending_) spdlog::warn("checkpoint {} replaces {}, which the disk had not taken yet", c.sequence,
                                std::get<0>(*pending_).sequence);
-    pending_.emplace(std::move(c), std::move(offsets), pause_seconds);
+    pending_.emplace(std::move(c), std::move(positions), pause_seconds);
   }
   cv_.notify_one();
 }
@@ -158,15 +191,15 @@ void CheckpointWriter::Run() {
   while (true) {
     cv_.wait(lock, [&] { return stop_ || pending_; });
     if (!pending_) break;
-    auto [c, offsets, pause] = std::move(*pending_);
+    auto [c, positions, pause] = std::move(*pending_);
     pending_.reset();
     lock.unlock();
-    Write(c, offsets, pause);
+    Write(c, positions, pause);
     lock.lock();
   }
 }
 
-void CheckpointWriter::Write(const state::Checkpoint& c, const std::map<int32_t, int64_t>& offsets,
+void CheckpointWriter::Write(const state::Checkpoint& c, const source::SourcePositions& positions,
                              double pause_seconds) {
   std::lock_guard<std::mutex> one(write_mu_);
   const auto t0 = std::chrono::steady_clock::now();
@@ -198,7 +231,7 @@ void CheckpointWriter::Write(const state::Checkpoint& c, const std::map<int32_t,
   }
   spdlog::debug("checkpoint {}: {} bytes, shards paused {:.3f} s, written in {:.3f} s", c.sequence, bytes,
                 pause_seconds, seconds);
-  on_durable_(offsets);
+  on_durable_(positions);
 }
 
 CheckpointStats CheckpointWriter::stats() const {

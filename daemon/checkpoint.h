@@ -1,7 +1,10 @@
 // The daemon's checkpoint: everything the shards learnt, with the Kafka
 // offsets it covers, as sections of a lib/state checkpoint file
 // (docs/checkpoint_format.md):
-//   meta      u32 shard count, the topic, (partition, next offset) pairs
+//   meta      u32 shard count, the topic (or "files" for followed folders),
+//             (partition, next offset) pairs
+//   files     (path, bytes applied, their FNV-1a 64) of followed files (only when any)
+//   frontier  i64 the largest event time the source had delivered (only when any)
 //   names     the VM and NSG rule names the state's ids stand for
 //   shard.<i> ShardPipeline::Save of shard i (counters, de-duplication window,
 //             port inventory, baselines, incidents, open buckets)
@@ -24,6 +27,7 @@
 #include "daemon/shard_pipeline.h"
 #include "lib/common/status.h"
 #include "lib/model/names.h"
+#include "lib/source/source.h"
 #include "lib/state/checkpoint_file.h"
 
 namespace flowwatch::app {
@@ -32,6 +36,8 @@ struct CheckpointMeta {
   uint32_t shards = 0;
   std::string topic;
   std::map<int32_t, int64_t> offsets;  // partition -> next offset the state covers
+  std::map<std::string, source::FilePosition> files{};  // followed file -> the bytes the state covers
+  int64_t max_event_ms = INT64_MIN;  // the largest event time delivered (a zero-byte heartbeat's too)
 };
 
 // Serializes each shard on its own thread.
@@ -52,7 +58,7 @@ Status RestoreCheckpoint(const state::Checkpoint& c, const std::string& source, 
 // CheckpointWriter: writes checkpoints on its own thread (the control plane),
 // so that the disk's speed never stalls the shards. Submit() hands one over;
 // if the previous is still being written, the newer replaces any that waits.
-// After each durable write, on_durable(offsets) runs (the source may commit up
+// After each durable write, on_durable(positions) runs (the source may commit up
 // to them). A failed write (disk full, unwritable folder) leaves the previous
 // file in place, is logged and counted, and the next checkpoint tries again.
 struct CheckpointStats {
@@ -66,24 +72,24 @@ struct CheckpointStats {
 
 class CheckpointWriter {
  public:
-  CheckpointWriter(std::string dir, std::function<void(const std::map<int32_t, int64_t>&)> on_durable);
+  CheckpointWriter(std::string dir, std::function<void(const source::SourcePositions&)> on_durable);
   ~CheckpointWriter();
 
   void Start();
   void Stop();
   // final: write it now, on this thread, after whatever is in progress.
-  void Submit(state::Checkpoint c, std::map<int32_t, int64_t> offsets, double pause_seconds, bool final);
+  void Submit(state::Checkpoint c, source::SourcePositions positions, double pause_seconds, bool final);
   CheckpointStats stats() const;
 
  private:
   void Run();
-  void Write(const state::Checkpoint& c, const std::map<int32_t, int64_t>& offsets, double pause_seconds);
+  void Write(const state::Checkpoint& c, const source::SourcePositions& positions, double pause_seconds);
 
   state::CheckpointStore store_;
-  std::function<void(const std::map<int32_t, int64_t>&)> on_durable_;
+  std::function<void(const source::SourcePositions&)> on_durable_;
   mutable std::mutex mu_;
   std::condition_variable cv_;
-  std::optional<std::tuple<state::Checkpoint, std::map<int32_t, int64_t>, double>> pending_;  // mu_
+  std::optional<std::tuple<state::Checkpoint, source::SourcePositions, double>> pending_;  // mu_
   bool stop_ = false;                                                                      // mu_
   std::mutex write_mu_;  // one write at a time
   CheckpointStats stats_;  // mu_

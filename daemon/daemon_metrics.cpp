@@ -6,7 +6,7 @@ namespace flowwatch::app {
 
 metrics::MetricFamilies DaemonMetrics(const DaemonSnapshot& s) {
   metrics::MetricFamilies m;
-  const source::kafka::KafkaSourceCounters& k = *s.source;
+  const source::SourceCounters& k = *s.source;
   auto d = [](uint64_t v) { return static_cast<double>(v); };
 
   // Source: what came from the broker and what the consumer did.

@@ -22,7 +22,7 @@ struct DaemonSnapshot {
   decode::DecodeStats decode;
   PipelineTotals totals;
   uint64_t messages_decoded = 0, poison_messages = 0, alerts_written = 0, alerts_dropped = 0;
-  const source::kafka::KafkaSourceCounters* source = nullptr;
+  const source::SourceCounters* source = nullptr;
   size_t partitions_assigned = 0;
   bool ready = false;  // what /readyz answers
   std::map<int32_t, int64_t> partition_backlog;  // partition -> messages waiting

@@ -173,8 +173,10 @@ int64_t DecoderPool::Progress(int64_t live) const {
   if (slowest != INT64_MAX) return slowest;
   // None has one. With partitions assigned, they are all idle (caught up):
   // event time may move to the largest seen, so the last buckets close. With
-  // none (between a revocation and an assignment), nothing moves.
-  return assigned_ > 0 ? global_max_ms_.load(std::memory_order_relaxed) : INT64_MIN;
+  // none (between a revocation and an assignment), nothing moves, unless the
+  // source says that none means caught up (followed files).
+  return assigned_ > 0 || options_.caught_up_when_unassigned ? global_max_ms_.load(std::memory_order_relaxed)
+                                                             : INT64_MIN;
 }
 
 bool DecoderPool::Applied(int index, const Ack& ack) const {
@@ -255,6 +257,12 @@ void DecoderPool::OnRevoked(const std::vector<int32_t>& partitions) {
     // Its completions are no longer ours to report (its new owner commits).
     std::erase_if(d.acks, [&](const Ack& a) { return a.partition == id; });
   });
+}
+
+void DecoderPool::SeedEventTime(int64_t ms) {
+  int64_t g = global_max_ms_.load(std::memory_order_relaxed);
+  while (ms > g && !global_max_ms_.compare_exchange_weak(g, ms, std::memory_order_relaxed)) {
+  }
 }
 
 decode::DecodeStats DecoderPool::stats() const {

@@ -50,6 +50,10 @@ struct DecoderPoolOptions {
   size_t queue_messages = 64;            // per decoder
   size_t queue_bytes = 32u << 20;        // per decoder (a message over it is taken alone)
   std::chrono::milliseconds idle_timeout{30000};
+  // With no partition assigned, event time stays put (Kafka: mid-rebalance),
+  // or moves to the largest seen (followed files: every file was read to its
+  // end and retired, so nothing older is coming).
+  bool caught_up_when_unassigned = false;
   decode::DecoderOptions decode;
 };
 
@@ -74,6 +78,12 @@ class DecoderPool : public source::MessageHandler {
   void OnBacklog(int32_t partition, int64_t backlog) override;
   void OnAssigned(const std::vector<int32_t>& partitions) override;
   void OnRevoked(const std::vector<int32_t>& partitions) override;
+
+  // The largest event time of any message (INT64_MIN: none), and the restored
+  // checkpoint's: once every unit of work is caught up, the buckets before it
+  // close even if nothing new comes after a restart.
+  int64_t max_event_ms() const { return global_max_ms_.load(std::memory_order_relaxed); }
+  void SeedEventTime(int64_t ms);
 
   decode::DecodeStats stats() const;  // summed over decoders
   uint64_t poison_messages() const { return poison_.value(); }

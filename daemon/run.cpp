@@ -29,13 +29,16 @@
 #include "lib/ports/port_report.h"
 #include "lib/shard/shard_set.h"
 #include "lib/source/kafka/client_config.h"
+#include "lib/source/file/folder_source.h"
 #include "lib/source/kafka/kafka_source.h"
+#include "lib/source/source.h"
 
 namespace flowwatch::app {
 namespace {
 
 constexpr int kExitRuntime = 1;
 constexpr int kExitConfig = 2;
+constexpr std::string_view kFilesSource = "files";
 
 // Written through a temporary file and a rename, so that readers never see half of one.
 Status WriteAtomically(const std::string& path, const std::string& text) {
@@ -65,16 +68,18 @@ int RunDaemon(const RunOptions& options) {
   ParseLogLevel(cfg.log.level, &level);
   InitLogging(level, cfg.log.format == "json" ? LogFormat::kJson : LogFormat::kText);
 
-  if (!cfg.source.kafka_configured) {
-    if (cfg.source.files.empty()) {
-      spdlog::error("{}: configure source.kafka (flowwatch run consumes Kafka / Event Hubs)", options.config_path);
-    } else {
-      spdlog::error("{}: source.files is not supported by `run` yet; use `flowwatch replay` on those folders",
-                    options.config_path);
-    }
+  const bool from_files = !cfg.source.kafka_configured;
+  if (from_files && cfg.source.files.empty()) {
+    spdlog::error("{}: configure source.kafka (Kafka / Event Hubs) or source.files (folders of blobs)",
+                  options.config_path);
     return kExitConfig;
   }
-  auto client = source::kafka::BuildConsumerConfig(cfg.source.kafka);
+  if (!from_files && !cfg.source.files.empty()) {
+    spdlog::error("{}: source.kafka and source.files are both set; choose one", options.config_path);
+    return kExitConfig;
+  }
+  Result<source::kafka::ClientConfig> client = source::kafka::ClientConfig{};
+  if (!from_files) client = source::kafka::BuildConsumerConfig(cfg.source.kafka);
   if (!client.ok()) {
     spdlog::error("{}: {}", options.config_path, client.status().message());
     return kExitConfig;
@@ -124,7 +129,8 @@ int RunDaemon(const RunOptions& options) {
   // and the one before it is tried). It is restored before anything runs;
   // pipeline.shards 0 (one per core) takes the checkpoint's shard count, so
   // that a pod on a node with other cores keeps its state.
-  const std::string topic = client.value().topic;
+  // What a checkpoint was written for: the topic, or "files" for followed folders.
+  const std::string topic = from_files ? std::string(kFilesSource) : client.value().topic;
   state::CheckpointStore checkpoint_store(cfg.state.dir + "/checkpoints");
   state::Checkpoint checkpoint;
   std::string checkpoint_path;
@@ -168,66 +174,93 @@ int RunDaemon(const RunOptions& options) {
     }
     checkpoint = state::Checkpoint{};  // its memory is the state's now
     const PipelineTotals restored_totals = Totals(pipelines);
-    spdlog::info("restored {}: {} keys, {} tuples so far, offsets of {} partitions", checkpoint_path,
-                 restored_totals.keys, restored_totals.tuples, restored.offsets.size());
+    spdlog::info("restored {}: {} keys, {} tuples so far, positions of {} partitions and {} files", checkpoint_path,
+                 restored_totals.keys, restored_totals.tuples, restored.offsets.size(), restored.files.size());
   }
 
-  source::kafka::KafkaSource* source_ptr = nullptr;
+  source::Source* source_ptr = nullptr;
+  source::kafka::KafkaSource* kafka = nullptr;  // the Kafka source's own figures, for the summary and /metrics
   DecoderPoolOptions pool_options;
   pool_options.decoders = set_options.producers;
   pool_options.idle_timeout = cfg.source.idle_timeout;
+  pool_options.caught_up_when_unassigned = from_files;
   pool_options.decode.max_body_bytes = cfg.decode.max_body_bytes;
   DecoderPool pool(pool_options, &names, &resolver, &shards,
                    [&](int32_t partition, int64_t offset, const char* data, size_t size) {
                      if (source_ptr) source_ptr->DeadLetter(partition, offset, data, size);
                    });
 
-  source::kafka::KafkaSourceOptions source_options;
-  source_options.client = client.value();
-  source_options.dead_letter_topic = cfg.source.kafka.dead_letter_topic;
-  source_options.commit_interval = cfg.source.kafka.commit_interval;
-  // Checkpoints: the consumer drains what is in flight, the shards pause while
-  // their state is serialized, the writer thread puts it on disk, and Kafka
-  // commits follow.
-  CheckpointWriter checkpoints(checkpoint_store.dir(), [&](const std::map<int32_t, int64_t>& offsets) {
-    source_ptr->SetDurable(offsets);
-  });
+  pool.SeedEventTime(restored.max_event_ms);
+
+  // Checkpoints: the source drains what is in flight, the shards pause while
+  // their state is serialized, the writer thread puts it on disk, and the
+  // source's commits (Kafka's) follow.
+  CheckpointWriter checkpoints(checkpoint_store.dir(),
+                               [&](const source::SourcePositions& positions) { source_ptr->SetDurable(positions); });
   uint64_t next_sequence = checkpoint_store.NextSequence();
-  source_options.checkpoint_interval = cfg.state.checkpoint_interval;
-  source_options.resume_offsets = restored.offsets;
-  source_options.checkpoint = [&](const std::map<int32_t, int64_t>& offsets, bool final) {
+  auto take_checkpoint = [&](const source::SourcePositions& positions, bool final) {
     const auto t0 = std::chrono::steady_clock::now();
     state::Checkpoint c;
     const bool paused = shards.WithAllPaused(std::chrono::seconds(30), [&] {
       alerts.Flush();  // what the state has fired is written and spooled before it counts as done
-      c = BuildCheckpoint(next_sequence++, CheckpointMeta{static_cast<uint32_t>(pipelines.size()), topic, offsets},
+      c = BuildCheckpoint(next_sequence++,
+                          CheckpointMeta{static_cast<uint32_t>(pipelines.size()), topic, positions.offsets,
+                                         positions.files, pool.max_event_ms()},
                           names, pipelines, alerts);
     });
     if (!paused) {
       spdlog::warn("checkpoint skipped: the shards did not pause within 30 s");
       return;
     }
-    checkpoints.Submit(std::move(c), offsets,
+    checkpoints.Submit(std::move(c), positions,
                        std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count(), final);
   };
-  auto source = source::kafka::KafkaSource::Create(source_options, &pool);
-  if (!source.ok()) {
-    spdlog::error("{}: {}", options.config_path, source.status().message());
-    return kExitConfig;
+  std::unique_ptr<source::Source> source;
+  if (from_files) {
+    source::FolderSourceOptions o;
+    o.folders = cfg.source.files;
+    o.poll_interval = cfg.source.poll_interval;
+    o.idle_timeout = cfg.source.idle_timeout;
+    o.checkpoint = take_checkpoint;
+    o.checkpoint_interval = cfg.state.checkpoint_interval;
+    o.resume = restored.files;
+    auto created = source::FolderSource::Create(o, &pool);
+    if (!created.ok()) {
+      spdlog::error("{}: {}", options.config_path, created.status().message());
+      return kExitConfig;
+    }
+    source = std::move(created).value();
+  } else {
+    source::kafka::KafkaSourceOptions o;
+    o.client = client.value();
+    o.dead_letter_topic = cfg.source.kafka.dead_letter_topic;
+    o.commit_interval = cfg.source.kafka.commit_interval;
+    o.checkpoint_interval = cfg.state.checkpoint_interval;
+    o.resume_offsets = restored.offsets;
+    o.checkpoint = [&](const std::map<int32_t, int64_t>& offsets, bool final) {
+      take_checkpoint(source::SourcePositions{offsets, {}}, final);
+    };
+    auto created = source::kafka::KafkaSource::Create(o, &pool);
+    if (!created.ok()) {
+      spdlog::error("{}: {}", options.config_path, created.status().message());
+      return kExitConfig;
+    }
+    kafka = created->get();
+    source = std::move(created).value();
   }
-  source_ptr = source->get();
+  source_ptr = source.get();
 
   const auto started = std::chrono::steady_clock::now();
   // What /readyz answers (and flowwatch_ready says): partitions assigned (the
   // checkpoint, if any, is restored before the consumer starts) and the last
   // checkpoint written.
   auto readiness = [&]() -> std::pair<bool, std::string> {
-    const size_t assigned = source_ptr->assigned().size();
-    if (assigned == 0) return {false, "not ready: no partitions assigned"};
+    if (const std::string why = source_ptr->not_ready(); !why.empty()) return {false, "not ready: " + why};
     if (const std::string e = checkpoints.stats().last_error; !e.empty()) {
       return {false, "not ready: the last checkpoint failed: " + e};
     }
-    return {true, "ready: " + std::to_string(assigned) + " partitions assigned"};
+    const size_t assigned = source_ptr->assigned_count();
+    return {true, "ready: " + std::to_string(assigned) + (from_files ? " files followed" : " partitions assigned")};
   };
   // What the summary and /metrics report, read from the counters now.
   auto snapshot = [&] {
@@ -248,10 +281,12 @@ int RunDaemon(const RunOptions& options) {
                         {"rules", names.rules.overflows()},
                         {"resources", names.resources.overflows()}};
     s.rate_limit = dispatcher.rate_limit_stats();
-    s.partitions_assigned = source_ptr->assigned().size();
+    s.partitions_assigned = source_ptr->assigned_count();
     s.ready = readiness().first;
-    s.partition_backlog = source_ptr->backlog();
-    s.partition_consumed = source_ptr->consumed();
+    if (kafka) {
+      s.partition_backlog = kafka->backlog();
+      s.partition_consumed = kafka->consumed();
+    }
     s.lag = source_ptr->lag();
     for (int i = 0; i < shards.shard_count(); ++i) s.shard_queued.push_back(shards.queued(i));
     for (int i = 0; i < set_options.producers; ++i) s.decoder_backpressure_ns.push_back(shards.producer(i).backpressure_ns());
@@ -262,7 +297,7 @@ int RunDaemon(const RunOptions& options) {
   auto write_summary = [&] {
     std::lock_guard<std::mutex> lock(summary_mu);
     const DaemonSnapshot s = snapshot();
-    const source::kafka::KafkaSourceCounters& k = *s.source;
+    const source::SourceCounters& k = *s.source;
     std::string out;
     JsonWriter w(&out);
     w.BeginObject();
@@ -279,12 +314,17 @@ int RunDaemon(const RunOptions& options) {
     w.Field("pauses", k.pauses.value());
     w.Key("committed");
     w.BeginObject();
-    for (const auto& [p, offset] : source_ptr->committed()) w.Field(std::to_string(p), offset);
+    if (kafka) {
+      for (const auto& [p, offset] : kafka->committed()) w.Field(std::to_string(p), offset);
+    }
     w.EndObject();
     w.Key("assigned");
     w.BeginArray();
-    for (int32_t p : source_ptr->assigned()) w.Int(p);
+    if (kafka) {
+      for (int32_t p : kafka->assigned()) w.Int(p);
+    }
     w.EndArray();
+    if (from_files) w.Field("files_followed", static_cast<uint64_t>(source_ptr->assigned_count()));
     if (!http_listen.empty()) w.Field("http_listen", http_listen);
     w.FieldDouble("uptime_seconds",
                   std::chrono::duration<double>(std::chrono::steady_clock::now() - started).count(), 1);

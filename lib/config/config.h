@@ -27,7 +27,8 @@ struct KafkaConfig {
 struct SourceConfig {
   KafkaConfig kafka;
   bool kafka_configured = false;     // the source.kafka section is present
-  std::vector<std::string> files;    // alternative source: folders of blobs
+  std::vector<std::string> files;    // alternative source: folders of blobs, followed as they grow
+  Millis poll_interval{2000};        // how often the folders are walked for new and grown files
   // A partition (or a decoding thread) without messages this long stops holding
   // event time back: the others' progress closes the buckets.
   Millis idle_timeout{30000};

@@ -208,8 +208,9 @@ class Reader {
 };
 
 void ReadSource(Reader& r, const YAML::Node& n, SourceConfig* c) {
-  if (!r.Map(n, "source", {"kafka", "files", "idle_timeout"})) return;
+  if (!r.Map(n, "source", {"kafka", "files", "idle_timeout", "poll_interval"})) return;
   r.Duration(n, "source", "idle_timeout", &c->idle_timeout, Millis(1000));
+  r.Duration(n, "source", "poll_interval", &c->poll_interval, Millis(100));
   if (n["kafka"].IsDefined() && !n["kafka"].IsNull()) {
     const YAML::Node k = n["kafka"];
     c->kafka_configured = true;

@@ -358,12 +358,18 @@ TEST_CASE("Bad usage and bad input exit 2 with a message naming the problem") {
   REQUIRE(ok.err.find("EVENTHUB_CONNECTION_STRING is not set") != std::string::npos);
 }
 
-TEST_CASE("flowwatch run refuses a folder source with exit 2 and says what to use") {
+TEST_CASE("flowwatch run refuses a missing folder, or two sources, with exit 2 and says which") {
   TempDir dir;
-  std::ofstream(dir / "files.yaml") << "source:\n  files: [\"" << dir.path() << "\"]\nstate:\n  dir: " << dir / "s" << "\n";
-  const RunResult files = Run({kBin, "run", "--config", dir / "files.yaml"});
-  REQUIRE(files.exit_code == 2);
-  REQUIRE(files.err.find("source.files is not supported by `run` yet; use `flowwatch replay`") != std::string::npos);
+  std::ofstream(dir / "missing.yaml") << "source:\n  files: [\"" << dir / "nowhere" << "\"]\nstate:\n  dir: " << dir / "s"
+                                      << "\nhttp:\n  listen: \"\"\n";
+  const RunResult missing = Run({kBin, "run", "--config", dir / "missing.yaml"});
+  REQUIRE(missing.exit_code == 2);
+  REQUIRE(missing.err.find("source.files: " + dir / "nowhere" + " is not a folder") != std::string::npos);
+  std::ofstream(dir / "both.yaml") << "source:\n  files: [\"" << dir.path() << "\"]\n  kafka:\n    brokers: \"127.0.0.1:1\"\n"
+                                   << "state:\n  dir: " << dir / "s" << "\n";
+  const RunResult both = Run({kBin, "run", "--config", dir / "both.yaml"});
+  REQUIRE(both.exit_code == 2);
+  REQUIRE(both.err.find("source.kafka and source.files are both set; choose one") != std::string::npos);
 }
 
 }  // namespace

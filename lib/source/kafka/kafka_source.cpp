@@ -231,9 +231,9 @@ void KafkaSource::CollectDone() {
   }
 }
 
-void KafkaSource::SetDurable(const std::map<int32_t, int64_t>& offsets) {
+void KafkaSource::SetDurable(const SourcePositions& positions) {
   std::lock_guard<std::mutex> lock(mu_);
-  for (const auto& [p, next] : offsets) {
+  for (const auto& [p, next] : positions.offsets) {
     int64_t& d = durable_[p];
     d = std::max(d, next);
   }

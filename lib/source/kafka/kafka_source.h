@@ -33,6 +33,7 @@
 #include "lib/common/counter.h"
 #include "lib/common/logging.h"
 #include "lib/common/status.h"
+#include "lib/source/source.h"
 #include "lib/source/kafka/client_config.h"
 #include "lib/source/message_handler.h"
 
@@ -64,33 +65,23 @@ struct KafkaSourceOptions {
   std::map<int32_t, int64_t> resume_offsets;
 };
 
-struct KafkaSourceCounters {
-  Counter messages;
-  Counter bytes;
-  Counter errors;  // consumer errors (transient ones included)
-  Counter commits;
-  Counter commit_failures;
-  SharedCounter dead_lettered;  // DeadLetter runs on decoder threads
-  Counter rebalances;
-  Counter pauses;
-  std::atomic<int64_t> last_poll_ms{0};  // steady-clock ms of the poll loop's last turn (0: not started)
-};
+using KafkaSourceCounters = SourceCounters;
 
-class KafkaSource {
+class KafkaSource : public Source {
  public:
   static Result<std::unique_ptr<KafkaSource>> Create(const KafkaSourceOptions& options, MessageHandler* handler);
-  ~KafkaSource();
+  ~KafkaSource() override;
 
   // Consumes until stop is set, then drains, commits and closes. before_commit
   // runs on this thread just before each commit (the daemon writes its summary
   // there, so that the summary always covers what was committed). Returns an
   // error on a fatal consumer error.
-  Status Run(const std::atomic<bool>& stop, const std::function<void()>& before_commit);
+  Status Run(const std::atomic<bool>& stop, const std::function<void()>& before_commit) override;
 
   // Copies a message to the dead-letter topic, if one is configured.
-  void DeadLetter(int32_t partition, int64_t offset, const char* data, size_t size);
+  void DeadLetter(int32_t partition, int64_t offset, const char* data, size_t size) override;
 
-  const KafkaSourceCounters& counters() const { return counters_; }
+  const SourceCounters& counters() const override { return counters_; }
   // partition -> committed offset, for the summary.
   std::map<int32_t, int64_t> committed() const;
   std::vector<int32_t> assigned() const;
@@ -98,10 +89,12 @@ class KafkaSource {
   // check (every 500 ms); partitions whose backlog is not known yet are absent.
   std::map<int32_t, int64_t> backlog() const;
   // Their sum: the consumer lag; -1 while none is known.
-  int64_t lag() const;
+  int64_t lag() const override;
+  size_t assigned_count() const override { return assigned().size(); }
+  std::string not_ready() const override { return assigned_count() == 0 ? "no partitions assigned" : ""; }
   // Offsets covered by a durable checkpoint: the next commits go up to them.
   // Any thread.
-  void SetDurable(const std::map<int32_t, int64_t>& offsets);
+  void SetDurable(const SourcePositions& positions) override;
   // partition -> messages and bytes consumed from it since start (as of the
   // last backlog check), partitions held earlier included.
   struct PartitionConsumed {

@@ -121,22 +121,34 @@ struct DaemonConfig {
   int session_timeout_ms = 6000;
   std::string inventory;   // default: the story's
   std::string extra_yaml;  // more top-level configuration
+  std::string files;       // source.files: this folder instead of Kafka
+  std::string idle_timeout = "2s";
 };
 
 class Daemon {
  public:
   Daemon(const TempDir& dir, const std::string& name, const MockBroker& broker, const DaemonConfig& c)
+      : Daemon(dir, name, &broker, c) {}
+  // Without a broker: c.files names the folder to follow.
+  Daemon(const TempDir& dir, const std::string& name, const DaemonConfig& c) : Daemon(dir, name, nullptr, c) {}
+
+ private:
+  Daemon(const TempDir& dir, const std::string& name, const MockBroker* broker, const DaemonConfig& c)
       : dir_(dir / name), config_(dir_ + "/flowwatch.yaml"), summary_(dir_ + "/state/summary.json"),
         alerts_(dir_ + "/alerts.jsonl") {
     std::filesystem::create_directories(dir_);
     std::ofstream cfg(config_);
-    cfg << "source:\n  kafka:\n    brokers: \"" << broker.bootstrap() << "\"\n    topic: " << kTopic
-        << "\n    group_id: " << c.group << "\n    commit_interval: 1s\n";
-    if (!c.dead_letter_topic.empty()) cfg << "    dead_letter_topic: " << c.dead_letter_topic << "\n";
-    cfg << "    librdkafka:\n      session.timeout.ms: \"" << c.session_timeout_ms << "\"\n      heartbeat.interval.ms: \""
-        << c.session_timeout_ms / 6 << "\"\n";
-    for (const auto& [k, v] : c.librdkafka) cfg << "      " << k << ": \"" << v << "\"\n";
-    cfg << "  idle_timeout: 2s\ninventory:\n  file: " << (c.inventory.empty() ? dir / "story/inventory.csv" : c.inventory)
+    if (!c.files.empty()) {
+      cfg << "source:\n  files: [\"" << c.files << "\"]\n  poll_interval: 200ms\n";
+    } else {
+      cfg << "source:\n  kafka:\n    brokers: \"" << broker->bootstrap() << "\"\n    topic: " << kTopic
+          << "\n    group_id: " << c.group << "\n    commit_interval: 1s\n";
+      if (!c.dead_letter_topic.empty()) cfg << "    dead_letter_topic: " << c.dead_letter_topic << "\n";
+      cfg << "    librdkafka:\n      session.timeout.ms: \"" << c.session_timeout_ms
+          << "\"\n      heartbeat.interval.ms: \"" << c.session_timeout_ms / 6 << "\"\n";
+      for (const auto& [k, v] : c.librdkafka) cfg << "      " << k << ": \"" << v << "\"\n";
+    }
+    cfg << "  idle_timeout: " << c.idle_timeout << "\ninventory:\n  file: " << (c.inventory.empty() ? dir / "story/inventory.csv" : c.inventory)
         << "\nstate:\n  dir: " << dir_
         << "/state\n  checkpoint_interval: " << c.checkpoint_interval << "\nalerts:\n  file: " << alerts_ << "\n";
     cfg << "  rate_limit: " << c.rate_limit_yaml << "\n";
@@ -149,6 +161,8 @@ class Daemon {
         << "\n  shards: " << c.shards << "\nhttp:\n  listen: \"127.0.0.1:0\"\n  token: \"" << c.http_token
         << "\"\nlog:\n  level: info\n" << c.extra_yaml;
   }
+
+ public:
   void Start() {
     process_ = std::make_unique<Process>(std::vector<std::string>{kBin, "run", "--config", config_},
                                          dir_ + "/stdout.log", dir_ + "/daemon.log");

@@ -125,7 +125,8 @@ TEST_CASE("A pipeline restored from a checkpoint continues exactly as the origin
   const std::vector<FlowRecord> half = Bucket(&names, 300);
   for (size_t i = 0; i < half.size() / 2; ++i) original.OnFlow(half[i]);
 
-  CheckpointMeta meta{1, "flowlogs", {{0, 1234}, {3, 77}}};
+  CheckpointMeta meta{1, "flowlogs", {{0, 1234}, {3, 77}}, {{"/mnt/a/PT1H.json", {4096, 0x1234567890abcdefull}}},
+                      1620086400000};
   const std::string bytes = state::EncodeCheckpoint(BuildCheckpoint(7, meta, names, {&original}, writer));
   state::Checkpoint decoded;
   REQUIRE(state::DecodeCheckpoint(bytes, "c.fwc", &decoded).ok());
@@ -142,6 +143,8 @@ TEST_CASE("A pipeline restored from a checkpoint continues exactly as the origin
   INFO(st.message());
   REQUIRE(st.ok());
   REQUIRE(r.meta.offsets == meta.offsets);
+  REQUIRE(r.meta.files == meta.files);  // a followed file's position and fingerprint
+  REQUIRE(r.meta.max_event_ms == meta.max_event_ms);
   CHECK(PortsJson(*r.pipeline, r.names) == PortsJson(original, names));
   CHECK(r.pipeline->counters().tuples() == original.counters().tuples());
 

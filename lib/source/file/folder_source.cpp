@@ -1,0 +1,472 @@
+#include "lib/source/file/folder_source.h"
+
+#include <fcntl.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include <algorithm>
+#include <cerrno>
+#include <cstring>
+#include <filesystem>
+#include <thread>
+
+#include "lib/source/file/input_files.h"
+
+namespace flowwatch::source {
+namespace fs = std::filesystem;
+using Clock = std::chrono::steady_clock;
+
+namespace {
+
+bool EndsWith(const std::string& s, std::string_view suffix) {
+  return s.size() >= suffix.size() && s.compare(s.size() - suffix.size(), suffix.size(), suffix) == 0;
+}
+
+constexpr uint64_t kFnvOffset = 14695981039346656037ull;
+
+uint64_t Fnv1a(uint64_t h, std::string_view bytes) {
+  for (const char c : bytes) {
+    h ^= static_cast<unsigned char>(c);
+    h *= 1099511628211ull;
+  }
+  return h;
+}
+
+bool IsSpace(char c) { return c == ' ' || c == '\n' || c == '\r' || c == '\t'; }
+
+// The end of the JSON value starting at text[pos] (an object, array, string or
+// scalar), or npos if it is not complete in text.
+size_t ValueEnd(std::string_view text, size_t pos) {
+  const size_t n = text.size();
+  if (text[pos] != '{' && text[pos] != '[' && text[pos] != '"') {
+    // A scalar: up to the next separator. Complete only if one follows.
+    for (size_t i = pos; i < n; ++i) {
+      const char c = text[i];
+      if (c == ',' || c == ']' || c == '}' || IsSpace(c)) return i;
+    }
+    return std::string_view::npos;
+  }
+  int depth = 0;
+  bool in_string = false;
+  for (size_t i = pos; i < n; ++i) {
+    const char c = text[i];
+    if (in_string) {
+      if (c == '\\') {
+        ++i;
+      } else if (c == '"') {
+        in_string = false;
+        if (depth == 0) return i + 1;
+      }
+      continue;
+    }
+    if (c == '"') {
+      in_string = true;
+    } else if (c == '{' || c == '[') {
+      ++depth;
+    } else if (c == '}' || c == ']') {
+      if (--depth == 0) return i + 1;
+    }
+  }
+  return std::string_view::npos;
+}
+
+// Where the records of a JSON blob begin: after `{"records":[` (Azure's first
+// block) or `[`; a file that is neither is a stream of values from its start.
+// npos while the head itself is incomplete.
+size_t RecordsStart(std::string_view text) {
+  size_t i = 0;
+  while (i < text.size() && IsSpace(text[i])) ++i;
+  if (i == text.size()) return std::string_view::npos;
+  if (text[i] == '[') return i + 1;
+  if (text[i] != '{') return i;
+  size_t j = i + 1;
+  while (j < text.size() && IsSpace(text[j])) ++j;
+  constexpr std::string_view kKey = "\"records\"";
+  if (text.size() - j < kKey.size()) return text.substr(j) == kKey.substr(0, text.size() - j) ? std::string_view::npos : i;
+  if (text.substr(j, kKey.size()) != kKey) return i;  // a bare record
+  j += kKey.size();
+  while (j < text.size() && (IsSpace(text[j]) || text[j] == ':')) ++j;
+  if (j == text.size()) return std::string_view::npos;
+  return text[j] == '[' ? j + 1 : i;
+}
+
+struct Stat {
+  bool ok = false;
+  dev_t dev = 0;
+  ino_t ino = 0;
+  uint64_t size = 0;
+};
+
+Stat StatFd(int fd) {
+  struct stat st;
+  Stat s;
+  if (::fstat(fd, &st) != 0) return s;
+  s.ok = true;
+  s.dev = st.st_dev;
+  s.ino = st.st_ino;
+  s.size = static_cast<uint64_t>(st.st_size);
+  return s;
+}
+
+// Reads [from, to) of an open file.
+Status ReadRange(int fd, const std::string& path, int64_t from, int64_t to, std::string* out) {
+  out->resize(static_cast<size_t>(to - from));
+  size_t got = 0;
+  while (got < out->size()) {
+    const ssize_t r = ::pread(fd, out->data() + got, out->size() - got, from + static_cast<int64_t>(got));
+    if (r < 0 && errno == EINTR) continue;
+    if (r < 0) return Status::IoError(path + ": " + std::strerror(errno));
+    if (r == 0) break;  // shrunk meanwhile: the next poll sees it
+    got += static_cast<size_t>(r);
+  }
+  out->resize(got);
+  return Status::Ok();
+}
+
+}  // namespace
+
+RecordSpan WholeRecords(std::string_view text, size_t from, bool at_file_start, bool ndjson, size_t max_bytes) {
+  RecordSpan span{from, from, 0};
+  if (ndjson) {
+    size_t end = from;
+    while (end < text.size()) {
+      const size_t nl = text.find('\n', end);
+      if (nl == std::string_view::npos) break;
+      if (span.records > 0 && nl + 1 - from > max_bytes) break;
+      end = nl + 1;
+      ++span.records;
+    }
+    span.end = end;
+    return span;
+  }
+  size_t pos = from;
+  if (from == 0 && at_file_start) {
+    pos = RecordsStart(text);
+    if (pos == std::string_view::npos) return span;
+  }
+  bool first = true;
+  while (true) {
+    while (pos < text.size() && (IsSpace(text[pos]) || text[pos] == ',')) ++pos;
+    if (pos >= text.size() || text[pos] == ']') break;  // more to come, or the trailer
+    const size_t end = ValueEnd(text, pos);
+    if (end == std::string_view::npos) break;  // a record still being written
+    if (span.records > 0 && end - span.first > max_bytes) break;
+    if (first) span.first = pos;
+    first = false;
+    span.end = end;
+    ++span.records;
+    pos = end;
+  }
+  return span;
+}
+
+Result<std::unique_ptr<FolderSource>> FolderSource::Create(const FolderSourceOptions& options, MessageHandler* handler) {
+  if (options.folders.empty()) return Status::InvalidArgument("source.files: no folder given");
+  for (const std::string& f : options.folders) {
+    std::error_code ec;
+    if (!fs::is_directory(f, ec)) return Status::NotFound("source.files: " + f + " is not a folder");
+  }
+  return std::unique_ptr<FolderSource>(new FolderSource(options, handler));
+}
+
+FolderSource::FolderSource(const FolderSourceOptions& options, MessageHandler* handler)
+    : options_(options), handler_(handler) {}
+
+FolderSource::~FolderSource() = default;
+
+Status FolderSource::Run(const std::atomic<bool>& stop, const std::function<void()>& on_turn) {
+  auto next_checkpoint = Clock::now() + options_.checkpoint_interval;
+  while (!stop.load()) {
+    Poll(stop);
+    Collect();
+    Retire(stop);
+    if (options_.checkpoint && Clock::now() >= next_checkpoint) {
+      if (on_turn) on_turn();
+      Checkpoint(false);
+      next_checkpoint = Clock::now() + options_.checkpoint_interval;
+    }
+    if (on_turn) on_turn();
+    const auto wake = Clock::now() + options_.poll_interval;
+    while (!stop.load() && Clock::now() < wake) {
+      counters_.last_poll_ms.store(
+          std::chrono::duration_cast<std::chrono::milliseconds>(Clock::now().time_since_epoch()).count());
+      std::this_thread::sleep_for(std::chrono::milliseconds(50));
+      Collect();
+    }
+  }
+  if (on_turn) on_turn();
+  Checkpoint(true);
+  return Status::Ok();
+}
+
+void FolderSource::Poll(const std::atomic<bool>& stop) {
+  counters_.last_poll_ms.store(
+      std::chrono::duration_cast<std::chrono::milliseconds>(Clock::now().time_since_epoch()).count());
+  // The walk: tolerant of files that come and go meanwhile.
+  std::vector<InputFile> found;
+  bool complete = true;  // every folder walked to its end
+  for (const std::string& folder : options_.folders) {
+    std::error_code ec;
+    fs::recursive_directory_iterator it(folder, fs::directory_options::skip_permission_denied, ec);
+    for (; !ec && it != fs::recursive_directory_iterator(); it.increment(ec)) {
+      std::error_code fec;
+      if (!it->is_regular_file(fec)) continue;
+      const std::string path = it->path().string();
+      if (!EndsWith(path, ".json") && !EndsWith(path, ".json.gz") && !EndsWith(path, ".ndjson") &&
+          !EndsWith(path, ".ndjson.gz")) {
+        continue;
+      }
+      found.push_back({path, static_cast<uint64_t>(it->file_size(fec)), TimeHintFromPath(path)});
+    }
+    if (ec) {
+      complete = false;
+      counters_.errors.Add();
+      uint64_t suppressed = 0;
+      if (log_limiter_.Allow("walk " + folder, &suppressed)) {
+        spdlog::warn("source.files: {}: {}; reading what was listed, forgetting no file", folder, ec.message());
+      }
+    }
+  }
+  std::sort(found.begin(), found.end(), [](const InputFile& a, const InputFile& b) {
+    return a.time_hint_ms != b.time_hint_ms ? a.time_hint_ms < b.time_hint_ms : a.path < b.path;
+  });
+  for (auto& [path, f] : files_) f.seen = false;
+  for (const InputFile& in : found) {
+    auto [it, added] = files_.try_emplace(in.path);
+    File& f = it->second;
+    f.seen = true;
+    if (added) {
+      f.id = next_id_++;
+      by_id_[f.id] = in.path;
+      f.gz = EndsWith(in.path, ".gz");
+      f.ndjson = EndsWith(in.path, ".ndjson") || EndsWith(in.path, ".ndjson.gz");
+      f.changed = Clock::now();
+      if (auto r = options_.resume.find(in.path); r != options_.resume.end()) {
+        f.read = f.applied = r->second.bytes;
+        f.hash = r->second.hash;
+        f.resumed = true;
+      }
+    }
+  }
+  polled_.store(true);
+  // Deleted files are forgotten (their work, if any is in flight, finishes);
+  // not after a walk that failed (a mount that blinked), which would forget
+  // every position.
+  for (auto it = files_.begin(); it != files_.end();) {
+    if (it->second.seen || !complete) {
+      ++it;
+      continue;
+    }
+    if (it->second.assigned) {
+      handler_->Drain({it->second.id}, options_.drain_budget);
+      Collect();
+      handler_->OnRevoked({it->second.id});
+    }
+    by_id_.erase(it->second.id);
+    it = files_.erase(it);
+  }
+  // Files are read in time-hint order. Before the first of an hour's files is
+  // read, all of that hour's files with new bytes join the pipeline, so that
+  // none of them is late for the buckets the others close (a NIC's whole hour
+  // arrives at once, unlike Kafka's minute-by-minute messages).
+  for (size_t i = 0; i < found.size(); ++i) {
+    if (stop.load()) return;
+    if (i == 0 || found[i].time_hint_ms != found[i - 1].time_hint_ms) {
+      for (size_t j = i; j < found.size() && found[j].time_hint_ms == found[i].time_hint_ms; ++j) {
+        File& g = files_[found[j].path];
+        if (static_cast<int64_t>(found[j].size_bytes) == g.read) continue;  // nothing new
+        Assign(&g);
+        handler_->OnBacklog(g.id, std::max<int64_t>(1, static_cast<int64_t>(found[j].size_bytes) - g.read));
+      }
+    }
+    File& f = files_[found[i].path];
+    if (!ReadNew(found[i].path, &f, stop)) return;
+  }
+  size_t followed = 0;
+  for (const auto& [path, f] : files_) followed += f.assigned;
+  followed_.store(followed);
+}
+
+bool FolderSource::ReadNew(const std::string& path, File* f, const std::atomic<bool>& stop) {
+  const int fd = ::open(path.c_str(), O_RDONLY | O_CLOEXEC);
+  if (fd < 0) {
+    if (errno != ENOENT) {
+      counters_.errors.Add();
+      uint64_t suppressed = 0;
+      if (log_limiter_.Allow("open", &suppressed)) spdlog::warn("source.files: {}: {}", path, std::strerror(errno));
+    }
+    return true;
+  }
+  struct Closer {
+    int fd;
+    ~Closer() { ::close(fd); }
+  } closer{fd};
+  const Stat st = StatFd(fd);
+  if (!st.ok) return true;
+  const bool grew = st.size != f->size;
+  if (grew) f->changed = Clock::now();
+  const bool replaced = f->ino != 0 && (st.dev != f->dev || st.ino != f->ino);
+  f->dev = st.dev;
+  f->ino = st.ino;
+  f->size = st.size;
+  const int64_t size = static_cast<int64_t>(st.size);
+  // A file replaced, shrunk, or known only from the checkpoint is read on from
+  // its position only if the bytes before it are still the ones read (a
+  // copier's rename of the same bytes, a truncate-and-rewrite in place).
+  // Shorter than the position, it may be half rewritten: it gets idle_timeout
+  // to grow back. Otherwise it was rewritten: read again from its start.
+  if (size < f->read) {
+    if (!f->short_since) f->short_since = Clock::now();
+    if (Clock::now() - *f->short_since < options_.idle_timeout) return true;
+  }
+  const bool shorter = size < f->read;
+  if (f->read > 0 && (replaced || shorter || f->resumed || (f->gz && size != f->read))) {
+    bool same = false;
+    if (!shorter && !(f->gz && size != f->read)) {
+      std::string prefix;
+      same = ReadRange(fd, path, 0, f->read, &prefix).ok() &&
+             static_cast<int64_t>(prefix.size()) == f->read && Fnv1a(kFnvOffset, prefix) == f->hash;
+    }
+    if (same && replaced) {
+      spdlog::info("source.files: {} was replaced; its first {} bytes are the ones read: reading on from there", path,
+                   f->read);
+    } else if (!same) {
+      spdlog::warn("source.files: {} was {}: reading it again from its start (de-duplication drops what it has seen "
+                   "within detection's de-duplication window)",
+                   path, shorter ? "truncated" : f->resumed ? "changed since the checkpoint" : "rewritten");
+      if (f->assigned) {
+        handler_->Drain({f->id}, options_.drain_budget);
+        Collect();
+      }
+      f->read = f->applied = 0;
+      f->hash = kFnvOffset;
+    }
+  }
+  f->short_since.reset();
+  f->resumed = false;
+  if (f->assigned) handler_->OnBacklog(f->id, 0);  // until there is something to read, below
+  if (f->read >= size) return true;
+  if (f->gz) {
+    if (grew) return true;  // still being written: once its size holds still for a poll
+    std::string body;
+    if (Status s = ReadRange(fd, path, 0, static_cast<int64_t>(st.size), &body); !s.ok()) {
+      counters_.errors.Add();
+      spdlog::warn("source.files: {}", s.message());
+      return true;
+    }
+    const int64_t end = static_cast<int64_t>(body.size());
+    if (end == 0) return true;
+    const uint64_t hash = Fnv1a(kFnvOffset, body);
+    Assign(f);
+    if (!OfferAll(f->id, std::move(body), end, stop)) return false;
+    f->read = end;
+    f->hash = hash;
+    handler_->OnBacklog(f->id, 0);
+    return true;
+  }
+  std::string text;
+  const int64_t base = f->read;
+  if (Status s = ReadRange(fd, path, base, static_cast<int64_t>(st.size), &text); !s.ok()) {
+    counters_.errors.Add();
+    spdlog::warn("source.files: {}", s.message());
+    return true;
+  }
+  size_t at = 0;
+  while (!stop.load()) {
+    const RecordSpan span = WholeRecords(text, at, base == 0, f->ndjson, options_.max_message_bytes);
+    if (span.records == 0) break;
+    // JSON records go as a bare array of them; NDJSON lines as they are.
+    const std::string_view records = std::string_view(text).substr(span.first, span.end - span.first);
+    std::string body;
+    body.reserve(records.size() + 2);
+    if (!f->ndjson) body.push_back('[');
+    body.append(records);
+    if (!f->ndjson) body.push_back(']');
+    const int64_t end = base + static_cast<int64_t>(span.end);
+    const uint64_t hash = Fnv1a(f->hash, std::string_view(text).substr(at, span.end - at));
+    Assign(f);
+    if (!OfferAll(f->id, std::move(body), end, stop)) return false;
+    f->read = end;
+    f->hash = hash;
+    at = span.end;
+  }
+  // What is left is a record being written, or the trailer.
+  if (f->assigned) handler_->OnBacklog(f->id, 0);
+  return !stop.load();
+}
+
+void FolderSource::Assign(File* f) {
+  if (f->assigned) return;
+  f->assigned = true;
+  handler_->OnAssigned({f->id});
+}
+
+bool FolderSource::OfferAll(int32_t id, std::string body, int64_t end, const std::atomic<bool>& stop) {
+  auto owner = std::make_shared<std::string>(std::move(body));
+  SourceMessage m;
+  m.partition = id;
+  m.offset = end - 1;  // the handler's next offset is then `end`
+  m.data = owner->data();
+  m.size = owner->size();
+  m.owner = owner;
+  const size_t size = owner->size();
+  while (!handler_->Offer(m)) {
+    if (stop.load()) return false;
+    counters_.last_poll_ms.store(
+        std::chrono::duration_cast<std::chrono::milliseconds>(Clock::now().time_since_epoch()).count());
+    handler_->WaitForRoom(id, std::chrono::milliseconds(100));
+    Collect();
+  }
+  counters_.messages.Add();
+  counters_.bytes.Add(size);
+  return true;
+}
+
+void FolderSource::Collect() {
+  done_.clear();
+  handler_->CollectCompleted(&done_);
+  for (const auto& [id, next] : done_) {
+    auto it = by_id_.find(id);
+    if (it == by_id_.end()) continue;
+    File& f = files_[it->second];
+    f.applied = std::max(f.applied, next);
+  }
+  int64_t lag = 0;
+  for (const auto& [path, f] : files_) lag += std::max<int64_t>(0, f.read - f.applied);
+  lag_.store(lag);
+}
+
+void FolderSource::Retire(const std::atomic<bool>& stop) {
+  const auto now = Clock::now();
+  for (auto& [path, f] : files_) {
+    if (stop.load()) return;
+    if (!f.assigned || f.applied != f.read || now - f.changed < options_.idle_timeout) continue;
+    f.assigned = false;
+    handler_->OnRevoked({f.id});
+  }
+  size_t followed = 0;
+  for (const auto& [path, f] : files_) followed += f.assigned;
+  followed_.store(followed);
+}
+
+void FolderSource::Checkpoint(bool final) {
+  std::vector<int32_t> ids;
+  for (const auto& [path, f] : files_) {
+    if (f.assigned) ids.push_back(f.id);
+  }
+  if (!handler_->Drain(ids, options_.drain_budget)) {
+    spdlog::warn("source.files: in-flight messages not drained within {} ms; checkpoint skipped",
+                 options_.drain_budget.count());
+    return;
+  }
+  Collect();
+  if (!options_.checkpoint) return;
+  SourcePositions positions;
+  for (const auto& [path, f] : files_) {
+    // Drained: what was read is applied.
+    if (f.applied > 0 && f.applied == f.read) positions.files[path] = FilePosition{f.applied, f.hash};
+  }
+  options_.checkpoint(positions, final);
+}
+
+}  // namespace flowwatch::source

@@ -1,0 +1,213 @@
+// FolderSource and its record scanner: whole records only, Azure's block
+// layout growing in place, positions and their checks. The pipeline here is a
+// handler that applies what it is offered at once and records it; the whole
+// daemon over a followed folder is tests/integration/kafka/folder_test.cpp.
+#include "lib/source/file/folder_source.h"
+
+#include <catch2/catch.hpp>
+
+#include <filesystem>
+#include <fstream>
+#include <set>
+#include <thread>
+
+namespace flowwatch::source {
+namespace {
+
+namespace fs = std::filesystem;
+
+TEST_CASE("Whole records: the blob's head is skipped, a record still being written waits, the trailer ends them") {
+  const std::string blob = R"({"records":[{"a":"}{"},{"b":[1,{"c":"\"]"}]}]})";
+  RecordSpan s = WholeRecords(blob, 0, true, false, 1 << 20);
+  CHECK(s.records == 2);
+  CHECK(blob.substr(s.first, s.end - s.first) == R"({"a":"}{"},{"b":[1,{"c":"\"]"}]})");
+  // From the end of the last record: nothing until more is written.
+  CHECK(WholeRecords(blob, s.end, false, false, 1 << 20).records == 0);
+  // Cut anywhere inside the second record: only the first is whole.
+  const std::string cut = blob.substr(0, blob.find("[1,") + 5);
+  s = WholeRecords(cut, 0, true, false, 1 << 20);
+  CHECK(s.records == 1);
+  CHECK(cut.substr(s.first, s.end - s.first) == R"({"a":"}{"})");
+  // A head not yet complete: nothing.
+  CHECK(WholeRecords(R"({"reco)", 0, true, false, 1 << 20).records == 0);
+  // A bare array, and a bare record.
+  CHECK(WholeRecords(R"([{"x":1}, {"y":2}])", 0, true, false, 1 << 20).records == 2);
+  CHECK(WholeRecords(R"({"time":"t","properties":{}})", 0, true, false, 1 << 20).records == 1);
+  // Mid-file (not at its start), the text begins with the separator.
+  CHECK(WholeRecords(R"(,{"x":1}]})", 0, false, false, 1 << 20).records == 1);
+}
+
+TEST_CASE("Whole records: at most max_bytes a message (at least one), and NDJSON by whole lines") {
+  const std::string blob = R"({"records":[{"r":1111},{"r":2222},{"r":3333}]})";
+  // {"r":1111},{"r":2222} is 21 bytes.
+  CHECK(WholeRecords(blob, 0, true, false, 21).records == 2);
+  CHECK(WholeRecords(blob, 0, true, false, 20).records == 1);
+  const RecordSpan one = WholeRecords(blob, 0, true, false, 5);
+  CHECK(one.records == 1);  // one record even when it alone is larger
+  const RecordSpan rest = WholeRecords(blob, one.end, false, false, 1 << 20);
+  CHECK(rest.records == 2);
+  CHECK(blob.substr(rest.first, rest.end - rest.first) == R"({"r":2222},{"r":3333})");
+  const std::string nd = "{\"a\":1}\n{\"b\":2}\n{\"c\":";
+  const RecordSpan lines = WholeRecords(nd, 0, true, true, 1 << 20);
+  CHECK(lines.records == 2);
+  CHECK(lines.end == nd.rfind('\n') + 1);
+}
+
+// Applies every message at once and keeps what it was offered.
+class Recorder : public MessageHandler {
+ public:
+  bool Offer(SourceMessage& m) override {
+    std::lock_guard<std::mutex> lock(mu_);
+    bodies.emplace_back(m.data, m.size);
+    done_.emplace_back(m.partition, m.offset + 1);
+    assigned_seen.insert(m.partition);
+    return true;
+  }
+  void WaitForRoom(int32_t, std::chrono::milliseconds) override {}
+  void CollectCompleted(std::vector<std::pair<int32_t, int64_t>>* out) override {
+    std::lock_guard<std::mutex> lock(mu_);
+    out->insert(out->end(), done_.begin(), done_.end());
+    done_.clear();
+  }
+  bool Drain(const std::vector<int32_t>&, std::chrono::milliseconds) override { return true; }
+  void OnBacklog(int32_t, int64_t) override {}
+  void OnAssigned(const std::vector<int32_t>& p) override {
+    std::lock_guard<std::mutex> lock(mu_);
+    assigned += p.size();
+  }
+  void OnRevoked(const std::vector<int32_t>& p) override {
+    std::lock_guard<std::mutex> lock(mu_);
+    revoked += p.size();
+  }
+  std::vector<std::string> Bodies() {
+    std::lock_guard<std::mutex> lock(mu_);
+    return bodies;
+  }
+
+  std::vector<std::string> bodies;
+  std::set<int32_t> assigned_seen;
+  size_t assigned = 0, revoked = 0;
+
+ private:
+  std::mutex mu_;
+  std::vector<std::pair<int32_t, int64_t>> done_;
+};
+
+struct Folder {
+  Folder() : root(fs::temp_directory_path() / ("fw-folder-source-" + std::to_string(::getpid()))) {
+    fs::remove_all(root);
+    fs::create_directories(root / "y=2021/m=05/d=03/h=00/m=00");
+  }
+  ~Folder() { fs::remove_all(root); }
+  std::string blob() const { return (root / "y=2021/m=05/d=03/h=00/m=00/PT1H.json").string(); }
+  fs::path root;
+};
+
+// Runs the source until pred holds (or 10 s), then stops it; the positions of
+// its final checkpoint.
+SourcePositions RunUntil(FolderSourceOptions o, Recorder* r, const std::function<bool()>& pred) {
+  SourcePositions last;
+  o.poll_interval = std::chrono::milliseconds(20);
+  o.checkpoint = [&](const SourcePositions& p, bool) { last = p; };
+  auto source = FolderSource::Create(o, r);
+  REQUIRE(source.ok());
+  std::atomic<bool> stop{false};
+  std::thread t([&] { REQUIRE((*source)->Run(stop, {}).ok()); });
+  const auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(10);
+  while (!pred() && std::chrono::steady_clock::now() < deadline) std::this_thread::sleep_for(std::chrono::milliseconds(10));
+  stop = true;
+  t.join();
+  return last;
+}
+
+TEST_CASE("A blob growing as Azure writes it is read record by record, each once, and its position checkpointed") {
+  Folder dir;
+  { std::ofstream(dir.blob()) << R"({"records":[{"n":1},{"n":2)"; }  // the second record half written
+  FolderSourceOptions o;
+  o.folders = {dir.root.string()};
+  Recorder r;
+  SourcePositions at = RunUntil(o, &r, [&] { return r.Bodies().size() == 1; });
+  REQUIRE(r.Bodies() == std::vector<std::string>{R"([{"n":1}])"});
+  REQUIRE(at.files.size() == 1);
+  CHECK(at.files.begin()->second.bytes == static_cast<int64_t>(std::string(R"({"records":[{"n":1})").size()));
+
+  // Completed, the trailer written, then the next minute's record before it.
+  { std::ofstream(dir.blob()) << R"({"records":[{"n":1},{"n":2}]})"; }
+  o.resume = at.files;
+  Recorder r2;
+  at = RunUntil(o, &r2, [&] { return r2.Bodies().size() == 1; });
+  CHECK(r2.Bodies() == std::vector<std::string>{R"([{"n":2}])"});
+  {
+    std::fstream f(dir.blob(), std::ios::in | std::ios::out);
+    f.seekp(-2, std::ios::end);
+    f << R"(,{"n":3}]})";
+  }
+  o.resume = at.files;
+  Recorder r3;
+  at = RunUntil(o, &r3, [&] { return r3.Bodies().size() == 1; });
+  CHECK(r3.Bodies() == std::vector<std::string>{R"([{"n":3}])"});
+  CHECK(at.files.begin()->second.bytes == static_cast<int64_t>(fs::file_size(dir.blob())) - 2);
+}
+
+TEST_CASE("A checkpoint's position whose bytes changed is read again from the start, and the same bytes read on") {
+  Folder dir;
+  { std::ofstream(dir.blob()) << R"({"records":[{"n":1},{"n":2}]})"; }
+  FolderSourceOptions o;
+  o.folders = {dir.root.string()};
+  Recorder r;
+  const SourcePositions at = RunUntil(o, &r, [&] { return r.Bodies().size() == 1; });
+  // Replaced by the same bytes plus one more record: only the new one.
+  { std::ofstream(dir.blob() + ".tmp") << R"({"records":[{"n":1},{"n":2},{"n":3}]})"; }
+  fs::rename(dir.blob() + ".tmp", dir.blob());
+  o.resume = at.files;
+  Recorder same;
+  RunUntil(o, &same, [&] { return same.Bodies().size() == 1; });
+  CHECK(same.Bodies() == std::vector<std::string>{R"([{"n":3}])"});
+  // Rewritten with other bytes: the whole file again.
+  { std::ofstream(dir.blob()) << R"({"records":[{"n":9},{"n":8},{"n":7}]})"; }
+  Recorder other;
+  RunUntil(o, &other, [&] { return other.Bodies().size() == 1; });
+  CHECK(other.Bodies() == std::vector<std::string>{R"([{"n":9},{"n":8},{"n":7}])"});
+}
+
+TEST_CASE("A .gz file is read whole once its size holds still, and a folder that is not one is refused by name") {
+  Folder dir;
+  const std::string gz = (dir.root / "y=2021/m=05/d=03/h=00/m=00/PT1H.json.gz").string();
+  { std::ofstream(gz, std::ios::binary) << std::string("\x1f\x8b not really gzip", 18); }
+  FolderSourceOptions o;
+  o.folders = {dir.root.string()};
+  Recorder r;
+  const SourcePositions at = RunUntil(o, &r, [&] { return r.Bodies().size() == 1; });
+  CHECK(r.Bodies().size() == 1);
+  CHECK(r.Bodies()[0].size() == 18);
+  CHECK(at.files.at(gz).bytes == 18);
+  o.folders = {(dir.root / "missing").string()};
+  Recorder none;
+  auto refused = FolderSource::Create(o, &none);
+  REQUIRE(!refused.ok());
+  CHECK(refused.status().message() == "source.files: " + (dir.root / "missing").string() + " is not a folder");
+}
+
+TEST_CASE("A file read to its end and still for idle_timeout is retired, and taken up again when it grows") {
+  Folder dir;
+  { std::ofstream(dir.blob()) << R"({"records":[{"n":1}]})"; }
+  FolderSourceOptions o;
+  o.folders = {dir.root.string()};
+  o.idle_timeout = std::chrono::milliseconds(100);
+  Recorder r;
+  std::atomic<bool> grown{false};
+  RunUntil(o, &r, [&] {
+    if (r.revoked == 1 && !grown.exchange(true)) {
+      std::fstream f(dir.blob(), std::ios::in | std::ios::out);
+      f.seekp(-2, std::ios::end);
+      f << R"(,{"n":2}]})";
+    }
+    return r.Bodies().size() == 2 && r.revoked == 2;
+  });
+  CHECK(r.Bodies() == std::vector<std::string>{R"([{"n":1}])", R"([{"n":2}])"});
+  CHECK(r.assigned == 2);
+  CHECK(r.revoked == 2);
+}
+
+}  // namespace
+}  // namespace flowwatch::source
