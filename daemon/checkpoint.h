@@ -3,7 +3,7 @@
 // (docs/checkpoint_format.md):
 //   meta      u32 shard count, the topic (or "files" for followed folders),
 //             (partition, next offset) pairs
-//   files     (path, bytes applied, their FNV-1a 64) of followed files (only when any)
+//   files     (path, bytes applied, their fingerprint) of followed files (only when any)
 //   frontier  i64 the largest event time the source had delivered (only when any)
 //   names     the VM and NSG rule names the state's ids stand for
 //   shard.<i> ShardPipeline::Save of shard i (counters, de-duplication window,

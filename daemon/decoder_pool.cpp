@@ -131,7 +131,11 @@ void DecoderPool::Process(int index, source::SourceMessage& m) {
   p.last_activity = Clock::now();
   p.delivered = true;
   if (p.in_flight > 0) --p.in_flight;
-  if (p.assigned) d.acks.push_back(std::move(ack));
+  if (p.assigned) {
+    d.acks.push_back(std::move(ack));
+  } else if (p.in_flight == 0) {
+    d.partitions.erase(m.partition);  // revoked meanwhile: see OnRevoked
+  }
   d.stats = after;
 }
 
@@ -227,6 +231,13 @@ void DecoderPool::OnBacklog(int32_t partition, int64_t backlog) {
   d.partitions[partition].backlog = backlog;
 }
 
+void DecoderPool::OnProgressFloor(int32_t partition, int64_t ms) {
+  Decoder& d = For(partition);
+  std::lock_guard<std::mutex> lock(d.mu);
+  Partition& p = d.partitions[partition];
+  p.max_time_ms = std::max(p.max_time_ms, ms);
+}
+
 void DecoderPool::Rebalance(const std::vector<int32_t>& partitions, const std::function<void(Decoder&, int32_t)>& change) {
   const auto now = Clock::now();
   std::lock_guard<std::mutex> rebalance(rebalance_mu_);
@@ -256,6 +267,9 @@ void DecoderPool::OnRevoked(const std::vector<int32_t>& partitions) {
     p.assigned = false;
     // Its completions are no longer ours to report (its new owner commits).
     std::erase_if(d.acks, [&](const Ack& a) { return a.partition == id; });
+    // Forgotten unless a message of it is still being decoded (a followed
+    // folder retires a file an hour: the map must not grow with them).
+    if (p.in_flight == 0) d.partitions.erase(id);
   });
 }
 

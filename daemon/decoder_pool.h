@@ -76,6 +76,7 @@ class DecoderPool : public source::MessageHandler {
   void CollectCompleted(std::vector<std::pair<int32_t, int64_t>>* out) override;
   bool Drain(const std::vector<int32_t>& partitions, std::chrono::milliseconds budget) override;
   void OnBacklog(int32_t partition, int64_t backlog) override;
+  void OnProgressFloor(int32_t partition, int64_t ms) override;
   void OnAssigned(const std::vector<int32_t>& partitions) override;
   void OnRevoked(const std::vector<int32_t>& partitions) override;
 

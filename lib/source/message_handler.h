@@ -52,6 +52,11 @@ class MessageHandler {
   // not idle, however long it has been silent (a broker outage, a rebalance).
   virtual void OnBacklog(int32_t partition, int64_t backlog) = 0;
 
+  // Every message of this partition still to come carries event times from
+  // `ms` on (a followed file's hour folder): until it delivers, the partition
+  // holds event time back at `ms`, not from moving at all. Optional.
+  virtual void OnProgressFloor(int32_t /*partition*/, int64_t /*ms*/) {}
+
   // The group gave or took partitions. Messages of a revoked partition that
   // are still in flight may finish, but must no longer be reported complete.
   virtual void OnAssigned(const std::vector<int32_t>& partitions) = 0;

@@ -42,7 +42,8 @@ struct SourceCounters {
 };
 
 // A followed file's position: the bytes applied, and a fingerprint of them
-// (FNV-1a 64), so that a file replaced by the same bytes goes on from there.
+// (their length and their first and last 4 KiB, hashed), so that a file
+// replaced by the same bytes goes on from there.
 struct FilePosition {
   int64_t bytes = 0;
   uint64_t hash = 0;

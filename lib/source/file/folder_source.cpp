@@ -10,11 +10,16 @@
 #include <filesystem>
 #include <thread>
 
+#include "lib/common/hash.h"
 #include "lib/source/file/input_files.h"
 
 namespace flowwatch::source {
 namespace fs = std::filesystem;
 using Clock = std::chrono::steady_clock;
+
+// Bytes after a blob's last record that hold no record: its `]}` trailer and
+// perhaps a newline (a flow-log record is hundreds of bytes).
+constexpr int64_t kTrailerSlack = 16;
 
 namespace {
 
@@ -22,14 +27,19 @@ bool EndsWith(const std::string& s, std::string_view suffix) {
   return s.size() >= suffix.size() && s.compare(s.size() - suffix.size(), suffix.size(), suffix) == 0;
 }
 
-constexpr uint64_t kFnvOffset = 14695981039346656037ull;
-
-uint64_t Fnv1a(uint64_t h, std::string_view bytes) {
-  for (const char c : bytes) {
-    h ^= static_cast<unsigned char>(c);
-    h *= 1099511628211ull;
-  }
-  return h;
+// A file's first bytes up to `bytes`: its first and last 4 KiB before there
+// and the length, hashed (lib/common/hash.h). Cheap to keep and to check (two
+// reads of 4 KiB), whatever the file's size; a rewrite that keeps both ends
+// and the length goes unnoticed (copiers rewrite whole blobs, and Azure's
+// records start with their time). 0 if the bytes cannot be read.
+uint64_t Fingerprint(int fd, int64_t bytes) {
+  constexpr int64_t kEnd = 4096;
+  char head[kEnd], tail[kEnd];
+  const int64_t n = std::min(bytes, kEnd);
+  if (::pread(fd, head, static_cast<size_t>(n), 0) != n) return 0;
+  if (::pread(fd, tail, static_cast<size_t>(n), bytes - n) != n) return 0;
+  return HashCombine(HashBytes(head, static_cast<size_t>(n), static_cast<uint64_t>(bytes)),
+                     HashBytes(tail, static_cast<size_t>(n)));
 }
 
 bool IsSpace(char c) { return c == ' ' || c == '\n' || c == '\r' || c == '\t'; }
@@ -51,12 +61,16 @@ size_t ValueEnd(std::string_view text, size_t pos) {
   for (size_t i = pos; i < n; ++i) {
     const char c = text[i];
     if (in_string) {
-      if (c == '\\') {
-        ++i;
-      } else if (c == '"') {
-        in_string = false;
-        if (depth == 0) return i + 1;
-      }
+      // Most of a record is strings: jump to the next quote, then see whether
+      // an odd run of backslashes escapes it.
+      const void* q = std::memchr(text.data() + i, '"', n - i);
+      if (q == nullptr) return std::string_view::npos;
+      i = static_cast<size_t>(static_cast<const char*>(q) - text.data());
+      size_t slashes = 0;
+      while (i - slashes > pos && text[i - slashes - 1] == '\\') ++slashes;
+      if (slashes % 2 == 1) continue;
+      in_string = false;
+      if (depth == 0) return i + 1;
       continue;
     }
     if (c == '"') {
@@ -241,6 +255,7 @@ void FolderSource::Poll(const std::atomic<bool>& stop) {
       f.gz = EndsWith(in.path, ".gz");
       f.ndjson = EndsWith(in.path, ".ndjson") || EndsWith(in.path, ".ndjson.gz");
       f.changed = Clock::now();
+      f.hint = in.time_hint_ms;
       if (auto r = options_.resume.find(in.path); r != options_.resume.end()) {
         f.read = f.applied = r->second.bytes;
         f.hash = r->second.hash;
@@ -272,11 +287,19 @@ void FolderSource::Poll(const std::atomic<bool>& stop) {
   for (size_t i = 0; i < found.size(); ++i) {
     if (stop.load()) return;
     if (i == 0 || found[i].time_hint_ms != found[i - 1].time_hint_ms) {
+      newest_hint_ = std::max(newest_hint_, found[i].time_hint_ms);
+      Collect();
+      Retire(stop);
       for (size_t j = i; j < found.size() && found[j].time_hint_ms == found[i].time_hint_ms; ++j) {
         File& g = files_[found[j].path];
-        if (static_cast<int64_t>(found[j].size_bytes) == g.read) continue;  // nothing new
+        const int64_t size = static_cast<int64_t>(found[j].size_bytes);
+        // Nothing new: the size it had when last read (a JSON blob keeps its
+        // trailer beyond the last record read), or a position from the
+        // checkpoint with no more than a trailer after it.
+        if (size == static_cast<int64_t>(g.size) || (g.size == 0 && size <= g.read + kTrailerSlack)) continue;
         Assign(&g);
-        handler_->OnBacklog(g.id, std::max<int64_t>(1, static_cast<int64_t>(found[j].size_bytes) - g.read));
+        handler_->OnBacklog(g.id, std::max<int64_t>(1, size - g.read));
+        if (g.hint != INT64_MIN) handler_->OnProgressFloor(g.id, g.hint);  // its records are of that hour
       }
     }
     File& f = files_[found[i].path];
@@ -321,12 +344,7 @@ bool FolderSource::ReadNew(const std::string& path, File* f, const std::atomic<b
   }
   const bool shorter = size < f->read;
   if (f->read > 0 && (replaced || shorter || f->resumed || (f->gz && size != f->read))) {
-    bool same = false;
-    if (!shorter && !(f->gz && size != f->read)) {
-      std::string prefix;
-      same = ReadRange(fd, path, 0, f->read, &prefix).ok() &&
-             static_cast<int64_t>(prefix.size()) == f->read && Fnv1a(kFnvOffset, prefix) == f->hash;
-    }
+    const bool same = !shorter && !(f->gz && size != f->read) && Fingerprint(fd, f->read) == f->hash;
     if (same && replaced) {
       spdlog::info("source.files: {} was replaced; its first {} bytes are the ones read: reading on from there", path,
                    f->read);
@@ -339,7 +357,7 @@ bool FolderSource::ReadNew(const std::string& path, File* f, const std::atomic<b
         Collect();
       }
       f->read = f->applied = 0;
-      f->hash = kFnvOffset;
+      f->hash = 0;
     }
   }
   f->short_since.reset();
@@ -356,11 +374,10 @@ bool FolderSource::ReadNew(const std::string& path, File* f, const std::atomic<b
     }
     const int64_t end = static_cast<int64_t>(body.size());
     if (end == 0) return true;
-    const uint64_t hash = Fnv1a(kFnvOffset, body);
     Assign(f);
     if (!OfferAll(f->id, std::move(body), end, stop)) return false;
     f->read = end;
-    f->hash = hash;
+    f->hash = Fingerprint(fd, end);
     handler_->OnBacklog(f->id, 0);
     return true;
   }
@@ -383,11 +400,10 @@ bool FolderSource::ReadNew(const std::string& path, File* f, const std::atomic<b
     body.append(records);
     if (!f->ndjson) body.push_back(']');
     const int64_t end = base + static_cast<int64_t>(span.end);
-    const uint64_t hash = Fnv1a(f->hash, std::string_view(text).substr(at, span.end - at));
     Assign(f);
     if (!OfferAll(f->id, std::move(body), end, stop)) return false;
     f->read = end;
-    f->hash = hash;
+    f->hash = Fingerprint(fd, end);
     at = span.end;
   }
   // What is left is a record being written, or the trailer.
@@ -440,7 +456,12 @@ void FolderSource::Retire(const std::atomic<bool>& stop) {
   const auto now = Clock::now();
   for (auto& [path, f] : files_) {
     if (stop.load()) return;
-    if (!f.assigned || f.applied != f.read || now - f.changed < options_.idle_timeout) continue;
+    if (!f.assigned || f.applied != f.read) continue;
+    // An hour that newer hours' files follow is over (Azure writes the current
+    // hour's blob): applied, it retires at once, so that a catch-up over days
+    // of blobs moves event time on as it reads, not idle_timeout behind.
+    const bool hour_over = f.hint != INT64_MIN && f.hint < newest_hint_;
+    if (!hour_over && now - f.changed < options_.idle_timeout) continue;
     f.assigned = false;
     handler_->OnRevoked({f.id});
   }

@@ -19,14 +19,16 @@
 //
 // A file replaced (another inode), shrunk, or known only from a checkpoint is
 // read on from its position only if the bytes before it are still the ones
-// read (an FNV-1a 64 of them is kept): a copier's rename of the same bytes, or
+// read (a fingerprint of them is kept: the length, the first and the last 4 KiB
+// before the position): a copier's rename of the same bytes, or
 // a truncate-and-rewrite in place (a file shorter than its position gets
 // idle_timeout to grow back). Otherwise it was rewritten and is read again
 // from its start: de-duplication drops what it saw within its window, and
 // older flows count again (a changed blob is new data). A file read to its end
-// whose size has held still for idle_timeout is retired (revoked from the
-// pipeline: it no longer holds event time back) and taken up again if it
-// grows. A deleted file is forgotten.
+// whose size has held still for idle_timeout, or whose hour newer hours'
+// files follow, is retired (revoked from the pipeline: it no longer holds
+// event time back) and taken up again if it grows. A deleted file is
+// forgotten.
 //
 // Checkpoints: every checkpoint_interval (and at stop) the source stops
 // reading, drains what is in flight, and calls checkpoint(positions, final)
@@ -107,9 +109,10 @@ class FolderSource : public Source {
     uint64_t size = 0;           // as last seen
     int64_t read = 0;            // bytes offered to the pipeline
     int64_t applied = 0;         // bytes the pipeline has applied
-    uint64_t hash = 14695981039346656037ull;  // FNV-1a 64 of the bytes read
+    uint64_t hash = 0;           // Fingerprint of the bytes read (folder_source.cpp)
     std::optional<std::chrono::steady_clock::time_point> short_since;  // shorter than read since
     std::chrono::steady_clock::time_point changed;  // when its size last changed (or it was found)
+    int64_t hint = INT64_MIN;    // the hour its path names
     bool seen = false;           // in this poll's walk
     bool resumed = false;        // read is the checkpoint's, not yet checked against the file
   };
@@ -129,6 +132,7 @@ class FolderSource : public Source {
   std::map<std::string, File> files_;
   std::map<int32_t, std::string> by_id_;
   int32_t next_id_ = 0;
+  int64_t newest_hint_ = INT64_MIN;  // the newest hour any file's path names
   std::vector<std::pair<int32_t, int64_t>> done_;
   SourceCounters counters_;
   std::atomic<size_t> followed_{0};
