@@ -45,10 +45,11 @@ if command -v clang++ >/dev/null; then
     name="$(basename "$target")"
     corpus="$FLOWWATCH_ROOT/tests/fuzz/corpus/${name#fuzz_}"
     work="$(mktemp -d)"
-    if ! "$target" -max_total_time="$FUZZ_SECONDS" -rss_limit_mb=2048 -print_final_stats=1 \
+    # -timeout: an input that runs for 10 s is a hang, reported as one (timeout-*).
+    if ! "$target" -max_total_time="$FUZZ_SECONDS" -timeout=10 -rss_limit_mb=2048 -print_final_stats=1 \
         "$work" "$corpus" >"$work.log" 2>&1; then
       tail -n 60 "$work.log" >&2
-      echo "fuzz target $name failed: the crashing input is in $PWD (crash-*); add it to $corpus" >&2
+      echo "fuzz target $name failed: the crashing input is in $PWD (crash-* or timeout-*); add it to $corpus" >&2
       exit 1
     fi
     echo "  $name: $(grep -E '^stat::number_of_executed_units' "$work.log" | awk '{print $2}') runs, no failures"

@@ -49,8 +49,9 @@ bool IsSpace(char c) { return c == ' ' || c == '\n' || c == '\r' || c == '\t'; }
 size_t ValueEnd(std::string_view text, size_t pos) {
   const size_t n = text.size();
   if (text[pos] != '{' && text[pos] != '[' && text[pos] != '"') {
-    // A scalar: up to the next separator. Complete only if one follows.
-    for (size_t i = pos; i < n; ++i) {
+    // A scalar (or a stray character: one byte at least, so that a scan
+    // always moves on): up to the next separator. Complete only if one follows.
+    for (size_t i = pos + 1; i < n; ++i) {
       const char c = text[i];
       if (c == ',' || c == ']' || c == '}' || IsSpace(c)) return i;
     }
@@ -350,7 +351,7 @@ bool FolderSource::ReadNew(const std::string& path, File* f, const std::atomic<b
                    f->read);
     } else if (!same) {
       spdlog::warn("source.files: {} was {}: reading it again from its start (de-duplication drops what it has seen "
-                   "within detection's de-duplication window)",
+                   "within dedup.window)",
                    path, shorter ? "truncated" : f->resumed ? "changed since the checkpoint" : "rewritten");
       if (f->assigned) {
         handler_->Drain({f->id}, options_.drain_budget);
@@ -381,30 +382,41 @@ bool FolderSource::ReadNew(const std::string& path, File* f, const std::atomic<b
     handler_->OnBacklog(f->id, 0);
     return true;
   }
+  // In chunks of read_chunk_bytes (doubled while one record does not fit), so
+  // that a large blob costs a chunk of memory, not its size.
   std::string text;
-  const int64_t base = f->read;
-  if (Status s = ReadRange(fd, path, base, static_cast<int64_t>(st.size), &text); !s.ok()) {
-    counters_.errors.Add();
-    spdlog::warn("source.files: {}", s.message());
-    return true;
-  }
-  size_t at = 0;
-  while (!stop.load()) {
-    const RecordSpan span = WholeRecords(text, at, base == 0, f->ndjson, options_.max_message_bytes);
-    if (span.records == 0) break;
-    // JSON records go as a bare array of them; NDJSON lines as they are.
-    const std::string_view records = std::string_view(text).substr(span.first, span.end - span.first);
-    std::string body;
-    body.reserve(records.size() + 2);
-    if (!f->ndjson) body.push_back('[');
-    body.append(records);
-    if (!f->ndjson) body.push_back(']');
-    const int64_t end = base + static_cast<int64_t>(span.end);
-    Assign(f);
-    if (!OfferAll(f->id, std::move(body), end, stop)) return false;
-    f->read = end;
-    f->hash = Fingerprint(fd, end);
-    at = span.end;
+  int64_t chunk = static_cast<int64_t>(std::max<size_t>(options_.read_chunk_bytes, 1));
+  for (int64_t base = f->read; base < size && !stop.load();) {
+    const int64_t want = std::min(size, base + chunk);
+    if (Status s = ReadRange(fd, path, base, want, &text); !s.ok()) {
+      counters_.errors.Add();
+      spdlog::warn("source.files: {}", s.message());
+      return true;
+    }
+    size_t at = 0;
+    while (!stop.load()) {
+      const RecordSpan span = WholeRecords(text, at, base == 0, f->ndjson, options_.max_message_bytes);
+      if (span.records == 0) break;
+      // JSON records go as a bare array of them; NDJSON lines as they are.
+      const std::string_view records = std::string_view(text).substr(span.first, span.end - span.first);
+      std::string body;
+      body.reserve(records.size() + 2);
+      if (!f->ndjson) body.push_back('[');
+      body.append(records);
+      if (!f->ndjson) body.push_back(']');
+      const int64_t end = base + static_cast<int64_t>(span.end);
+      Assign(f);
+      if (!OfferAll(f->id, std::move(body), end, stop)) return false;
+      f->read = end;
+      f->hash = Fingerprint(fd, end);
+      at = span.end;
+    }
+    if (want == size || static_cast<int64_t>(text.size()) < want - base) break;  // read to the end
+    if (at == 0) {
+      chunk *= 2;  // one record longer than the chunk
+    } else {
+      base = f->read;
+    }
   }
   // What is left is a record being written, or the trailer.
   if (f->assigned) handler_->OnBacklog(f->id, 0);

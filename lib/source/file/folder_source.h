@@ -66,6 +66,7 @@ struct FolderSourceOptions {
   std::chrono::milliseconds poll_interval{2000};
   std::chrono::milliseconds idle_timeout{30000};  // a file still this long, read to its end, is retired
   size_t max_message_bytes = 4u << 20;
+  size_t read_chunk_bytes = 8u << 20;  // read at a time (more while one record is larger)
   std::chrono::milliseconds drain_budget{30000};
   std::function<void(const SourcePositions& positions, bool final)> checkpoint;
   std::chrono::milliseconds checkpoint_interval{30000};
