@@ -16,7 +16,7 @@ metrics::MetricFamilies DaemonMetrics(const DaemonSnapshot& s) {
     m.Gauge("flowwatch_source_consumer_lag_messages",
             "Messages behind the end of the assigned partitions (updated every 500 ms).", d(s.lag));
   }
-  m.Gauge("flowwatch_source_partitions_assigned", "Partitions this process holds.", d(s.partitions_assigned));
+  m.Gauge("flowwatch_source_partitions_assigned", "Partitions this process holds (with source.files: the files followed, not yet retired).", d(s.partitions_assigned));
   m.Gauge("flowwatch_ready", "1 when /readyz answers 200: partitions assigned and the last checkpoint written.",
           s.ready ? 1 : 0);
   for (const auto& [p, backlog] : s.partition_backlog) {

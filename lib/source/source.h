@@ -76,7 +76,8 @@ class Source {
   virtual size_t assigned_count() const = 0;
   // For readiness: "" when ready, else why not ("no partitions assigned").
   virtual std::string not_ready() const = 0;
-  // What is waiting beyond what was read (Kafka: messages; files: bytes); -1 unknown.
+  // Messages waiting: in the broker (Kafka), or read and not yet applied
+  // (files, whose unread records are not counted); -1 unknown.
   virtual int64_t lag() const = 0;
 };
 

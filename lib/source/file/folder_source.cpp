@@ -453,15 +453,14 @@ bool FolderSource::OfferAll(int32_t id, std::string body, int64_t end, const std
 void FolderSource::Collect() {
   done_.clear();
   handler_->CollectCompleted(&done_);
+  completed_ += done_.size();
   for (const auto& [id, next] : done_) {
     auto it = by_id_.find(id);
     if (it == by_id_.end()) continue;
     File& f = files_[it->second];
     f.applied = std::max(f.applied, next);
   }
-  int64_t lag = 0;
-  for (const auto& [path, f] : files_) lag += std::max<int64_t>(0, f.read - f.applied);
-  lag_.store(lag);
+  lag_.store(static_cast<int64_t>(counters_.messages.value() - completed_));
 }
 
 void FolderSource::Retire(const std::atomic<bool>& stop) {

@@ -138,7 +138,8 @@ class FolderSource : public Source {
   SourceCounters counters_;
   std::atomic<size_t> followed_{0};
   std::atomic<bool> polled_{false};
-  std::atomic<int64_t> lag_{-1};
+  uint64_t completed_ = 0;           // messages the pipeline has applied
+  std::atomic<int64_t> lag_{-1};     // messages read, not yet applied
   LogLimiter log_limiter_;
 };
 
