@@ -54,6 +54,41 @@ Status PrepareStateDir(const std::string& dir) {
   return Status::Ok();
 }
 
+using CheckpointFn = std::function<void(const source::SourcePositions&, bool final)>;
+
+// The configured source (Kafka, or followed folders), resuming at the restored
+// checkpoint's positions and checkpointing through `checkpoint`. *kafka gets
+// the Kafka source, whose own figures the summary and /metrics report.
+Result<std::unique_ptr<source::Source>> MakeSource(const config::Config& cfg, const source::kafka::ClientConfig& client,
+                                                   const CheckpointMeta& restored, const CheckpointFn& checkpoint,
+                                                   DecoderPool* pool, source::kafka::KafkaSource** kafka) {
+  if (!cfg.source.kafka_configured) {
+    source::FolderSourceOptions o;
+    o.folders = cfg.source.files;
+    o.poll_interval = cfg.source.poll_interval;
+    o.idle_timeout = cfg.source.idle_timeout;
+    o.checkpoint = checkpoint;
+    o.checkpoint_interval = cfg.state.checkpoint_interval;
+    o.resume = restored.files;
+    auto created = source::FolderSource::Create(o, pool);
+    if (!created.ok()) return created.status();
+    return std::unique_ptr<source::Source>(std::move(created).value());
+  }
+  source::kafka::KafkaSourceOptions o;
+  o.client = client;
+  o.dead_letter_topic = cfg.source.kafka.dead_letter_topic;
+  o.commit_interval = cfg.source.kafka.commit_interval;
+  o.checkpoint_interval = cfg.state.checkpoint_interval;
+  o.resume_offsets = restored.offsets;
+  o.checkpoint = [checkpoint](const std::map<int32_t, int64_t>& offsets, bool final) {
+    checkpoint(source::SourcePositions{offsets, {}}, final);
+  };
+  auto created = source::kafka::KafkaSource::Create(o, pool);
+  if (!created.ok()) return created.status();
+  *kafka = created->get();
+  return std::unique_ptr<source::Source>(std::move(created).value());
+}
+
 }  // namespace
 
 int RunDaemon(const RunOptions& options) {
@@ -215,39 +250,12 @@ int RunDaemon(const RunOptions& options) {
     checkpoints.Submit(std::move(c), positions,
                        std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count(), final);
   };
-  std::unique_ptr<source::Source> source;
-  if (from_files) {
-    source::FolderSourceOptions o;
-    o.folders = cfg.source.files;
-    o.poll_interval = cfg.source.poll_interval;
-    o.idle_timeout = cfg.source.idle_timeout;
-    o.checkpoint = take_checkpoint;
-    o.checkpoint_interval = cfg.state.checkpoint_interval;
-    o.resume = restored.files;
-    auto created = source::FolderSource::Create(o, &pool);
-    if (!created.ok()) {
-      spdlog::error("{}: {}", options.config_path, created.status().message());
-      return kExitConfig;
-    }
-    source = std::move(created).value();
-  } else {
-    source::kafka::KafkaSourceOptions o;
-    o.client = client.value();
-    o.dead_letter_topic = cfg.source.kafka.dead_letter_topic;
-    o.commit_interval = cfg.source.kafka.commit_interval;
-    o.checkpoint_interval = cfg.state.checkpoint_interval;
-    o.resume_offsets = restored.offsets;
-    o.checkpoint = [&](const std::map<int32_t, int64_t>& offsets, bool final) {
-      take_checkpoint(source::SourcePositions{offsets, {}}, final);
-    };
-    auto created = source::kafka::KafkaSource::Create(o, &pool);
-    if (!created.ok()) {
-      spdlog::error("{}: {}", options.config_path, created.status().message());
-      return kExitConfig;
-    }
-    kafka = created->get();
-    source = std::move(created).value();
+  auto made = MakeSource(cfg, client.value(), restored, take_checkpoint, &pool, &kafka);
+  if (!made.ok()) {
+    spdlog::error("{}: {}", options.config_path, made.status().message());
+    return kExitConfig;
   }
+  std::unique_ptr<source::Source> source = std::move(made).value();
   source_ptr = source.get();
 
   const auto started = std::chrono::steady_clock::now();
