@@ -15,7 +15,13 @@
 //    read again whole if it changes (de-duplication keeps the counts right).
 // A message is at most max_message_bytes of whole records (a bare JSON array
 // of them), its offset the byte after its last record minus one, so that the
-// handler's "next offset" is the file position applied.
+// handler's "next offset" is the file position applied. A file is read
+// read_chunk_bytes at a time (more while one record is larger).
+//
+// Event time: before the first of an hour's files is read, every file of that
+// hour with new bytes joins the pipeline (OnAssigned), holding event time back
+// at its hour's start (OnProgressFloor) until it delivers, so that no NIC is
+// late for the buckets another's records close.
 //
 // A file replaced (another inode), shrunk, or known only from a checkpoint is
 // read on from its position only if the bytes before it are still the ones
