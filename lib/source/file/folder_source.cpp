@@ -17,11 +17,15 @@ namespace flowwatch::source {
 namespace fs = std::filesystem;
 using Clock = std::chrono::steady_clock;
 
+namespace {
+
 // Bytes after a blob's last record that hold no record: its `]}` trailer and
 // perhaps a newline (a flow-log record is hundreds of bytes).
 constexpr int64_t kTrailerSlack = 16;
 
-namespace {
+int64_t NowMs() {
+  return std::chrono::duration_cast<std::chrono::milliseconds>(Clock::now().time_since_epoch()).count();
+}
 
 bool EndsWith(const std::string& s, std::string_view suffix) {
   return s.size() >= suffix.size() && s.compare(s.size() - suffix.size(), suffix.size(), suffix) == 0;
@@ -159,15 +163,13 @@ RecordSpan WholeRecords(std::string_view text, size_t from, bool at_file_start, 
     pos = RecordsStart(text);
     if (pos == std::string_view::npos) return span;
   }
-  bool first = true;
   while (true) {
     while (pos < text.size() && (IsSpace(text[pos]) || text[pos] == ',')) ++pos;
     if (pos >= text.size() || text[pos] == ']') break;  // more to come, or the trailer
     const size_t end = ValueEnd(text, pos);
     if (end == std::string_view::npos) break;  // a record still being written
     if (span.records > 0 && end - span.first > max_bytes) break;
-    if (first) span.first = pos;
-    first = false;
+    if (span.records == 0) span.first = pos;
     span.end = end;
     ++span.records;
     pos = end;
@@ -203,8 +205,7 @@ Status FolderSource::Run(const std::atomic<bool>& stop, const std::function<void
     if (on_turn) on_turn();
     const auto wake = Clock::now() + options_.poll_interval;
     while (!stop.load() && Clock::now() < wake) {
-      counters_.last_poll_ms.store(
-          std::chrono::duration_cast<std::chrono::milliseconds>(Clock::now().time_since_epoch()).count());
+      counters_.last_poll_ms.store(NowMs());
       std::this_thread::sleep_for(std::chrono::milliseconds(50));
       Collect();
     }
@@ -215,8 +216,7 @@ Status FolderSource::Run(const std::atomic<bool>& stop, const std::function<void
 }
 
 void FolderSource::Poll(const std::atomic<bool>& stop) {
-  counters_.last_poll_ms.store(
-      std::chrono::duration_cast<std::chrono::milliseconds>(Clock::now().time_since_epoch()).count());
+  counters_.last_poll_ms.store(NowMs());
   // The walk: tolerant of files that come and go meanwhile.
   std::vector<InputFile> found;
   bool complete = true;  // every folder walked to its end
@@ -226,11 +226,8 @@ void FolderSource::Poll(const std::atomic<bool>& stop) {
     for (; !ec && it != fs::recursive_directory_iterator(); it.increment(ec)) {
       std::error_code fec;
       if (!it->is_regular_file(fec)) continue;
+      if (!HasInputExtension(it->path().filename().string())) continue;
       const std::string path = it->path().string();
-      if (!EndsWith(path, ".json") && !EndsWith(path, ".json.gz") && !EndsWith(path, ".ndjson") &&
-          !EndsWith(path, ".ndjson.gz")) {
-        continue;
-      }
       found.push_back({path, static_cast<uint64_t>(it->file_size(fec)), TimeHintFromPath(path)});
     }
     if (ec) {
@@ -242,9 +239,7 @@ void FolderSource::Poll(const std::atomic<bool>& stop) {
       }
     }
   }
-  std::sort(found.begin(), found.end(), [](const InputFile& a, const InputFile& b) {
-    return a.time_hint_ms != b.time_hint_ms ? a.time_hint_ms < b.time_hint_ms : a.path < b.path;
-  });
+  SortByTimeHint(&found);
   for (auto& [path, f] : files_) f.seen = false;
   for (const InputFile& in : found) {
     auto [it, added] = files_.try_emplace(in.path);
@@ -306,9 +301,6 @@ void FolderSource::Poll(const std::atomic<bool>& stop) {
     File& f = files_[found[i].path];
     if (!ReadNew(found[i].path, &f, stop)) return;
   }
-  size_t followed = 0;
-  for (const auto& [path, f] : files_) followed += f.assigned;
-  followed_.store(followed);
 }
 
 bool FolderSource::ReadNew(const std::string& path, File* f, const std::atomic<bool>& stop) {
@@ -440,8 +432,7 @@ bool FolderSource::OfferAll(int32_t id, std::string body, int64_t end, const std
   const size_t size = owner->size();
   while (!handler_->Offer(m)) {
     if (stop.load()) return false;
-    counters_.last_poll_ms.store(
-        std::chrono::duration_cast<std::chrono::milliseconds>(Clock::now().time_since_epoch()).count());
+    counters_.last_poll_ms.store(NowMs());
     handler_->WaitForRoom(id, std::chrono::milliseconds(100));
     Collect();
   }

@@ -16,14 +16,6 @@ namespace fs = std::filesystem;
 
 namespace {
 
-bool HasInputExtension(const std::string& name) {
-  for (const char* ext : {".json", ".json.gz", ".ndjson", ".ndjson.gz"}) {
-    const size_t n = std::strlen(ext);
-    if (name.size() > n && name.compare(name.size() - n, n, ext) == 0) return true;
-  }
-  return false;
-}
-
 // Parses the digits of "<name>=<digits>" if segment has that form.
 bool Segment(std::string_view seg, std::string_view name, int* value) {
   if (seg.size() <= name.size() + 1 || seg.substr(0, name.size()) != name || seg[name.size()] != '=') {
@@ -39,6 +31,19 @@ bool Segment(std::string_view seg, std::string_view name, int* value) {
 }
 
 }  // namespace
+
+bool HasInputExtension(std::string_view name) {
+  for (const std::string_view ext : {".json", ".json.gz", ".ndjson", ".ndjson.gz"}) {
+    if (name.size() > ext.size() && name.substr(name.size() - ext.size()) == ext) return true;
+  }
+  return false;
+}
+
+void SortByTimeHint(std::vector<InputFile>* files) {
+  std::sort(files->begin(), files->end(), [](const InputFile& a, const InputFile& b) {
+    return a.time_hint_ms != b.time_hint_ms ? a.time_hint_ms < b.time_hint_ms : a.path < b.path;
+  });
+}
 
 int64_t TimeHintFromPath(std::string_view path) {
   int y = -1, mo = -1, d = -1, h = -1, mi = 0;
@@ -92,9 +97,7 @@ Result<std::vector<InputFile>> ListInputFiles(const std::vector<std::string>& pa
       files.push_back({path, static_cast<uint64_t>(it->file_size(ec)), TimeHintFromPath(path)});
     }
   }
-  std::sort(files.begin(), files.end(), [](const InputFile& a, const InputFile& b) {
-    return a.time_hint_ms != b.time_hint_ms ? a.time_hint_ms < b.time_hint_ms : a.path < b.path;
-  });
+  SortByTimeHint(&files);
   return files;
 }
 

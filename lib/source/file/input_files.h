@@ -27,6 +27,12 @@ struct InputFile {
 // (time_hint_ms, path). A path that does not exist is an error naming it.
 Result<std::vector<InputFile>> ListInputFiles(const std::vector<std::string>& paths);
 
+// Whether a file name is a flow-log file's: *.json, *.json.gz, *.ndjson, *.ndjson.gz.
+bool HasInputExtension(std::string_view name);
+
+// Sorts by (time_hint_ms, path): the order files are read in.
+void SortByTimeHint(std::vector<InputFile>* files);
+
 // The start of the hour (or minute) named by y=/m=/d=/h=[/m=] path segments, in
 // epoch ms, or INT64_MIN.
 int64_t TimeHintFromPath(std::string_view path);

@@ -101,12 +101,6 @@ std::pair<int, std::string> ApiGet(const std::string& host_port, const std::stri
   return {res->status, res->body};
 }
 
-size_t Occurrences(const std::string& text, const std::string& what) {
-  size_t n = 0;
-  for (size_t at = text.find(what); at != std::string::npos; at = text.find(what, at + 1)) ++n;
-  return n;
-}
-
 // The webhook got every alert of the alert file once, signed with the secret.
 void RequireEachAlertOnceSigned(const WebhookReceiver& receiver, const Daemon& d) {
   std::vector<std::string> received;

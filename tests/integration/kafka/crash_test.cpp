@@ -82,9 +82,7 @@ TEST_CASE("Killed with SIGKILL 20 times mid-backlog and restarted, the daemon co
   // mid-backlog, and the restored runs went on from their checkpoints.
   std::string progress;
   for (uint64_t m : messages_per_round) progress += std::to_string(m) + " ";
-  size_t restores = 0;
-  const std::string log = d->log();
-  for (size_t at = log.find("restored "); at != std::string::npos; at = log.find("restored ", at + 1)) ++restores;
+  const size_t restores = Occurrences(d->log(), "restored ");
   WARN("seed " << seed << "; messages per run: " << progress << "; runs that restored a checkpoint: " << restores);
   CHECK(restores >= kRounds / 2);
 }
@@ -196,13 +194,7 @@ TEST_CASE("A restart keeps the checkpoint's shard count when pipeline.shards is 
   Daemon second(dir, "d", broker, c);  // the same folder: its log follows the first two runs'
   second.RemoveSummary();
   second.Start();
-  const auto runs_with_3_shards = [&] {
-    const std::string log = second.log();
-    size_t n = 0;
-    for (size_t at = log.find("decoders, 3 shards"); at != std::string::npos; at = log.find("decoders, 3 shards", at + 1)) ++n;
-    return n;
-  };
-  REQUIRE(WaitUntil([&] { return runs_with_3_shards() == 2; }, 30s));
+  REQUIRE(WaitUntil([&] { return Occurrences(second.log(), "decoders, 3 shards") == 2; }, 30s));
   INFO(second.log());
   REQUIRE(WaitUntil([&] { return CommittedAll(second.summary(), ends); }, 30s));
   REQUIRE(second.Stop().first == 0);

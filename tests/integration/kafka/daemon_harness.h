@@ -199,6 +199,13 @@ class Daemon {
   std::unique_ptr<Process> process_;
 };
 
+// How many times `what` occurs in text (e.g. a line in a log).
+inline size_t Occurrences(const std::string& text, const std::string& what) {
+  size_t n = 0;
+  for (size_t at = text.find(what); at != std::string::npos; at = text.find(what, at + 1)) ++n;
+  return n;
+}
+
 inline std::vector<std::string> SortedLines(const std::string& text) {
   std::vector<std::string> lines;
   std::istringstream in(text);

@@ -221,9 +221,7 @@ TEST_CASE("Killed with SIGKILL again and again while blobs land, the folder daem
   CHECK(SortedLines(d->alerts()) == replay_alerts);
   std::string progress;
   for (uint64_t t : tuples_per_round) progress += std::to_string(t) + " ";
-  size_t restores = 0;
-  const std::string log = d->log();
-  for (size_t at = log.find("restored "); at != std::string::npos; at = log.find("restored ", at + 1)) ++restores;
+  const size_t restores = Occurrences(d->log(), "restored ");
   WARN("seed " << seed << "; tuples per run: " << progress << "; runs that restored a checkpoint: " << restores);
   CHECK(restores >= kRounds / 2);
 }
