@@ -1,6 +1,7 @@
 // Conformance: flowwatch's reading of real Azure flow-log samples, checked
 // against what other parsers ship as expected output. The samples are read in
-// place from ../shared/conformance (see each folder's SOURCE.md).
+// place from $FLOWWATCH_CONFORMANCE_DIR or ../shared/conformance (see each
+// folder's SOURCE.md); without them every test here is skipped (exit 77).
 //
 // Oracles:
 //  - Elastic's ingest-pipeline expectations (*-expected.json) and system-test
@@ -12,6 +13,7 @@
 // Deliberate differences are stated where they occur (Elastic drops v1 tuples).
 #include <simdjson.h>
 
+#define CATCH_CONFIG_EXTERNAL_INTERFACES  // for the listener that skips without the samples
 #include <catch2/catch.hpp>
 
 #include <fstream>
@@ -26,6 +28,7 @@
 #include "lib/decode/decoder.h"
 #include "lib/decode/flow_tuple.h"
 #include "lib/shard/dedup_window.h"
+#include "tests/conformance_dir.h"
 
 namespace flowwatch {
 namespace {
@@ -33,14 +36,21 @@ namespace {
 using decode::DecodeError;
 using decode::DecodeStats;
 
-const std::string kRoot = FW_CONFORMANCE_DIR;
+// Every test here reads the samples: skip them all when they are absent.
+struct ConformanceGate : Catch::TestEventListenerBase {
+  using TestEventListenerBase::TestEventListenerBase;
+  void testCaseStarting(Catch::TestCaseInfo const&) override { testing::SkipUnlessConformancePresent(); }
+};
+CATCH_REGISTER_LISTENER(ConformanceGate)
+
+const std::string kRoot = testing::ConformanceDir();
 const std::string kElastic = kRoot + "/elastic-integrations/packages/";
 const std::string kDocs = kRoot + "/microsoft-azure-docs/";
 const std::string kSumo = kRoot + "/sumologic-azure-function/BlockBlobReader/tests/";
 
 std::string ReadFile(const std::string& path) {
   std::ifstream in(path, std::ios::binary);
-  if (!in) FAIL("cannot read " << path << " (is ../shared/conformance present?)");
+  if (!in) FAIL("cannot read " << path);
   std::stringstream ss;
   ss << in.rdbuf();
   return ss.str();

@@ -16,18 +16,21 @@
 #include <tuple>
 #include <vector>
 
+#include "tests/conformance_dir.h"
 #include "tests/integration/process_util.h"
 
 namespace flowwatch {
 namespace {
 
+using testing::ConformanceDir;
 using testing::ReadAll;
 using testing::Run;
 using testing::RunResult;
+using testing::SkipUnlessConformancePresent;
 using testing::TempDir;
 
 const std::string kBin = FW_FLOWWATCH_BIN;
-const std::string kConformance = FW_CONFORMANCE_DIR;
+const std::string kConformance = ConformanceDir();
 
 struct AlertLine {
   std::string status, vm, protocol, direction, window_start, severity, fingerprint;
@@ -299,6 +302,7 @@ TEST_CASE("A port scan and a 100,000-source sweep keep state bounded and raise n
 }
 
 TEST_CASE("The summary balances on the real samples: every tuple is applied or a counted duplicate") {
+  SkipUnlessConformancePresent();
   const Replayed r = Replay({kConformance + "/sumologic-azure-function"});
   REQUIRE(SummaryU64(r.summary_text, "tuples_decoded") == 153 + 166 + 68 + 61);
   REQUIRE(SummaryU64(r.summary_text, "tuples") == 153 + 83 + 34 + 49);  // repeated records once
@@ -344,11 +348,12 @@ TEST_CASE("Bad usage and bad input exit 2 with a message naming the problem") {
   {
     std::ofstream(dir / "bad.yaml") << "detection:\n  min_ratio: high\n";
     std::ofstream(dir / "inv.csv") << "name,ip\nvm1,10.0.0.300\n";
+    std::ofstream(dir / "PT1H.json") << "{\"records\":[]}";
   }
   const RunResult cfg = Run({kBin, "check-config", dir / "bad.yaml"});
   REQUIRE(cfg.exit_code == 2);
   REQUIRE(cfg.err.find("bad.yaml:2: detection.min_ratio") != std::string::npos);
-  const RunResult inv = Run({kBin, "replay", "--inventory", dir / "inv.csv", kConformance + "/sumologic-azure-function"});
+  const RunResult inv = Run({kBin, "replay", "--inventory", dir / "inv.csv", dir / "PT1H.json"});
   REQUIRE(inv.exit_code == 2);
   REQUIRE(inv.err.find("inv.csv:2") != std::string::npos);
   const RunResult usage = Run({kBin, "replay"});
