@@ -116,6 +116,8 @@ class KafkaSource : public Source {
   // restored checkpoint's, or -1001 (RdKafka's OFFSET_INVALID: the group's).
   int64_t ResumeAt(int32_t partition) const;
   std::chrono::milliseconds RebalanceDrainBudget() const;
+  std::chrono::milliseconds SessionTimeout() const;
+  void AwaitFirstAssignment();
   void Pause(int32_t partition);
   void OfferHeld();
   void Hold(SourceMessage message);
@@ -127,6 +129,7 @@ class KafkaSource : public Source {
   std::unique_ptr<RdKafka::KafkaConsumer> consumer_;
   std::unique_ptr<RdKafka::Producer> dead_letters_;
   std::function<void()> before_commit_;
+  bool ever_assigned_ = false;  // the first assignment has come (rebalance callbacks run on Run's thread)
   std::map<int32_t, std::deque<SourceMessage>> held_;  // paused partitions' messages, in order
   std::map<int32_t, int64_t> done_;                    // partition -> next offset processed, not yet committed
   std::map<int32_t, int64_t> start_;                   // partition -> the group's committed offset at assignment

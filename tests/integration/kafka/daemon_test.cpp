@@ -7,7 +7,7 @@
 //    (SIGKILL) the other takes over: every flow is applied at least once;
 //  - a broker outage and injected request errors lose nothing;
 //  - SIGTERM in the middle of a backlog drains and commits: a restart resumes
-//    exactly there;
+//    exactly there; SIGTERM at any moment of start-up exits 0;
 //  - garbage between good messages is counted, skipped, and dead-lettered;
 //  - SIGHUP reloads the configuration mid-stream without losing state, and a
 //    broken configuration is refused while the running one stays;
@@ -23,6 +23,7 @@
 #include <mutex>
 #include <optional>
 #include <set>
+#include <thread>
 
 #include "lib/alert/webhook_sink.h"
 #include "tests/integration/kafka/daemon_harness.h"
@@ -338,6 +339,27 @@ TEST_CASE("Prometheus scrapes the daemon, a webhook gets each alert once and sig
   std::sort(received.begin(), received.end());
   REQUIRE(received == written);
   CHECK(d.log().find("hook-secret") == std::string::npos);  // the secret is never logged
+}
+
+TEST_CASE("SIGTERM at any moment of start-up, the first group join included, exits 0 within the grace period") {
+  // librdkafka 2.0.2 can abort in rd_kafka_sticky_assignor_state_destroy when
+  // a consumer is closed before its first assignment (librdkafka #4312).
+  TempDir dir;
+  const Story story = MakeStory(dir);
+  MockBroker broker(kMockBroker, 1, kTopic, 4, dir / "broker.log");
+  Produce(broker, story.keyed_file, /*paced=*/false);
+  DaemonConfig c;
+  c.group = "startup";
+  int run = 0;
+  for (const int ms : {100, 300, 600, 1000, 1500, 2000, 2500, 3000, 4000, 5000, 6000}) {
+    Daemon d(dir, "d" + std::to_string(run++), broker, c);
+    d.Start();
+    std::this_thread::sleep_for(std::chrono::milliseconds(ms));
+    const auto [rc, took] = d.Stop();
+    INFO("stopped " << ms << " ms after start: " << d.log());
+    CHECK(rc == 0);
+    CHECK(took < 15s);
+  }
 }
 
 }  // namespace
