@@ -176,8 +176,22 @@ void KafkaSource::OnRebalance(RdKafka::KafkaConsumer* consumer, bool assign, con
                  cooperative ? "cooperative" : "eager");
     return;
   }
-  // Held messages were never offered: the next owner reads them again.
-  for (int32_t p : partitions) held_.erase(p);
+  // Held messages were never offered: the next owner reads them again. Their
+  // partition was paused for them, and librdkafka 2.0.2 keeps that pause
+  // across a revoke and a re-assignment: resume it first, or a partition that
+  // comes back to this member is never fetched again.
+  std::vector<int32_t> paused;
+  for (int32_t p : partitions) {
+    if (auto it = held_.find(p); it != held_.end()) {
+      if (!it->second.empty()) paused.push_back(p);
+      held_.erase(it);
+    }
+  }
+  if (!paused.empty()) {
+    std::vector<RdKafka::TopicPartition*> tps = MakePartitions(options_.client.topic, paused);
+    consumer->resume(tps);
+    FreePartitions(&tps);
+  }
   if (!lost) {
     const std::chrono::milliseconds budget = RebalanceDrainBudget();
     if (!handler_->Drain(partitions, budget)) {

@@ -1,7 +1,8 @@
 // KafkaSource in-process against a broker process (mock_broker.c) and kcat:
 // back-pressure. A handler that has no room makes the source hold the
 // partition's messages and pause it; when room comes back the partition
-// resumes, and every message arrives once, in order, none missing.
+// resumes, and every message arrives once, in order, none missing; a paused
+// partition taken away by a rebalance and given back is fetched again.
 #include <catch2/catch.hpp>
 
 #include <atomic>
@@ -120,6 +121,67 @@ TEST_CASE("A handler without room pauses the partitions, and they resume with ev
     }
   }
   REQUIRE(bodies.size() == kMessages);  // every message produced
+}
+
+TEST_CASE("A paused partition that a rebalance takes away and gives back is fetched again") {
+  // librdkafka 2.0.2 keeps the application's pause flag across a revoke and
+  // a re-assignment of the same partition: one revoked while paused (its held
+  // messages dropped) came back paused for good.
+  TempDir dir;
+  MockBroker broker(FW_MOCK_BROKER_BIN, 1, "regain", 2, dir / "broker.log");
+  constexpr int kMessages = 400;
+  {
+    std::ofstream out(dir / "messages.txt");
+    for (int i = 0; i < kMessages; ++i) out << "key" << (i % 5) << "\tmessage " << i << "\n";
+  }
+  REQUIRE(RunToEnd({"kcat", "-P", "-b", broker.bootstrap(), "-t", "regain", "-K", "\t", "-l", dir / "messages.txt"}) == 0);
+
+  config::KafkaConfig k;
+  k.brokers = broker.bootstrap();
+  k.topic = "regain";
+  k.group_id = "regain";
+  k.librdkafka = {{"session.timeout.ms", "6000"}, {"heartbeat.interval.ms", "500"}};
+  auto client = source::kafka::BuildConsumerConfig(k);
+  REQUIRE(client.ok());
+  source::kafka::KafkaSourceOptions options;
+  options.client = client.value();
+  options.commit_interval = std::chrono::milliseconds(200);
+  GatedHandler first_handler, second_handler;  // both closed: every partition each one gets is paused
+  auto first = source::kafka::KafkaSource::Create(options, &first_handler);
+  REQUIRE(first.ok());
+  std::atomic<bool> stop_first{false};
+  std::thread first_runner([&] { (void)(*first)->Run(stop_first, nullptr); });
+  const bool both_paused = WaitUntil([&] { return (*first)->counters().pauses.value() >= 2; }, 30s);
+
+  // A second member takes one partition; when it leaves, the first gets it back.
+  bool split = false, back = false;
+  {
+    auto second = source::kafka::KafkaSource::Create(options, &second_handler);
+    REQUIRE(second.ok());
+    std::atomic<bool> stop_second{false};
+    std::thread second_runner([&] { (void)(*second)->Run(stop_second, nullptr); });
+    split = WaitUntil([&] { return (*first)->assigned_count() == 1 && (*second)->assigned_count() == 1; }, 60s);
+    stop_second = true;
+    second_runner.join();
+  }
+  back = WaitUntil([&] { return (*first)->assigned_count() == 2; }, 60s);
+  first_handler.open = true;
+  const bool all = WaitUntil([&] { return first_handler.count() >= kMessages; }, 30s);
+  stop_first = true;
+  first_runner.join();
+
+  REQUIRE(both_paused);
+  REQUIRE(split);
+  REQUIRE(back);
+  CHECK(second_handler.count() == 0);
+  INFO("messages taken " << first_handler.count() << " of " << kMessages);
+  REQUIRE(all);
+  for (const auto& [p, list] : first_handler.got()) {
+    for (size_t i = 0; i < list.size(); ++i) {
+      INFO("partition " << p << " message " << i);
+      REQUIRE(list[i].first == static_cast<int64_t>(i));  // from the start, in order, once
+    }
+  }
 }
 
 }  // namespace
