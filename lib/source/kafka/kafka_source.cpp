@@ -220,28 +220,22 @@ void KafkaSource::OnRebalance(RdKafka::KafkaConsumer* consumer, bool assign, con
 // A member that stays in its revoke callback past the session timeout is thrown
 // out of the group: drain for at most half of it.
 std::chrono::milliseconds KafkaSource::RebalanceDrainBudget() const {
-  const std::chrono::milliseconds session = SessionTimeout();
-  return session.count() > 0 ? std::min(options_.drain_budget, session / 2) : options_.drain_budget;
-}
-
-// session.timeout.ms as configured, or 0.
-std::chrono::milliseconds KafkaSource::SessionTimeout() const {
   const std::string session = options_.client.Get("session.timeout.ms");
   char* end = nullptr;
   const long long ms = session.empty() ? 0 : std::strtoll(session.c_str(), &end, 10);
-  return std::chrono::milliseconds(ms > 0 && end != nullptr && *end == '\0' ? ms : 0);
+  if (ms <= 0 || end == nullptr || *end != '\0') return options_.drain_budget;
+  return std::min(options_.drain_budget, std::chrono::milliseconds(ms / 2));
 }
 
 // librdkafka 2.0.2 aborts in rd_kafka_sticky_assignor_state_destroy when a
 // cooperative-sticky consumer is closed while its first group join is under
 // way (librdkafka #4312, fixed in 2.3.0): a pod stopped as it starts would
-// crash. So a stop before the first assignment first lets the join end,
-// for at most kFirstJoinWait (or the session timeout, if shorter); then the
+// crash. So a stop before the first assignment first lets the join end, for
+// at most kFirstJoinWait (well inside the pod's 30 s grace period); then the
 // consumer leaves the group as usual. Nothing is offered meanwhile: what
 // arrives is read again by whoever owns the partitions next.
 void KafkaSource::AwaitFirstAssignment() {
-  std::chrono::milliseconds wait = kFirstJoinWait;
-  if (const std::chrono::milliseconds session = SessionTimeout(); session.count() > 0) wait = std::min(wait, session);
+  const std::chrono::milliseconds wait = kFirstJoinWait;
   spdlog::info("kafka: stopping before the first assignment: waiting up to {} ms for the group join to end",
                wait.count());
   const auto deadline = std::chrono::steady_clock::now() + wait;

@@ -116,7 +116,6 @@ class KafkaSource : public Source {
   // restored checkpoint's, or -1001 (RdKafka's OFFSET_INVALID: the group's).
   int64_t ResumeAt(int32_t partition) const;
   std::chrono::milliseconds RebalanceDrainBudget() const;
-  std::chrono::milliseconds SessionTimeout() const;
   void AwaitFirstAssignment();
   void Pause(int32_t partition);
   void OfferHeld();
