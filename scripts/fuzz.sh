@@ -10,7 +10,7 @@ set -euo pipefail
 source "$(dirname "$0")/common.sh"
 
 SECONDS_PER_TARGET="${1:-600}"
-case "$SECONDS_PER_TARGET" in '' | *[!0-9]*) echo "usage: $0 [SECONDS per target]" >&2; exit 2 ;; esac
+case "$SECONDS_PER_TARGET" in '' | *[!0-9]* | 0) echo "usage: $0 [SECONDS per target]" >&2; exit 2 ;; esac
 ensure_packages "${BUILD_PACKAGES[@]}" clang libclang-rt-14-dev
 log "building the fuzz targets (clang, build/fuzz)"
 CC=clang CXX=clang++ cmake_build "$FLOWWATCH_ROOT/build/fuzz" RelWithDebInfo -DFLOWWATCH_FUZZ=ON \

@@ -235,14 +235,15 @@ std::chrono::milliseconds KafkaSource::RebalanceDrainBudget() const {
 // consumer leaves the group as usual. Nothing is offered meanwhile: what
 // arrives is read again by whoever owns the partitions next.
 void KafkaSource::AwaitFirstAssignment() {
-  const std::chrono::milliseconds wait = kFirstJoinWait;
   spdlog::info("kafka: stopping before the first assignment: waiting up to {} ms for the group join to end",
-               wait.count());
-  const auto deadline = std::chrono::steady_clock::now() + wait;
+               kFirstJoinWait.count());
+  const auto deadline = std::chrono::steady_clock::now() + kFirstJoinWait;
   while (!ever_assigned_ && !fatal_.load() && std::chrono::steady_clock::now() < deadline) {
     std::unique_ptr<RdKafka::Message> msg(consumer_->consume(kPollMs));
   }
-  if (!ever_assigned_) spdlog::warn("kafka: no assignment within {} ms; leaving the group anyway", wait.count());
+  if (!ever_assigned_) {
+    spdlog::warn("kafka: no assignment within {} ms; leaving the group anyway", kFirstJoinWait.count());
+  }
 }
 
 int64_t KafkaSource::ResumeAt(int32_t partition) const {

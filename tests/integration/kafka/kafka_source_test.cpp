@@ -62,26 +62,37 @@ class GatedHandler : public MessageHandler {
   std::map<int32_t, int64_t> next_;
 };
 
-TEST_CASE("A handler without room pauses the partitions, and they resume with every message once and in order") {
-  TempDir dir;
-  MockBroker broker(FW_MOCK_BROKER_BIN, 1, "gated", 3, dir / "broker.log");
-  constexpr int kMessages = 600;
+// Produces `messages` numbered messages to `topic` with kcat, keyed over `keys` keys.
+void ProduceNumbered(const MockBroker& broker, const TempDir& dir, const std::string& topic, int messages, int keys) {
   {
     std::ofstream out(dir / "messages.txt");
-    for (int i = 0; i < kMessages; ++i) out << "key" << (i % 7) << "\tmessage " << i << "\n";
+    for (int i = 0; i < messages; ++i) out << "key" << (i % keys) << "\tmessage " << i << "\n";
   }
-  REQUIRE(RunToEnd({"kcat", "-P", "-b", broker.bootstrap(), "-t", "gated", "-K", "\t", "-l", dir / "messages.txt"}) == 0);
+  REQUIRE(RunToEnd({"kcat", "-P", "-b", broker.bootstrap(), "-t", topic, "-K", "\t", "-l", dir / "messages.txt"}) == 0);
+}
 
+// A source's options for `topic`, in a group of the same name, committing every 200 ms.
+source::kafka::KafkaSourceOptions SourceOptions(const MockBroker& broker, const std::string& topic,
+                                                const std::string& heartbeat_ms) {
   config::KafkaConfig k;
   k.brokers = broker.bootstrap();
-  k.topic = "gated";
-  k.group_id = "gated";
-  k.librdkafka = {{"session.timeout.ms", "6000"}, {"heartbeat.interval.ms", "1000"}};
+  k.topic = topic;
+  k.group_id = topic;
+  k.librdkafka = {{"session.timeout.ms", "6000"}, {"heartbeat.interval.ms", heartbeat_ms}};
   auto client = source::kafka::BuildConsumerConfig(k);
   REQUIRE(client.ok());
   source::kafka::KafkaSourceOptions options;
   options.client = client.value();
   options.commit_interval = std::chrono::milliseconds(200);
+  return options;
+}
+
+TEST_CASE("A handler without room pauses the partitions, and they resume with every message once and in order") {
+  TempDir dir;
+  MockBroker broker(FW_MOCK_BROKER_BIN, 1, "gated", 3, dir / "broker.log");
+  constexpr int kMessages = 600;
+  ProduceNumbered(broker, dir, "gated", kMessages, 7);
+  const source::kafka::KafkaSourceOptions options = SourceOptions(broker, "gated", "1000");
   GatedHandler handler;
   auto created = source::kafka::KafkaSource::Create(options, &handler);
   REQUIRE(created.ok());
@@ -130,22 +141,8 @@ TEST_CASE("A paused partition that a rebalance takes away and gives back is fetc
   TempDir dir;
   MockBroker broker(FW_MOCK_BROKER_BIN, 1, "regain", 2, dir / "broker.log");
   constexpr int kMessages = 400;
-  {
-    std::ofstream out(dir / "messages.txt");
-    for (int i = 0; i < kMessages; ++i) out << "key" << (i % 5) << "\tmessage " << i << "\n";
-  }
-  REQUIRE(RunToEnd({"kcat", "-P", "-b", broker.bootstrap(), "-t", "regain", "-K", "\t", "-l", dir / "messages.txt"}) == 0);
-
-  config::KafkaConfig k;
-  k.brokers = broker.bootstrap();
-  k.topic = "regain";
-  k.group_id = "regain";
-  k.librdkafka = {{"session.timeout.ms", "6000"}, {"heartbeat.interval.ms", "500"}};
-  auto client = source::kafka::BuildConsumerConfig(k);
-  REQUIRE(client.ok());
-  source::kafka::KafkaSourceOptions options;
-  options.client = client.value();
-  options.commit_interval = std::chrono::milliseconds(200);
+  ProduceNumbered(broker, dir, "regain", kMessages, 5);
+  const source::kafka::KafkaSourceOptions options = SourceOptions(broker, "regain", "500");
   GatedHandler first_handler, second_handler;  // both closed: every partition each one gets is paused
   auto first = source::kafka::KafkaSource::Create(options, &first_handler);
   REQUIRE(first.ok());
