@@ -12,6 +12,7 @@
 #include "daemon/live_state.h"
 #include "daemon/summary.h"
 #include "lib/alert/dispatcher.h"
+#include "lib/azure/credential.h"
 #include "lib/decode/decode_stats.h"
 #include "lib/metrics/metric_families.h"
 #include "lib/source/kafka/kafka_source.h"
@@ -23,6 +24,7 @@ struct DaemonSnapshot {
   PipelineTotals totals;
   uint64_t messages_decoded = 0, poison_messages = 0, alerts_written = 0, alerts_dropped = 0;
   const source::SourceCounters* source = nullptr;
+  const azure::TokenCache* tokens = nullptr;  // with Entra ID
   size_t partitions_assigned = 0;
   bool ready = false;  // what /readyz answers
   std::map<int32_t, int64_t> partition_backlog;  // partition -> messages waiting

@@ -61,7 +61,8 @@ using CheckpointFn = std::function<void(const source::SourcePositions&, bool fin
 // the Kafka source, whose own figures the summary and /metrics report.
 Result<std::unique_ptr<source::Source>> MakeSource(const config::Config& cfg, const source::kafka::ClientConfig& client,
                                                    const CheckpointMeta& restored, const CheckpointFn& checkpoint,
-                                                   DecoderPool* pool, source::kafka::KafkaSource** kafka) {
+                                                   const std::shared_ptr<azure::TokenCache>& tokens, DecoderPool* pool,
+                                                   source::kafka::KafkaSource** kafka) {
   if (!cfg.source.kafka_configured) {
     source::FolderSourceOptions o;
     o.folders = cfg.source.files;
@@ -76,6 +77,7 @@ Result<std::unique_ptr<source::Source>> MakeSource(const config::Config& cfg, co
   }
   source::kafka::KafkaSourceOptions o;
   o.client = client;
+  o.tokens = tokens;
   o.dead_letter_topic = cfg.source.kafka.dead_letter_topic;
   o.commit_interval = cfg.source.kafka.commit_interval;
   o.checkpoint_interval = cfg.state.checkpoint_interval;
@@ -118,6 +120,19 @@ int RunDaemon(const RunOptions& options) {
   if (!client.ok()) {
     spdlog::error("{}: {}", options.config_path, client.status().message());
     return kExitConfig;
+  }
+  // Entra ID for Event Hubs: the credential is checked now; its first token is
+  // fetched when the consumer starts.
+  std::shared_ptr<azure::TokenCache> tokens;
+  if (!client->oauth_scope.empty()) {
+    auto credential = azure::MakeCredential(cfg.azure);
+    if (!credential.ok()) {
+      spdlog::error("{}: {}", options.config_path, credential.status().message());
+      return kExitConfig;
+    }
+    tokens = std::make_shared<azure::TokenCache>(std::move(credential).value());
+    spdlog::info("azure: Entra ID tokens for {} with {} ({})", client->oauth_scope, tokens->credential().kind(),
+                 tokens->credential().principal());
   }
   if (Status s = PrepareStateDir(cfg.state.dir); !s.ok()) {
     spdlog::error("{}", s.message());
@@ -250,7 +265,7 @@ int RunDaemon(const RunOptions& options) {
     checkpoints.Submit(std::move(c), positions,
                        std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count(), final);
   };
-  auto made = MakeSource(cfg, client.value(), restored, take_checkpoint, &pool, &kafka);
+  auto made = MakeSource(cfg, client.value(), restored, take_checkpoint, tokens, &pool, &kafka);
   if (!made.ok()) {
     spdlog::error("{}: {}", options.config_path, made.status().message());
     return kExitConfig;
@@ -281,6 +296,7 @@ int RunDaemon(const RunOptions& options) {
     s.alerts_by_kind = alerts.written_by_kind();
     s.alerts_dropped = alerts.dropped();
     s.source = &source_ptr->counters();
+    s.tokens = tokens.get();
     s.sinks = dispatcher.stats();
     s.checkpoint = checkpoints.stats();
     s.checkpoint_restored = have_checkpoint;

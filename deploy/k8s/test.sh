@@ -77,7 +77,7 @@ check_binary() { # name dir-with-extracted-files
   local name="$1" dir="$2"
   [[ -n "$bin" ]] || return 0
   if ! EVENTHUB_CONNECTION_STRING='Endpoint=sb://example.servicebus.windows.net/;SharedAccessKeyName=x;SharedAccessKey=y;EntityPath=flowlogs' \
-    PD_ROUTING_KEY='dummy' "$bin" check-config "$dir/flowwatch.yaml" >"$dir/check-config.log" 2>&1; then
+    PD_ROUTING_KEY='dummy' POD_NAME='flowwatch-0' "$bin" check-config "$dir/flowwatch.yaml" >"$dir/check-config.log" 2>&1; then
     cat "$dir/check-config.log" >&2
     fail "$name: flowwatch check-config rejects the rendered flowwatch.yaml"
     return 0
@@ -112,6 +112,13 @@ render() { # name dir validate-options...
 render base "$here/base" \
   --expect-kinds Namespace,ServiceAccount,ConfigMap,Service,StatefulSet,PodDisruptionBudget
 render workload-identity "$here/overlays/workload-identity" \
+  --expect-kinds StatefulSet,ConfigMap,ServiceAccount
+# The overlay must really sign in with Entra ID (the validator checks the pod for it).
+wi="$tmp/workload-identity/config/flowwatch.yaml"
+if [[ -f "$wi" ]] && ! grep -q 'event_hubs_namespace:' "$wi"; then
+  fail "workload-identity: flowwatch.yaml has no source.kafka.event_hubs_namespace"
+fi
+render keyvault-sas "$here/overlays/keyvault-sas" \
   --expect-kinds StatefulSet,ConfigMap,SecretProviderClass \
   --config-like "$here/base/flowwatch.yaml"
 rules="$repo/deploy/prometheus/rules.yaml"

@@ -14,11 +14,26 @@ namespace flowwatch::config {
 
 using Millis = std::chrono::milliseconds;
 
+// Entra ID for Azure services (source.kafka.event_hubs_namespace). Blank
+// fields come from the environment (lib/azure/credential.h).
+struct AzureConfig {
+  std::string kind = "auto";  // `credential`: auto | workload_identity | managed_identity | client_secret
+  std::string tenant_id;
+  std::string client_id;              // managed identity: a user-assigned identity's (blank: the system-assigned one)
+  std::string client_secret;          // secret
+  std::string federated_token_file;
+  std::string authority_host;         // default https://login.microsoftonline.com
+  std::string managed_identity_endpoint = "http://169.254.169.254/metadata/identity/oauth2/token";
+  Millis timeout{10000};              // per token exchange
+};
+
 struct KafkaConfig {
   std::string brokers;                       // "host:port,..."; derived from the connection string if empty
   std::string topic = "flowlogs";
   std::string group_id = "flowwatch";
   std::string event_hubs_connection_string;  // secret: never logged
+  std::string event_hubs_namespace;          // instead: Entra ID (SASL OAUTHBEARER) with the `azure:` credential
+  std::string group_instance_id;             // static membership (group.instance.id); "" = dynamic
   std::map<std::string, std::string> librdkafka;  // passed through to librdkafka
   std::string dead_letter_topic;             // copy undecodable messages here; "" = don't
   Millis commit_interval{5000};
@@ -115,6 +130,7 @@ struct PortsConfig {
 
 struct Config {
   SourceConfig source;
+  AzureConfig azure;
   LogConfig log;
   InventoryConfig inventory;
   HttpConfig http;

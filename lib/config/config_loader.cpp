@@ -13,7 +13,7 @@ namespace {
 
 // Keys whose values are secrets: never echoed in an error message.
 bool IsSecret(std::string_view path) {
-  return path.ends_with("connection_string") || path.ends_with(".secret") || path.ends_with(".routing_key") ||
+  return path.ends_with("connection_string") || path.ends_with(".secret") || path.ends_with(".client_secret") || path.ends_with(".routing_key") ||
          path.ends_with(".token") || path.find(".headers.") != std::string_view::npos;  // Authorization, API keys
 }
 
@@ -214,14 +214,20 @@ void ReadSource(Reader& r, const YAML::Node& n, SourceConfig* c) {
   if (n["kafka"].IsDefined() && !n["kafka"].IsNull()) {
     const YAML::Node k = n["kafka"];
     c->kafka_configured = true;
-    if (r.Map(k, "source.kafka", {"brokers", "topic", "group_id", "event_hubs_connection_string", "librdkafka",
-                                  "dead_letter_topic", "commit_interval"})) {
+    if (r.Map(k, "source.kafka", {"brokers", "topic", "group_id", "event_hubs_connection_string", "event_hubs_namespace",
+                                  "group_instance_id", "librdkafka", "dead_letter_topic", "commit_interval"})) {
       r.String(k, "source.kafka", "dead_letter_topic", &c->kafka.dead_letter_topic);
       r.Duration(k, "source.kafka", "commit_interval", &c->kafka.commit_interval, Millis(100));
       r.String(k, "source.kafka", "brokers", &c->kafka.brokers);
       r.String(k, "source.kafka", "topic", &c->kafka.topic);
       r.String(k, "source.kafka", "group_id", &c->kafka.group_id);
       r.String(k, "source.kafka", "event_hubs_connection_string", &c->kafka.event_hubs_connection_string);
+      r.String(k, "source.kafka", "event_hubs_namespace", &c->kafka.event_hubs_namespace);
+      r.String(k, "source.kafka", "group_instance_id", &c->kafka.group_instance_id);
+      if (!c->kafka.event_hubs_connection_string.empty() && !c->kafka.event_hubs_namespace.empty()) {
+        r.Error(k["event_hubs_namespace"], "source.kafka.event_hubs_namespace",
+                "set either it (Entra ID) or event_hubs_connection_string (SAS), not both");
+      }
       r.StringMap(k, "source.kafka", "librdkafka", &c->kafka.librdkafka);
       if (c->kafka.topic.empty()) r.Error(k, "source.kafka.topic", "must not be empty");
       if (c->kafka.group_id.empty()) r.Error(k, "source.kafka.group_id", "must not be empty");
@@ -297,7 +303,7 @@ void ReadDetection(Reader& r, const YAML::Node& n, DetectionConfig* c) {
 
 void ReadRoot(Reader& r, const YAML::Node& root, Config* c) {
   if (!root.IsDefined() || root.IsNull()) return;  // an empty file: all defaults
-  if (!r.Map(root, "", {"source", "log", "inventory", "http", "state", "alerts", "pipeline", "decode", "dedup",
+  if (!r.Map(root, "", {"source", "azure", "log", "inventory", "http", "state", "alerts", "pipeline", "decode", "dedup",
                         "detection", "ports"})) {
     return;
   }
@@ -310,6 +316,22 @@ void ReadRoot(Reader& r, const YAML::Node& root, Config* c) {
     }
   }
   if (root["source"].IsDefined()) ReadSource(r, root["source"], &c->source);
+  if (const YAML::Node n = root["azure"];
+      n.IsDefined() && r.Map(n, "azure", {"credential", "tenant_id", "client_id", "client_secret", "federated_token_file",
+                                          "authority_host", "managed_identity_endpoint", "timeout"})) {
+    AzureConfig* a = &c->azure;
+    r.String(n, "azure", "credential", &a->kind);
+    r.String(n, "azure", "tenant_id", &a->tenant_id);
+    r.String(n, "azure", "client_id", &a->client_id);
+    r.String(n, "azure", "client_secret", &a->client_secret);
+    r.String(n, "azure", "federated_token_file", &a->federated_token_file);
+    r.String(n, "azure", "authority_host", &a->authority_host);
+    r.String(n, "azure", "managed_identity_endpoint", &a->managed_identity_endpoint);
+    r.Duration(n, "azure", "timeout", &a->timeout, Millis(100));
+    if (a->kind != "auto" && a->kind != "workload_identity" && a->kind != "managed_identity" && a->kind != "client_secret") {
+      r.Error(n["credential"], "azure.credential", "must be auto, workload_identity, managed_identity or client_secret");
+    }
+  }
   if (const YAML::Node n = root["inventory"]; n.IsDefined() && r.Map(n, "inventory", {"file", "service_tags_file"})) {
     r.String(n, "inventory", "file", &c->inventory.file);
     r.String(n, "inventory", "service_tags_file", &c->inventory.service_tags_file);

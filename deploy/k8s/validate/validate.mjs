@@ -198,11 +198,6 @@ function checkWorkload(sts, objects, errors) {
   if (!isDeepStrictEqual(main.args, ["run", "--config", "/etc/flowwatch/flowwatch.yaml"])) {
     errors.push(`${cid}: args must be run --config /etc/flowwatch/flowwatch.yaml, got ${JSON.stringify(main.args)}`);
   }
-  const env = Object.fromEntries((main.env || []).map((e) => [e.name, e]));
-  const cs = env.EVENTHUB_CONNECTION_STRING?.valueFrom?.secretKeyRef;
-  if (!cs || cs.name !== "flowwatch-eventhubs" || cs.key !== "connection-string" || cs.optional) {
-    errors.push(`${cid}: EVENTHUB_CONNECTION_STRING must come from Secret flowwatch-eventhubs key connection-string (not optional)`);
-  }
   if (main.resources?.limits?.cpu !== undefined) errors.push(`${cid}: no CPU limit (throttling stalls the consumer loop)`);
   if (!main.resources?.requests?.cpu || !main.resources?.limits?.memory) errors.push(`${cid}: needs a CPU request and a memory limit`);
 
@@ -223,6 +218,39 @@ function checkWorkload(sts, objects, errors) {
   const cmName = cfgVolume?.configMap?.name;
   const cm = objects.find((o) => o.kind === "ConfigMap" && o.metadata?.name === cmName);
   if (!cm) errors.push(`${cid}: /etc/flowwatch must be mounted from a rendered ConfigMap (got ${cmName})`);
+
+  // How it signs in to Event Hubs decides what the pod needs: the connection
+  // string from the Secret, or workload identity (Entra ID) and no secret.
+  let kafka = {};
+  try {
+    kafka = YAML.parse(cm?.data?.["flowwatch.yaml"] ?? "")?.source?.kafka ?? {};
+  } catch {
+    // checkConfigMap reports an unparsable flowwatch.yaml
+  }
+  const env = Object.fromEntries((main.env || []).map((e) => [e.name, e]));
+  if (kafka.event_hubs_namespace) {
+    if (podLabels["azure.workload.identity/use"] !== "true") {
+      errors.push(`${id}: with event_hubs_namespace (Entra ID) the pod needs the label azure.workload.identity/use: "true"`);
+    }
+    const sa = objects.find((o) => o.kind === "ServiceAccount" && o.metadata?.name === pod.serviceAccountName);
+    if (!sa?.metadata?.annotations?.["azure.workload.identity/client-id"]) {
+      errors.push(`${id}: with event_hubs_namespace (Entra ID) the ServiceAccount needs the annotation azure.workload.identity/client-id`);
+    }
+    if (env.EVENTHUB_CONNECTION_STRING) errors.push(`${cid}: with event_hubs_namespace (Entra ID) there is no EVENTHUB_CONNECTION_STRING`);
+  } else {
+    const cs = env.EVENTHUB_CONNECTION_STRING?.valueFrom?.secretKeyRef;
+    if (!cs || cs.name !== "flowwatch-eventhubs" || cs.key !== "connection-string" || cs.optional) {
+      errors.push(`${cid}: EVENTHUB_CONNECTION_STRING must come from Secret flowwatch-eventhubs key connection-string (not optional)`);
+    }
+  }
+  // Static membership: one member id per pod, never one shared by two pods.
+  if (kafka.group_instance_id !== undefined && kafka.group_instance_id !== "") {
+    if (kafka.group_instance_id !== "${POD_NAME}") {
+      errors.push(`${id}: flowwatch.yaml: source.kafka.group_instance_id must be "\${POD_NAME}" (one per pod), got ${kafka.group_instance_id}`);
+    } else if (env.POD_NAME?.valueFrom?.fieldRef?.fieldPath !== "metadata.name") {
+      errors.push(`${cid}: POD_NAME must come from the field metadata.name (group_instance_id reads it)`);
+    }
+  }
 
   for (const [name, v] of Object.entries(volumes)) {
     const spcName = v.csi?.volumeAttributes?.secretProviderClass;
@@ -295,8 +323,16 @@ function checkConfigMap(cm, objects, opts, errors) {
   for (const e of keyErrors) errors.push(`${id}: flowwatch.yaml: ${e}`);
   if (cfg?.state?.dir !== STATE_DIR) errors.push(`${id}: flowwatch.yaml: state.dir must be ${STATE_DIR} (the volume)`);
   if (!String(cfg?.http?.listen ?? "").endsWith(`:${HTTP_PORT}`)) errors.push(`${id}: flowwatch.yaml: http.listen must use port ${HTTP_PORT}`);
-  if (cfg?.source?.kafka?.event_hubs_connection_string !== "${EVENTHUB_CONNECTION_STRING}") {
-    errors.push(`${id}: flowwatch.yaml: source.kafka.event_hubs_connection_string must be "\${EVENTHUB_CONNECTION_STRING}"`);
+  const kafka = cfg?.source?.kafka ?? {};
+  if (kafka.event_hubs_namespace) {
+    if (kafka.event_hubs_connection_string) {
+      errors.push(`${id}: flowwatch.yaml: source.kafka: event_hubs_namespace and event_hubs_connection_string are both set`);
+    }
+    if (!["workload_identity", "auto", undefined].includes(cfg?.azure?.credential)) {
+      errors.push(`${id}: flowwatch.yaml: azure.credential must be workload_identity (or auto) in AKS, got ${cfg.azure.credential}`);
+    }
+  } else if (kafka.event_hubs_connection_string !== "${EVENTHUB_CONNECTION_STRING}") {
+    errors.push(`${id}: flowwatch.yaml: source.kafka.event_hubs_connection_string must be "\${EVENTHUB_CONNECTION_STRING}" (or set event_hubs_namespace for Entra ID)`);
   }
   for (const k of ["decoders", "shards"]) {
     if (!(cfg?.pipeline?.[k] > 0)) errors.push(`${id}: flowwatch.yaml: pipeline.${k} must be set (a container sees all of the node's cores)`);

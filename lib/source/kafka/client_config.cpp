@@ -86,21 +86,35 @@ Result<ClientConfig> BuildConsumerConfig(const config::KafkaConfig& kafka) {
   auto set = [&](const std::string& k, const std::string& v) { c.properties.emplace_back(k, v); };
 
   std::string brokers = kafka.brokers;
+  std::string namespace_host;
   if (!kafka.event_hubs_connection_string.empty()) {
     auto eh = ParseEventHubsConnectionString(kafka.event_hubs_connection_string);
     if (!eh.ok()) return eh.status();
-    c.event_hubs = true;
-    if (brokers.empty()) brokers = eh->namespace_host + ":9093";
+    namespace_host = eh->namespace_host;
     if (c.topic.empty()) c.topic = eh->entity_path;
+  } else if (!kafka.event_hubs_namespace.empty()) {
+    namespace_host = kafka.event_hubs_namespace;
+    if (namespace_host.find_first_of(":/ ") != std::string::npos) {
+      return Status::InvalidArgument("source.kafka.event_hubs_namespace: expected a host name such as "
+                                     "contoso.servicebus.windows.net, got '" + namespace_host + "'");
+    }
+    if (namespace_host.find('.') == std::string::npos) namespace_host += ".servicebus.windows.net";
+    c.oauth_scope = "https://" + namespace_host + "/.default";
   }
+  c.event_hubs = !namespace_host.empty();
+  if (brokers.empty() && c.event_hubs) brokers = namespace_host + ":9093";
   if (brokers.empty()) {
-    return Status::InvalidArgument("source.kafka: set brokers, or event_hubs_connection_string to derive them");
+    return Status::InvalidArgument(
+        "source.kafka: set brokers, or event_hubs_connection_string or event_hubs_namespace to derive them");
   }
   if (c.topic.empty()) return Status::InvalidArgument("source.kafka.topic: must not be empty");
 
   // Ours: offsets are stored and committed by flowwatch, only once processed.
   set("bootstrap.servers", brokers);
   set("group.id", kafka.group_id);
+  // Static membership: a member that restarts within session.timeout.ms gets
+  // its partitions back without a rebalance of the whole group.
+  if (!kafka.group_instance_id.empty()) set("group.instance.id", kafka.group_instance_id);
   set("client.id", "flowwatch");
   set("enable.auto.commit", "false");
   set("enable.auto.offset.store", "false");
@@ -115,9 +129,14 @@ Result<ClientConfig> BuildConsumerConfig(const config::KafkaConfig& kafka) {
   if (c.event_hubs) {
     // Azure Event Hubs' Kafka endpoint (Microsoft's recommended client settings).
     set("security.protocol", "SASL_SSL");
-    set("sasl.mechanisms", "PLAIN");
-    set("sasl.username", "$ConnectionString");
-    set("sasl.password", kafka.event_hubs_connection_string);
+    if (c.oauth_scope.empty()) {
+      set("sasl.mechanisms", "PLAIN");
+      set("sasl.username", "$ConnectionString");
+      set("sasl.password", kafka.event_hubs_connection_string);
+    } else {
+      // Entra ID: the token comes from KafkaSource's refresh callback.
+      set("sasl.mechanisms", "OAUTHBEARER");
+    }
     set("connections.max.idle.ms", "180000");  // Event Hubs closes idle connections at 240 s
     set("metadata.max.age.ms", "180000");
     set("socket.keepalive.enable", "true");

@@ -1,6 +1,7 @@
 // The librdkafka consumer configuration flowwatch derives from its own config:
 // our defaults, then Azure Event Hubs' settings when a connection string is
-// given, then every property of source.kafka.librdkafka, which wins.
+// given (SASL PLAIN) or a namespace with Entra ID (SASL OAUTHBEARER), then
+// every property of source.kafka.librdkafka, which wins.
 //
 // Event Hubs speaks Kafka on <namespace>.servicebus.windows.net:9093 with
 // SASL_SSL/PLAIN, username "$ConnectionString" and the connection string as the
@@ -24,6 +25,9 @@ struct ClientConfig {
   std::vector<std::pair<std::string, std::string>> properties;  // in the order applied
   std::string topic;
   bool event_hubs = false;
+  // Entra ID (source.kafka.event_hubs_namespace): the scope of the tokens the
+  // OAUTHBEARER refresh callback must fetch; "" = no OAUTHBEARER callback.
+  std::string oauth_scope;
 
   // The value a property ends up with ("" if unset).
   std::string Get(const std::string& name) const;

@@ -27,8 +27,10 @@ void FreePartitions(std::vector<RdKafka::TopicPartition*>* tps) {
 
 }  // namespace
 
-// librdkafka's callbacks, all called on the consumer thread (inside consume()).
-class KafkaSource::Callbacks : public RdKafka::RebalanceCb, public RdKafka::EventCb {
+// librdkafka's callbacks, called on the consumer thread (inside consume()),
+// but for the token refresh (librdkafka's background thread).
+class KafkaSource::Callbacks : public RdKafka::RebalanceCb, public RdKafka::EventCb,
+                               public RdKafka::OAuthBearerTokenRefreshCb {
  public:
   explicit Callbacks(KafkaSource* source) : source_(source) {}
 
@@ -57,6 +59,33 @@ class KafkaSource::Callbacks : public RdKafka::RebalanceCb, public RdKafka::Even
         delete e;
       }
     }
+  }
+
+  void oauthbearer_token_refresh_cb(RdKafka::Handle* handle, const std::string& /*oauthbearer_config*/) override {
+    azure::TokenCache& tokens = *source_->options_.tokens;  // counts its failures itself
+    Result<azure::AccessToken> token = tokens.Get(source_->options_.client.oauth_scope);
+    std::string errstr;
+    if (token.ok()) {
+      const int64_t expires_ms =
+          std::chrono::duration_cast<std::chrono::milliseconds>(token->expires_on.time_since_epoch()).count();
+      if (handle->oauthbearer_set_token(token->token, expires_ms, tokens.credential().principal(), {}, errstr) ==
+          RdKafka::ERR_NO_ERROR) {
+        source_->tokens_set_.Add();
+        spdlog::info("kafka: {}: Entra ID token for {} ({}), valid for {} s", handle->name(),
+                     tokens.credential().principal(), tokens.credential().kind(),
+                     std::chrono::duration_cast<std::chrono::seconds>(token->expires_on - azure::Clock::now()).count());
+        return;
+      }
+      errstr = "librdkafka refused the token: " + errstr;  // errstr never quotes the token
+    } else {
+      errstr = token.status().message();
+    }
+    uint64_t suppressed = 0;
+    if (source_->log_limiter_.Allow("kafka-token", &suppressed)) {
+      spdlog::warn("kafka: no Entra ID token ({}); librdkafka asks again in 10 s{}", errstr,
+                   suppressed ? " (" + std::to_string(suppressed) + " similar suppressed)" : "");
+    }
+    handle->oauthbearer_set_token_failure(errstr);
   }
 
   void event_cb(RdKafka::Event& event) override {
@@ -112,6 +141,27 @@ Result<std::unique_ptr<KafkaSource>> KafkaSource::Create(const KafkaSourceOption
 
 Status KafkaSource::Init() {
   std::string errstr;
+  const bool oauth = !options_.client.oauth_scope.empty();
+  if (oauth && options_.tokens == nullptr) return Status::Internal("kafka: OAUTHBEARER without a token source");
+  // The token refresh callback, and librdkafka's background thread to run it
+  // before anything polls: the first token exists before the first fetch.
+  const auto with_tokens = [&](RdKafka::Conf* c) -> Status {
+    if (oauth && (c->set("oauthbearer_token_refresh_cb", static_cast<RdKafka::OAuthBearerTokenRefreshCb*>(callbacks_.get()),
+                         errstr) != RdKafka::Conf::CONF_OK ||
+                  c->enable_sasl_queue(true, errstr) != RdKafka::Conf::CONF_OK)) {
+      return Status::Internal("kafka: " + errstr);
+    }
+    return Status::Ok();
+  };
+  const auto background_refresh = [&](RdKafka::Handle* h) -> Status {
+    if (!oauth) return Status::Ok();
+    if (RdKafka::Error* e = h->sasl_background_callbacks_enable(); e != nullptr) {
+      const std::string what = e->str();
+      delete e;
+      return Status::Internal("kafka: cannot run the token refresh in the background: " + what);
+    }
+    return Status::Ok();
+  };
   std::unique_ptr<RdKafka::Conf> conf(RdKafka::Conf::create(RdKafka::Conf::CONF_GLOBAL));
   for (const auto& [k, v] : options_.client.properties) {
     if (conf->set(k, v, errstr) != RdKafka::Conf::CONF_OK) {
@@ -124,8 +174,10 @@ Status KafkaSource::Init() {
       conf->set("event_cb", static_cast<RdKafka::EventCb*>(callbacks_.get()), errstr) != RdKafka::Conf::CONF_OK) {
     return Status::Internal("kafka: " + errstr);
   }
+  if (Status s = with_tokens(conf.get()); !s.ok()) return s;
   consumer_.reset(RdKafka::KafkaConsumer::create(conf.get(), errstr));
   if (!consumer_) return Status::InvalidArgument("source.kafka: cannot create the consumer: " + errstr);
+  if (Status s = background_refresh(consumer_.get()); !s.ok()) return s;
 
   if (!options_.dead_letter_topic.empty()) {
     std::unique_ptr<RdKafka::Conf> pconf(RdKafka::Conf::create(RdKafka::Conf::CONF_GLOBAL));
@@ -138,8 +190,10 @@ Status KafkaSource::Init() {
       }
     }
     pconf->set("event_cb", static_cast<RdKafka::EventCb*>(callbacks_.get()), errstr);
+    if (Status s = with_tokens(pconf.get()); !s.ok()) return s;
     dead_letters_.reset(RdKafka::Producer::create(pconf.get(), errstr));
     if (!dead_letters_) return Status::InvalidArgument("source.kafka.dead_letter_topic: cannot create the producer: " + errstr);
+    if (Status s = background_refresh(dead_letters_.get()); !s.ok()) return s;
   }
   spdlog::info("kafka: consumer for topic {} with {}", options_.client.topic, options_.client.Redacted());
   return Status::Ok();

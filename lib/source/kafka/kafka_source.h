@@ -14,8 +14,13 @@
 // thread). Consumer lag: each partition's end offset minus its position, every
 // 500 ms, logged every 15 s.
 //
+// With Entra ID (ClientConfig::oauth_scope), both handles get their tokens
+// from options.tokens in the OAUTHBEARER refresh callback; a failure is
+// reported to librdkafka (oauthbearer_set_token_failure), which asks again 10 s
+// later, and logged without the token.
+//
 // Threads: Run on one thread; DeadLetter and the counters from any. The
-// connection string never reaches a log line (ClientConfig::Redacted).
+// connection string and tokens never reach a log line (ClientConfig::Redacted).
 #pragma once
 
 #include <atomic>
@@ -30,6 +35,7 @@
 #include <string>
 #include <vector>
 
+#include "lib/azure/credential.h"
 #include "lib/common/counter.h"
 #include "lib/common/logging.h"
 #include "lib/common/status.h"
@@ -47,6 +53,10 @@ namespace flowwatch::source::kafka {
 struct KafkaSourceOptions {
   ClientConfig client;
   std::string dead_letter_topic;  // "" = none
+  // Entra ID tokens for SASL OAUTHBEARER (client.oauth_scope set): the consumer
+  // and the dead-letter producer each fetch theirs through it, on librdkafka's
+  // background thread, so that the first exists before the first fetch.
+  std::shared_ptr<azure::TokenCache> tokens;
   std::chrono::milliseconds commit_interval{5000};
   std::chrono::milliseconds drain_budget{10000};  // on stop; on revoke at most half of session.timeout.ms
 
@@ -101,6 +111,8 @@ class KafkaSource : public Source {
     uint64_t messages = 0, bytes = 0;
   };
   std::map<int32_t, PartitionConsumed> consumed() const;
+  // Entra ID tokens handed to librdkafka (consumer and dead-letter producer).
+  uint64_t tokens_set() const { return tokens_set_.value(); }
 
  private:
   class Callbacks;
@@ -143,6 +155,7 @@ class KafkaSource : public Source {
   std::atomic<bool> fatal_{false};
   std::string fatal_reason_;
   KafkaSourceCounters counters_;
+  SharedCounter tokens_set_;  // the refresh callbacks run on librdkafka's background threads
   LogLimiter log_limiter_;
 };
 

@@ -111,6 +111,7 @@ struct DaemonConfig {
   std::string group = "flowwatch";
   std::string dead_letter_topic;
   std::map<std::string, std::string> librdkafka;
+  std::string kafka_yaml;  // more keys of source.kafka, each line indented by 4
   int decoders = 2;
   int shards = 2;
   std::string webhook_url;  // with secret ${FW_TEST_WEBHOOK_SECRET}
@@ -144,6 +145,7 @@ class Daemon {
       cfg << "source:\n  kafka:\n    brokers: \"" << broker->bootstrap() << "\"\n    topic: " << kTopic
           << "\n    group_id: " << c.group << "\n    commit_interval: 1s\n";
       if (!c.dead_letter_topic.empty()) cfg << "    dead_letter_topic: " << c.dead_letter_topic << "\n";
+      cfg << c.kafka_yaml;
       cfg << "    librdkafka:\n      session.timeout.ms: \"" << c.session_timeout_ms
           << "\"\n      heartbeat.interval.ms: \"" << c.session_timeout_ms / 6 << "\"\n";
       for (const auto& [k, v] : c.librdkafka) cfg << "      " << k << ": \"" << v << "\"\n";

@@ -26,6 +26,7 @@
 #include <thread>
 
 #include "lib/alert/webhook_sink.h"
+#include "tests/fake_token_endpoint.h"
 #include "tests/integration/kafka/daemon_harness.h"
 #include "tests/integration/process_util.h"
 
@@ -360,6 +361,52 @@ TEST_CASE("SIGTERM at any moment of start-up, the first group join included, exi
     CHECK(rc == 0);
     CHECK(took < 15s);
   }
+}
+
+TEST_CASE("With Entra ID the daemon gets its Event Hubs token from the configured credential and logs neither token nor secret") {
+  // The test broker has no SASL: no broker checks the token here (that takes
+  // a real Event Hub); the token exchange, its metric and the logs are tested.
+  TempDir dir;
+  MockBroker broker(kMockBroker, 1, kTopic, 1, dir / "broker.log");
+  std::filesystem::create_directories(dir / "story");
+  std::ofstream(dir / "story/inventory.csv") << "name,ip,mac\nvm01,10.0.1.4,000D3A000001\n";
+  FakeTokenEndpoint endpoint;
+  setenv("FW_TEST_CLIENT_SECRET", "client-s3cr3t", 1);
+  DaemonConfig c;
+  c.group = "entra";
+  c.kafka_yaml = "    event_hubs_namespace: contoso\n";
+  c.librdkafka = {{"security.protocol", "SASL_PLAINTEXT"}};  // the test broker has no TLS
+  c.extra_yaml = "azure:\n  credential: client_secret\n  tenant_id: tenant-1\n  client_id: client-1\n"
+                 "  client_secret: \"${FW_TEST_CLIENT_SECRET}\"\n  authority_host: \"" + endpoint.url() + "\"\n";
+  Daemon d(dir, "d", broker, c);
+  d.Start();
+  REQUIRE(WaitUntil([&] { return !d.summary().http_listen.empty(); }, 30s));
+  const std::string target = d.summary().http_listen;
+  REQUIRE(WaitUntil([&] {
+    return HttpGet(target, "/metrics").second.find("flowwatch_azure_token_requests_total{result=\"ok\"} 1\n") !=
+           std::string::npos;
+  }, 20s));
+  const auto [rc, took] = d.Stop();
+  INFO(d.log());
+  CHECK(rc == 0);
+  const auto requests = endpoint.requests();
+  REQUIRE(requests.size() == 1);  // the consumer's; nothing else needed one
+  CHECK(requests[0].path == "/tenant-1/oauth2/v2.0/token");
+  CHECK(requests[0].fields.at("scope") == "https://contoso.servicebus.windows.net/.default");
+  CHECK(requests[0].fields.at("client_secret") == "client-s3cr3t");
+  CHECK(d.log().find("Entra ID token for client-1 (client_secret)") != std::string::npos);
+  CHECK(d.log().find("client-s3cr3t") == std::string::npos);
+  CHECK(d.log().find("token-1") == std::string::npos);
+
+  // A credential that lacks what it needs is a configuration error that names the key.
+  unsetenv("AZURE_FEDERATED_TOKEN_FILE");
+  DaemonConfig bad = c;
+  bad.extra_yaml = "azure:\n  credential: workload_identity\n  tenant_id: t\n  client_id: c\n";
+  Daemon b(dir, "bad", broker, bad);
+  b.Start();
+  CHECK(b.Wait(30s) == 2);
+  CHECK(b.log().find("azure.federated_token_file: needed by credential workload_identity (or set "
+                     "AZURE_FEDERATED_TOKEN_FILE)") != std::string::npos);
 }
 
 }  // namespace

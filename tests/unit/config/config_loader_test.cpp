@@ -137,6 +137,35 @@ TEST_CASE("A webhook takes a secret from the environment, headers and a timeout"
 }
 
 
+TEST_CASE("The azure credential, the Event Hubs namespace and the group instance id are read and checked") {
+  const LoadResult r = LoadConfigText(
+      "source:\n  kafka:\n    event_hubs_namespace: contoso\n    group_instance_id: flowwatch-0\n"
+      "azure:\n  credential: client_secret\n  tenant_id: t\n  client_id: c\n  client_secret: s3cr3t\n"
+      "  authority_host: \"http://127.0.0.1:1\"\n  timeout: 3s\n",
+      "a.yaml");
+  INFO((r.errors.empty() ? std::string() : r.errors.front()));
+  REQUIRE(r.ok());
+  REQUIRE(r.config.source.kafka.event_hubs_namespace == "contoso");
+  REQUIRE(r.config.source.kafka.group_instance_id == "flowwatch-0");
+  REQUIRE(r.config.azure.kind == "client_secret");
+  REQUIRE(r.config.azure.client_secret == "s3cr3t");
+  REQUIRE(r.config.azure.timeout == Millis(3000));
+  REQUIRE(r.config.azure.managed_identity_endpoint == "http://169.254.169.254/metadata/identity/oauth2/token");
+
+  const LoadResult both = LoadConfigText(
+      "source:\n  kafka:\n    event_hubs_connection_string: \"Endpoint=sb://x/;SharedAccessKey=k\"\n"
+      "    event_hubs_namespace: x\n", "b.yaml");
+  REQUIRE_FALSE(both.ok());
+  REQUIRE(both.errors.front() == "b.yaml:4: source.kafka.event_hubs_namespace: set either it (Entra ID) or "
+                                 "event_hubs_connection_string (SAS), not both");
+  const LoadResult kind = LoadConfigText("azure:\n  credential: kerberos\n", "k.yaml");
+  REQUIRE_FALSE(kind.ok());
+  REQUIRE(kind.errors.front().find("k.yaml:2: azure.credential: must be auto, workload_identity") == 0);
+  const LoadResult secret = LoadConfigText("azure:\n  client_secret: [\"hunter2\"]\n", "s.yaml");
+  REQUIRE_FALSE(secret.ok());
+  REQUIRE(secret.errors.front().find("hunter2") == std::string::npos);
+}
+
 TEST_CASE("Alertmanager and PagerDuty sinks, the rate limit and the API token are read, secrets never echoed") {
   setenv("FW_TEST_PD_KEY", "R0UT1NG", 1);
   const LoadResult r = LoadConfigText(

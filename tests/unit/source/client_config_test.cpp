@@ -76,6 +76,38 @@ TEST_CASE("A plain Kafka source needs brokers and gets no SASL") {
   REQUIRE(c->Get("group.id") == "flowwatch");
 }
 
+TEST_CASE("An Event Hubs namespace with Entra ID gives SASL OAUTHBEARER and the namespace's token scope") {
+  config::KafkaConfig k;
+  k.event_hubs_namespace = "contoso-flows";
+  auto c = BuildConsumerConfig(k);
+  REQUIRE(c.ok());
+  REQUIRE(c->event_hubs);
+  REQUIRE(c->oauth_scope == "https://contoso-flows.servicebus.windows.net/.default");
+  REQUIRE(c->Get("bootstrap.servers") == "contoso-flows.servicebus.windows.net:9093");
+  REQUIRE(c->Get("security.protocol") == "SASL_SSL");
+  REQUIRE(c->Get("sasl.mechanisms") == "OAUTHBEARER");
+  REQUIRE(c->Get("sasl.username").empty());
+  REQUIRE(c->Get("session.timeout.ms") == "30000");  // Azure's client settings as with a connection string
+  k.event_hubs_namespace = "contoso-flows.servicebus.chinacloudapi.cn";  // a full host name is kept
+  REQUIRE(BuildConsumerConfig(k)->Get("bootstrap.servers") == "contoso-flows.servicebus.chinacloudapi.cn:9093");
+  k.event_hubs_namespace = "sb://contoso/";
+  auto bad = BuildConsumerConfig(k);
+  REQUIRE_FALSE(bad.ok());
+  REQUIRE(bad.status().message().find("source.kafka.event_hubs_namespace: expected a host name") == 0);
+  // A connection string takes no token callback.
+  config::KafkaConfig sas;
+  sas.event_hubs_connection_string = kConnection;
+  REQUIRE(BuildConsumerConfig(sas)->oauth_scope.empty());
+}
+
+TEST_CASE("A group instance id makes the member static") {
+  config::KafkaConfig k;
+  k.brokers = "127.0.0.1:9092";
+  REQUIRE(BuildConsumerConfig(k)->Get("group.instance.id").empty());
+  k.group_instance_id = "flowwatch-0";
+  REQUIRE(BuildConsumerConfig(k)->Get("group.instance.id") == "flowwatch-0");
+}
+
 TEST_CASE("Malformed connection strings are refused without quoting them") {
   for (const std::string& bad : {std::string("SharedAccessKey=") + kSecret, std::string("Endpoint=sb://x.servicebus.windows.net/"),
                                  std::string("nonsense ") + kSecret}) {
