@@ -34,7 +34,7 @@ metrics::MetricFamilies DaemonMetrics(const DaemonSnapshot& s) {
             s.tokens ? d(s.tokens->fetched.value()) : 0, {{"result", "ok"}});
   m.Counter("flowwatch_azure_token_requests_total", "Entra ID token exchanges, by result (ok, failed).",
             s.tokens ? d(s.tokens->failed.value()) : 0, {{"result", "failed"}});
-  m.Counter("flowwatch_source_commits_total", "Offset commits that succeeded.", d(k.commits.value()));
+  m.Counter("flowwatch_source_commits_total", "Offset commits the broker acknowledged.", d(k.commits.value()));
   m.Counter("flowwatch_source_commit_failures_total", "Offset commits that failed (retried at the next interval).",
             d(k.commit_failures.value()));
   m.Counter("flowwatch_source_rebalances_total", "Partition assignments and revocations.", d(k.rebalances.value()));

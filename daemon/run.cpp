@@ -4,6 +4,7 @@
 #include <chrono>
 #include <condition_variable>
 #include <cstdio>
+#include <cstdlib>
 #include <filesystem>
 #include <memory>
 #include <mutex>
@@ -521,12 +522,17 @@ int RunDaemon(const RunOptions& options) {
   checkpoints.Stop();
   dispatcher.Stop(std::chrono::seconds(5));  // what is still undelivered then stays in the spool
   write_summary();
-  if (!status.ok()) {
-    spdlog::error("{}", status.message());
-    return kExitRuntime;
-  }
+  const int rc = status.ok() ? 0 : kExitRuntime;
+  if (!status.ok()) spdlog::error("{}", status.message());
   spdlog::info("flowwatch stopped");
-  return 0;
+  if (kafka != nullptr && kafka->close_abandoned()) {
+    // A consumer still closing on its own thread can call into librdkafka and
+    // log: exit now, without running the destructors it would race.
+    spdlog::default_logger()->flush();
+    std::fflush(nullptr);
+    std::_Exit(rc);
+  }
+  return rc;
 }
 
 }  // namespace flowwatch::app

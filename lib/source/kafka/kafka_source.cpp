@@ -4,6 +4,7 @@
 
 #include <algorithm>
 #include <cstdlib>
+#include <thread>
 
 namespace flowwatch::source::kafka {
 namespace {
@@ -27,52 +28,83 @@ void FreePartitions(std::vector<RdKafka::TopicPartition*>* tps) {
 
 }  // namespace
 
-// librdkafka's callbacks, called on the consumer thread (inside consume()),
-// but for the token refresh (librdkafka's background thread).
+// librdkafka's callbacks: on the consumer thread (inside consume() and
+// close()), librdkafka's internal threads for logs, its background thread for
+// the token refresh. A consumer left behind in close() (CloseConsumer) can
+// still call back after the source is gone: Detach() makes every later
+// callback leave the source alone. The token refresh never touches the source.
 class KafkaSource::Callbacks : public RdKafka::RebalanceCb, public RdKafka::EventCb,
-                               public RdKafka::OAuthBearerTokenRefreshCb {
+                               public RdKafka::OffsetCommitCb, public RdKafka::OAuthBearerTokenRefreshCb {
  public:
-  explicit Callbacks(KafkaSource* source) : source_(source) {}
+  Callbacks(KafkaSource* source, std::shared_ptr<azure::TokenCache> tokens, std::string scope)
+      : source_(source), tokens_(std::move(tokens)), scope_(std::move(scope)) {}
+
+  // Later callbacks skip the source; waits up to `wait` for those inside one
+  // to return. False if one did not (the source must then outlive them).
+  bool Detach(std::chrono::milliseconds wait) {
+    detached_.store(true);
+    const auto deadline = std::chrono::steady_clock::now() + wait;
+    while (inside_.load() > 0) {
+      if (std::chrono::steady_clock::now() > deadline) return false;
+      std::this_thread::sleep_for(std::chrono::milliseconds(1));
+    }
+    return true;
+  }
 
   void rebalance_cb(RdKafka::KafkaConsumer* consumer, RdKafka::ErrorCode err,
                     std::vector<RdKafka::TopicPartition*>& partitions) override {
+    Use use(this);
+    KafkaSource* source = use.source;  // null once detached: only what librdkafka needs to go on
     const bool cooperative = consumer->rebalance_protocol() == "COOPERATIVE";
     std::vector<int32_t> ids;
     for (const RdKafka::TopicPartition* tp : partitions) ids.push_back(tp->partition());
-    source_->counters_.rebalances.Add();
+    if (source) source->counters_.rebalances.Add();
     if (err == RdKafka::ERR__ASSIGN_PARTITIONS) {
-      source_->OnRebalance(consumer, true, ids, cooperative, false);
-      for (RdKafka::TopicPartition* tp : partitions) tp->set_offset(source_->ResumeAt(tp->partition()));
+      if (source) {
+        source->OnRebalance(consumer, true, ids, cooperative, false);
+        for (RdKafka::TopicPartition* tp : partitions) tp->set_offset(source->ResumeAt(tp->partition()));
+      }
       RdKafka::Error* e = cooperative ? consumer->incremental_assign(partitions) : nullptr;
       if (!cooperative) consumer->assign(partitions);
       if (e != nullptr) {
-        spdlog::error("kafka: assigning partitions failed: {}", e->str());
+        if (source) spdlog::error("kafka: assigning partitions failed: {}", e->str());
         delete e;
       }
     } else {
-      if (err != RdKafka::ERR__REVOKE_PARTITIONS) spdlog::error("kafka: rebalance error: {}", RdKafka::err2str(err));
-      source_->OnRebalance(consumer, false, ids, cooperative, consumer->assignment_lost());
+      if (source) {
+        if (err != RdKafka::ERR__REVOKE_PARTITIONS) spdlog::error("kafka: rebalance error: {}", RdKafka::err2str(err));
+        source->OnRebalance(consumer, false, ids, cooperative, consumer->assignment_lost());
+      }
       RdKafka::Error* e = cooperative ? consumer->incremental_unassign(partitions) : nullptr;
       if (!cooperative) consumer->unassign();
       if (e != nullptr) {
-        spdlog::error("kafka: giving up partitions failed: {}", e->str());
+        if (source) spdlog::error("kafka: giving up partitions failed: {}", e->str());
         delete e;
       }
     }
   }
 
+  // Every commit's outcome, asynchronous ones included (consume() serves it).
+  void offset_commit_cb(RdKafka::ErrorCode err, std::vector<RdKafka::TopicPartition*>& offsets) override {
+    Use use(this);
+    if (use.source) use.source->OnCommitted(err, offsets);
+  }
+
   void oauthbearer_token_refresh_cb(RdKafka::Handle* handle, const std::string& /*oauthbearer_config*/) override {
-    azure::TokenCache& tokens = *source_->options_.tokens;  // counts its failures itself
-    Result<azure::AccessToken> token = tokens.Get(source_->options_.client.oauth_scope);
+    if (detached_.load()) {
+      handle->oauthbearer_set_token_failure("closing");
+      return;
+    }
+    Result<azure::AccessToken> token = tokens_->Get(scope_);  // the cache counts its failures
     std::string errstr;
     if (token.ok()) {
       const int64_t expires_ms =
           std::chrono::duration_cast<std::chrono::milliseconds>(token->expires_on.time_since_epoch()).count();
-      if (handle->oauthbearer_set_token(token->token, expires_ms, tokens.credential().principal(), {}, errstr) ==
+      if (handle->oauthbearer_set_token(token->token, expires_ms, tokens_->credential().principal(), {}, errstr) ==
           RdKafka::ERR_NO_ERROR) {
-        source_->tokens_set_.Add();
+        tokens_set_.Add();
         spdlog::info("kafka: {}: Entra ID token for {} ({}), valid for {} s", handle->name(),
-                     tokens.credential().principal(), tokens.credential().kind(),
+                     tokens_->credential().principal(), tokens_->credential().kind(),
                      std::chrono::duration_cast<std::chrono::seconds>(token->expires_on - azure::Clock::now()).count());
         return;
       }
@@ -81,7 +113,7 @@ class KafkaSource::Callbacks : public RdKafka::RebalanceCb, public RdKafka::Even
       errstr = token.status().message();
     }
     uint64_t suppressed = 0;
-    if (source_->log_limiter_.Allow("kafka-token", &suppressed)) {
+    if (token_log_.Allow("kafka-token", &suppressed)) {
       spdlog::warn("kafka: no Entra ID token ({}); librdkafka asks again in 10 s{}", errstr,
                    suppressed ? " (" + std::to_string(suppressed) + " similar suppressed)" : "");
     }
@@ -89,15 +121,18 @@ class KafkaSource::Callbacks : public RdKafka::RebalanceCb, public RdKafka::Even
   }
 
   void event_cb(RdKafka::Event& event) override {
+    Use use(this);
+    KafkaSource* source = use.source;
+    if (source == nullptr) return;
     uint64_t suppressed = 0;
     switch (event.type()) {
       case RdKafka::Event::EVENT_ERROR:
-        source_->counters_.errors.Add();
+        source->counters_.errors.Add();
         if (event.fatal()) {
-          source_->fatal_reason_ = RdKafka::err2str(event.err()) + ": " + event.str();
-          source_->fatal_.store(true);
-          spdlog::error("kafka: fatal error: {}", source_->fatal_reason_);
-        } else if (source_->log_limiter_.Allow("kafka-error", &suppressed)) {
+          source->fatal_reason_ = RdKafka::err2str(event.err()) + ": " + event.str();
+          source->fatal_.store(true);
+          spdlog::error("kafka: fatal error: {}", source->fatal_reason_);
+        } else if (source->log_limiter_.Allow("kafka-error", &suppressed)) {
           // Transient (a broker down, a timeout): librdkafka retries; nothing
           // is committed past what was processed.
           spdlog::warn("kafka: {}: {}{}", RdKafka::err2str(event.err()), event.str(),
@@ -106,7 +141,7 @@ class KafkaSource::Callbacks : public RdKafka::RebalanceCb, public RdKafka::Even
         break;
       case RdKafka::Event::EVENT_LOG:
         if (event.severity() <= RdKafka::Event::EVENT_SEVERITY_WARNING &&
-            source_->log_limiter_.Allow("kafka-log", &suppressed)) {
+            source->log_limiter_.Allow("kafka-log", &suppressed)) {
           spdlog::warn("kafka: {} {}", event.fac(), event.str());
         } else {
           spdlog::debug("kafka: {} {}", event.fac(), event.str());
@@ -117,12 +152,37 @@ class KafkaSource::Callbacks : public RdKafka::RebalanceCb, public RdKafka::Even
     }
   }
 
+  uint64_t tokens_set() const { return tokens_set_.value(); }
+
  private:
-  KafkaSource* source_;
+  // While alive, a callback is inside; `source` is null once detached. The
+  // increment comes before the check and Detach sets the flag before it waits
+  // (both sequentially consistent): a callback either sees the flag or is
+  // waited for.
+  struct Use {
+    explicit Use(Callbacks* c) : c_(c) {
+      c_->inside_.fetch_add(1);
+      source = c_->detached_.load() ? nullptr : c_->source_;
+    }
+    ~Use() { c_->inside_.fetch_sub(1); }
+    Use(const Use&) = delete;
+    Use& operator=(const Use&) = delete;
+    Callbacks* c_;
+    KafkaSource* source;
+  };
+
+  KafkaSource* const source_;
+  std::atomic<bool> detached_{false};
+  std::atomic<int> inside_{0};
+  const std::shared_ptr<azure::TokenCache> tokens_;  // with Entra ID
+  const std::string scope_;
+  SharedCounter tokens_set_;  // the consumer's and the producer's refreshes
+  LogLimiter token_log_{std::chrono::seconds(60), 5};
 };
 
 KafkaSource::KafkaSource(const KafkaSourceOptions& options, MessageHandler* handler)
-    : options_(options), handler_(handler), callbacks_(std::make_unique<Callbacks>(this)),
+    : options_(options), handler_(handler),
+      callbacks_(std::make_unique<Callbacks>(this, options.tokens, options.client.oauth_scope)),
       log_limiter_(std::chrono::seconds(60), 5) {}
 
 KafkaSource::~KafkaSource() {
@@ -171,7 +231,9 @@ Status KafkaSource::Init() {
     }
   }
   if (conf->set("rebalance_cb", static_cast<RdKafka::RebalanceCb*>(callbacks_.get()), errstr) != RdKafka::Conf::CONF_OK ||
-      conf->set("event_cb", static_cast<RdKafka::EventCb*>(callbacks_.get()), errstr) != RdKafka::Conf::CONF_OK) {
+      conf->set("event_cb", static_cast<RdKafka::EventCb*>(callbacks_.get()), errstr) != RdKafka::Conf::CONF_OK ||
+      conf->set("offset_commit_cb", static_cast<RdKafka::OffsetCommitCb*>(callbacks_.get()), errstr) !=
+          RdKafka::Conf::CONF_OK) {
     return Status::Internal("kafka: " + errstr);
   }
   if (Status s = with_tokens(conf.get()); !s.ok()) return s;
@@ -254,7 +316,7 @@ void KafkaSource::OnRebalance(RdKafka::KafkaConsumer* consumer, bool assign, con
     }
     Commit(/*sync=*/true, &partitions);
   } else {
-    spdlog::warn("kafka: partitions {} were lost (session timeout): not committing them", list);
+    spdlog::warn("kafka: partitions {} were lost (the group went on without this member): not committing them", list);
   }
   handler_->OnRevoked(partitions);
   {
@@ -361,21 +423,44 @@ void KafkaSource::Commit(bool sync, const std::vector<int32_t>* only) {
   if (before_commit_) before_commit_();
   std::vector<RdKafka::TopicPartition*> tps = MakePartitions(options_.client.topic, ids);
   for (RdKafka::TopicPartition* tp : tps) tp->set_offset(targets[tp->partition()]);
+  // The outcome is counted when it comes back through offset_commit_cb
+  // (OnCommitted), a synchronous commit's too; an asynchronous one refused at
+  // once is counted here. A synchronous one's offsets are known now.
   const RdKafka::ErrorCode err = sync ? consumer_->commitSync(tps) : consumer_->commitAsync(tps);
-  if (err != RdKafka::ERR_NO_ERROR) {
-    counters_.commit_failures.Add();
-    uint64_t suppressed = 0;
-    if (log_limiter_.Allow("kafka-commit", &suppressed)) {
-      spdlog::warn("kafka: commit failed ({}); retrying at the next interval", RdKafka::err2str(err));
-    }
-  } else {
-    counters_.commits.Add();
+  if (!sync && err != RdKafka::ERR_NO_ERROR) OnCommitted(err, tps);
+  if (sync && err == RdKafka::ERR_NO_ERROR) {
     std::lock_guard<std::mutex> lock(mu_);
-    for (RdKafka::TopicPartition* tp : tps) {
-      if (tp->err() == RdKafka::ERR_NO_ERROR) committed_[tp->partition()] = tp->offset();
+    for (const RdKafka::TopicPartition* tp : tps) {
+      if (tp->err() == RdKafka::ERR_NO_ERROR && tp->offset() >= 0) {
+        committed_[tp->partition()] = std::max(committed_[tp->partition()], tp->offset());
+      }
     }
   }
   FreePartitions(&tps);
+}
+
+void KafkaSource::OnCommitted(int err, const std::vector<RdKafka::TopicPartition*>& offsets) {
+  if (err != RdKafka::ERR_NO_ERROR) {
+    // A commit refused during a rebalance (REBALANCE_IN_PROGRESS,
+    // ILLEGAL_GENERATION: librdkafka #4059) or with the broker away: the
+    // offsets are sent again at the next interval, or the partition's next
+    // owner starts from the last one committed.
+    counters_.commit_failures.Add();
+    uint64_t suppressed = 0;
+    if (log_limiter_.Allow("kafka-commit", &suppressed)) {
+      spdlog::warn("kafka: commit failed ({}); retrying at the next interval{}",
+                   RdKafka::err2str(static_cast<RdKafka::ErrorCode>(err)),
+                   suppressed ? " (" + std::to_string(suppressed) + " similar suppressed)" : "");
+    }
+  } else {
+    counters_.commits.Add();
+  }
+  std::lock_guard<std::mutex> lock(mu_);
+  for (const RdKafka::TopicPartition* tp : offsets) {
+    if (tp->err() != RdKafka::ERR_NO_ERROR || tp->offset() < 0) continue;
+    int64_t& c = committed_[tp->partition()];
+    c = std::max(c, tp->offset());
+  }
 }
 
 void KafkaSource::Pause(int32_t partition) {
@@ -493,12 +578,52 @@ Status KafkaSource::Run(const std::atomic<bool>& stop, const std::function<void(
     Checkpoint(/*final=*/true);
   }
   Commit(/*sync=*/true, nullptr);
-  consumer_->close();  // leaves the group (revoke callbacks run here)
+  if (CloseConsumer()) spdlog::info("kafka: consumer closed");  // it leaves the group (revoke callbacks run here)
   if (dead_letters_) dead_letters_->flush(5000);
-  spdlog::info("kafka: consumer closed");
   if (fatal_.load()) return Status::Unavailable("kafka: " + fatal_reason_);
   return Status::Ok();
 }
+
+void KafkaSource::LeaveBehind(std::unique_ptr<RdKafka::KafkaConsumer> consumer, std::unique_ptr<Callbacks> callbacks) {
+  // Never destroyed (their close may still be running), yet reachable: not a leak.
+  static auto* left = new std::vector<std::pair<std::unique_ptr<RdKafka::KafkaConsumer>, std::unique_ptr<Callbacks>>>;
+  static std::mutex mu;
+  std::lock_guard<std::mutex> lock(mu);
+  left->emplace_back(std::move(consumer), std::move(callbacks));
+}
+
+bool KafkaSource::CloseConsumer() {
+  // librdkafka 2.0.2 can hang in close() when an assignment arrives while it
+  // closes (librdkafka #4527). Everything that matters is done by now (the
+  // final checkpoint is durable, the offsets committed): past close_timeout the
+  // consumer is left behind, still closing, and the group rebalances once its
+  // session times out.
+  auto closed = std::make_shared<std::atomic<bool>>(false);
+  RdKafka::KafkaConsumer* consumer = consumer_.get();
+  std::thread closer([consumer, closed] {
+    consumer->close();
+    closed->store(true);
+  });
+  const auto deadline = std::chrono::steady_clock::now() + options_.close_timeout;
+  while (!closed->load() && std::chrono::steady_clock::now() < deadline) {
+    std::this_thread::sleep_for(std::chrono::milliseconds(5));
+  }
+  if (closed->load() || !callbacks_->Detach(options_.drain_budget)) {
+    // Closed; or stuck inside one of our callbacks (a drain), which still
+    // needs this source: wait for it.
+    closer.join();
+    return true;
+  }
+  spdlog::error("kafka: the consumer did not close within {} ms (librdkafka #4527): leaving it behind; the offsets "
+                "are committed, and the group gives its partitions to others once its session times out",
+                options_.close_timeout.count());
+  closer.detach();
+  LeaveBehind(std::move(consumer_), std::move(callbacks_));
+  close_abandoned_.store(true);
+  return false;
+}
+
+uint64_t KafkaSource::tokens_set() const { return callbacks_ ? callbacks_->tokens_set() : 0; }
 
 void KafkaSource::DeadLetter(int32_t partition, int64_t offset, const char* data, size_t size) {
   if (!dead_letters_) return;

@@ -46,6 +46,7 @@
 namespace RdKafka {
 class KafkaConsumer;
 class Producer;
+class TopicPartition;
 }  // namespace RdKafka
 
 namespace flowwatch::source::kafka {
@@ -59,6 +60,9 @@ struct KafkaSourceOptions {
   std::shared_ptr<azure::TokenCache> tokens;
   std::chrono::milliseconds commit_interval{5000};
   std::chrono::milliseconds drain_budget{10000};  // on stop; on revoke at most half of session.timeout.ms
+  // On stop, after the final commit: a consumer not closed by then is left
+  // behind (librdkafka #4527) and Run returns.
+  std::chrono::milliseconds close_timeout{15000};
 
   // Checkpointing (the daemon's exactly-once state). When `checkpoint` is set,
   // every checkpoint_interval (and at stop) the consumer thread stops
@@ -112,7 +116,10 @@ class KafkaSource : public Source {
   };
   std::map<int32_t, PartitionConsumed> consumed() const;
   // Entra ID tokens handed to librdkafka (consumer and dead-letter producer).
-  uint64_t tokens_set() const { return tokens_set_.value(); }
+  uint64_t tokens_set() const;
+  // Run left the consumer behind, still closing (close_timeout): the process
+  // should exit without running static destructors (its threads may log).
+  bool close_abandoned() const { return close_abandoned_.load(); }
 
  private:
   class Callbacks;
@@ -122,6 +129,7 @@ class KafkaSource : public Source {
   void OnRebalance(RdKafka::KafkaConsumer* consumer, bool assign, const std::vector<int32_t>& partitions,
                    bool cooperative, bool lost);
   void Commit(bool sync, const std::vector<int32_t>* only);
+  void OnCommitted(int err, const std::vector<RdKafka::TopicPartition*>& offsets);  // err: an RdKafka::ErrorCode
   void Checkpoint(bool final);  // drain, then options_.checkpoint(processed offsets, final)
   void CollectDone();
   // Where an assigned partition resumes: this process's processed offset, the
@@ -129,6 +137,8 @@ class KafkaSource : public Source {
   int64_t ResumeAt(int32_t partition) const;
   std::chrono::milliseconds RebalanceDrainBudget() const;
   void AwaitFirstAssignment();
+  bool CloseConsumer();  // close(), bounded by close_timeout; false: left behind
+  static void LeaveBehind(std::unique_ptr<RdKafka::KafkaConsumer> consumer, std::unique_ptr<Callbacks> callbacks);
   void Pause(int32_t partition);
   void OfferHeld();
   void Hold(SourceMessage message);
@@ -155,7 +165,7 @@ class KafkaSource : public Source {
   std::atomic<bool> fatal_{false};
   std::string fatal_reason_;
   KafkaSourceCounters counters_;
-  SharedCounter tokens_set_;  // the refresh callbacks run on librdkafka's background threads
+  std::atomic<bool> close_abandoned_{false};
   LogLimiter log_limiter_;
 };
 

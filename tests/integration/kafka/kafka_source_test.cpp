@@ -184,6 +184,88 @@ TEST_CASE("A paused partition that a rebalance takes away and gives back is fetc
   }
 }
 
+TEST_CASE("Commits refused with ILLEGAL_GENERATION lose neither the assignment nor an offset") {
+  // What a commit made while the group rebalances gets (librdkafka #4059):
+  // librdkafka takes the assignment as lost and rejoins. As in the daemon,
+  // commits follow checkpoints (here durable at once), so the partitions
+  // resume where this process had applied them: each message once.
+  TempDir dir;
+  MockBroker broker(FW_MOCK_BROKER_BIN, 1, "generation", 2, dir / "broker.log");
+  ProduceNumbered(broker, dir, "generation", 100, 5);
+  GatedHandler handler;
+  handler.open = true;
+  source::kafka::KafkaSourceOptions options = SourceOptions(broker, "generation", "1000");
+  source::kafka::KafkaSource* source = nullptr;
+  options.checkpoint = [&](const std::map<int32_t, int64_t>& offsets, bool) { source->SetDurable({offsets, {}}); };
+  options.checkpoint_interval = 200ms;
+  auto created = source::kafka::KafkaSource::Create(options, &handler);
+  REQUIRE(created.ok());
+  source = created->get();
+  std::atomic<bool> stop{false};
+  std::thread runner([&] { (void)source->Run(stop, nullptr); });
+  const auto committed = [&] {
+    int64_t sum = 0;
+    for (const auto& [p, offset] : source->committed()) sum += offset;
+    return sum;
+  };
+  const bool first = WaitUntil([&] { return committed() == 100; }, 30s);
+  const uint64_t rebalances = source->counters().rebalances.value();
+  REQUIRE(broker.Command("errors 8 3 22") == "ok");  // the next three OffsetCommits
+  ProduceNumbered(broker, dir, "generation", 100, 5);
+  const bool second = WaitUntil([&] { return committed() == 200 && source->assigned().size() == 2; }, 60s);
+  stop = true;
+  runner.join();
+  REQUIRE(first);
+  REQUIRE(second);  // committed by the broker (the commit callback says so), the assignment whole
+  CHECK(source->counters().commit_failures.value() >= 1);
+  CHECK(source->counters().rebalances.value() > rebalances);  // lost and given back
+  CHECK(handler.count() == 200);                              // each once
+  for (const auto& [p, list] : handler.got()) {
+    for (size_t i = 0; i < list.size(); ++i) REQUIRE(list[i].first == static_cast<int64_t>(i));
+  }
+}
+
+TEST_CASE("A consumer whose close() hangs is left behind after close_timeout, and the source stops anyway") {
+  // librdkafka #4527: close() can hang (an assignment arriving while it
+  // closes). Here a broker that answers after 30 s makes leaving the group
+  // take about 5 s (librdkafka's own bound), longer than close_timeout; the
+  // consumer left behind goes on closing, and calls back, after the source is
+  // gone (ASan checks that nothing touches it).
+  TempDir dir;
+  MockBroker broker(FW_MOCK_BROKER_BIN, 1, "closing", 2, dir / "broker.log");
+  constexpr int kMessages = 200;
+  ProduceNumbered(broker, dir, "closing", kMessages, 5);
+  source::kafka::KafkaSourceOptions options = SourceOptions(broker, "closing", "1000");
+  options.close_timeout = 1s;
+  GatedHandler handler;
+  handler.open = true;
+  auto created = source::kafka::KafkaSource::Create(options, &handler);
+  REQUIRE(created.ok());
+  std::unique_ptr<source::kafka::KafkaSource> source = std::move(created).value();
+  std::atomic<bool> stop{false};
+  Status status;
+  std::thread runner([&] { status = source->Run(stop, nullptr); });
+  const auto committed = [&] {
+    int64_t sum = 0;
+    for (const auto& [p, offset] : source->committed()) sum += offset;
+    return sum;
+  };
+  const bool all = WaitUntil([&] { return committed() == kMessages; }, 30s);
+  REQUIRE(broker.Command("rtt 1 30000") == "ok");
+  const auto t0 = std::chrono::steady_clock::now();
+  stop = true;
+  runner.join();
+  const auto took = std::chrono::steady_clock::now() - t0;
+  REQUIRE(all);
+  CHECK(status.ok());
+  CHECK(source->close_abandoned());
+  CHECK(took < 3s);  // without the bound: 5 s
+  CHECK(committed() == kMessages);
+  source.reset();
+  std::this_thread::sleep_for(6s);  // the consumer left behind finishes closing, its revoke callback included
+  CHECK(handler.count() == kMessages);
+}
+
 // Entra ID through the test broker, as far as it goes: it speaks no SASL, so
 // no broker ever checks a token (that needs a real Event Hub); what is tested
 // is flowwatch's side of it: the refresh callback on both handles, served by
