@@ -308,14 +308,21 @@ void KafkaSource::OnRebalance(RdKafka::KafkaConsumer* consumer, bool assign, con
     consumer->resume(tps);
     FreePartitions(&tps);
   }
+  // What is in flight gets applied either way: wait for it, so that the
+  // applied positions (processed_, where a partition that comes back to this
+  // process resumes) cover it. Lost partitions are drained too: without it a
+  // partition lost and given back was read again from before its in-flight
+  // messages, and those were applied twice wherever de-duplication's window
+  // had moved on (bench/soak.sh, event time running fast).
+  const std::chrono::milliseconds budget = RebalanceDrainBudget();
+  if (!handler_->Drain(partitions, budget)) {
+    spdlog::warn("kafka: partitions {} not fully drained within {} ms; the rest is processed again by their next owner",
+                 list, budget.count());
+  }
   if (!lost) {
-    const std::chrono::milliseconds budget = RebalanceDrainBudget();
-    if (!handler_->Drain(partitions, budget)) {
-      spdlog::warn("kafka: partitions {} not fully drained within {} ms; the rest is processed again by their next owner",
-                   list, budget.count());
-    }
     Commit(/*sync=*/true, &partitions);
   } else {
+    CollectDone();
     spdlog::warn("kafka: partitions {} were lost (the group went on without this member): not committing them", list);
   }
   handler_->OnRevoked(partitions);
