@@ -148,6 +148,13 @@ source::kafka::KafkaSourceOptions SourceOptions(const MockBroker& broker, const 
   return options;
 }
 
+// The sum of a source's committed offsets: with offsets from 0, the messages committed.
+int64_t CommittedTotal(const source::kafka::KafkaSource& source) {
+  int64_t sum = 0;
+  for (const auto& [p, offset] : source.committed()) sum += offset;
+  return sum;
+}
+
 TEST_CASE("A handler without room pauses the partitions, and they resume with every message once and in order") {
   TempDir dir;
   MockBroker broker(FW_MOCK_BROKER_BIN, 1, "gated", 3, dir / "broker.log");
@@ -168,13 +175,7 @@ TEST_CASE("A handler without room pauses the partitions, and they resume with ev
   const size_t taken_while_closed = handler.count();
   handler.open = true;
   const bool all = WaitUntil([&] { return handler.count() >= kMessages; }, 30s);
-  const bool committed = WaitUntil(
-      [&] {
-        int64_t sum = 0;
-        for (const auto& [p, offset] : source.committed()) sum += offset;
-        return sum == kMessages;
-      },
-      10s);
+  const bool committed = WaitUntil([&] { return CommittedTotal(source) == kMessages; }, 10s);
   stop = true;
   runner.join();
 
@@ -262,11 +263,7 @@ TEST_CASE("Commits refused with ILLEGAL_GENERATION lose neither the assignment n
   source = created->get();
   std::atomic<bool> stop{false};
   std::thread runner([&] { (void)source->Run(stop, nullptr); });
-  const auto committed = [&] {
-    int64_t sum = 0;
-    for (const auto& [p, offset] : source->committed()) sum += offset;
-    return sum;
-  };
+  const auto committed = [&] { return CommittedTotal(*source); };
   const bool first = WaitUntil([&] { return committed() == 100; }, 30s);
   const uint64_t rebalances = source->counters().rebalances.value();
   REQUIRE(broker.Command("errors 8 3 22") == "ok");  // the next three OffsetCommits
@@ -313,11 +310,7 @@ TEST_CASE("A consumer whose close() hangs is left behind after close_timeout, an
   std::atomic<bool> stop{false};
   Status status;
   std::thread runner([&] { status = source->Run(stop, nullptr); });
-  const auto committed = [&] {
-    int64_t sum = 0;
-    for (const auto& [p, offset] : source->committed()) sum += offset;
-    return sum;
-  };
+  const auto committed = [&] { return CommittedTotal(*source); };
   const bool all = WaitUntil([&] { return committed() == kMessages; }, 30s);
   REQUIRE(broker.Command("rtt 1 30000") == "ok");
   const auto t0 = std::chrono::steady_clock::now();
