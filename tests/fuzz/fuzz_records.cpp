@@ -1,4 +1,4 @@
-// Fuzzes the followed-folder source's record scanner (lib/source/file/folder_source.h):
+// Fuzzes the followed sources' record scanner (lib/source/object_follower.h):
 // whatever the bytes, spans stay inside the text, move forward, and a span's
 // records re-scan to the same span.
 #include <cstdint>

@@ -1,0 +1,469 @@
+#include "lib/source/object_follower.h"
+
+#include <algorithm>
+#include <cstring>
+#include <thread>
+
+#include "lib/common/hash.h"
+
+namespace flowwatch::source {
+using Clock = std::chrono::steady_clock;
+
+namespace {
+
+// Bytes after a blob's last record that hold no record: its `]}` trailer and
+// perhaps a newline (a flow-log record is hundreds of bytes).
+constexpr int64_t kTrailerSlack = 16;
+// The fingerprint's ends (Fingerprint), and how far before its position each
+// read of an object starts.
+constexpr int64_t kEnd = 4096;
+
+int64_t NowMs() {
+  return std::chrono::duration_cast<std::chrono::milliseconds>(Clock::now().time_since_epoch()).count();
+}
+
+bool EndsWith(const std::string& s, std::string_view suffix) {
+  return s.size() >= suffix.size() && s.compare(s.size() - suffix.size(), suffix.size(), suffix) == 0;
+}
+
+// An object's first `bytes`: their first and last min(bytes, 4 KiB) and the
+// length, hashed (lib/common/hash.h). Cheap to keep and to check, whatever
+// the object's size; a rewrite that keeps both ends and the length goes
+// unnoticed (copiers rewrite whole blobs, and Azure's records start with their
+// time). head and tail are those bytes.
+uint64_t Fingerprint(std::string_view head, std::string_view tail, int64_t bytes) {
+  return HashCombine(HashBytes(head.data(), head.size(), static_cast<uint64_t>(bytes)),
+                     HashBytes(tail.data(), tail.size()));
+}
+
+bool IsSpace(char c) { return c == ' ' || c == '\n' || c == '\r' || c == '\t'; }
+
+// The end of the JSON value starting at text[pos] (an object, array, string or
+// scalar), or npos if it is not complete in text.
+size_t ValueEnd(std::string_view text, size_t pos) {
+  const size_t n = text.size();
+  if (text[pos] != '{' && text[pos] != '[' && text[pos] != '"') {
+    // A scalar (or a stray character: one byte at least, so that a scan
+    // always moves on): up to the next separator. Complete only if one follows.
+    for (size_t i = pos + 1; i < n; ++i) {
+      const char c = text[i];
+      if (c == ',' || c == ']' || c == '}' || IsSpace(c)) return i;
+    }
+    return std::string_view::npos;
+  }
+  int depth = 0;
+  bool in_string = false;
+  for (size_t i = pos; i < n; ++i) {
+    const char c = text[i];
+    if (in_string) {
+      // Most of a record is strings: jump to the next quote, then see whether
+      // an odd run of backslashes escapes it.
+      const void* q = std::memchr(text.data() + i, '"', n - i);
+      if (q == nullptr) return std::string_view::npos;
+      i = static_cast<size_t>(static_cast<const char*>(q) - text.data());
+      size_t slashes = 0;
+      while (i - slashes > pos && text[i - slashes - 1] == '\\') ++slashes;
+      if (slashes % 2 == 1) continue;
+      in_string = false;
+      if (depth == 0) return i + 1;
+      continue;
+    }
+    if (c == '"') {
+      in_string = true;
+    } else if (c == '{' || c == '[') {
+      ++depth;
+    } else if (c == '}' || c == ']') {
+      if (--depth == 0) return i + 1;
+    }
+  }
+  return std::string_view::npos;
+}
+
+// Where the records of a JSON blob begin: after `{"records":[` (Azure's first
+// block) or `[`; a file that is neither is a stream of values from its start.
+// npos while the head itself is incomplete.
+size_t RecordsStart(std::string_view text) {
+  size_t i = 0;
+  while (i < text.size() && IsSpace(text[i])) ++i;
+  if (i == text.size()) return std::string_view::npos;
+  if (text[i] == '[') return i + 1;
+  if (text[i] != '{') return i;
+  size_t j = i + 1;
+  while (j < text.size() && IsSpace(text[j])) ++j;
+  constexpr std::string_view kKey = "\"records\"";
+  if (text.size() - j < kKey.size()) return text.substr(j) == kKey.substr(0, text.size() - j) ? std::string_view::npos : i;
+  if (text.substr(j, kKey.size()) != kKey) return i;  // a bare record
+  j += kKey.size();
+  while (j < text.size() && (IsSpace(text[j]) || text[j] == ':')) ++j;
+  if (j == text.size()) return std::string_view::npos;
+  return text[j] == '[' ? j + 1 : i;
+}
+
+}  // namespace
+
+RecordSpan WholeRecords(std::string_view text, size_t from, bool at_file_start, bool ndjson, size_t max_bytes) {
+  RecordSpan span{from, from, 0};
+  if (ndjson) {
+    size_t end = from;
+    while (end < text.size()) {
+      const size_t nl = text.find('\n', end);
+      if (nl == std::string_view::npos) break;
+      if (span.records > 0 && nl + 1 - from > max_bytes) break;
+      end = nl + 1;
+      ++span.records;
+    }
+    span.end = end;
+    return span;
+  }
+  size_t pos = from;
+  if (from == 0 && at_file_start) {
+    pos = RecordsStart(text);
+    if (pos == std::string_view::npos) return span;
+  }
+  while (true) {
+    while (pos < text.size() && (IsSpace(text[pos]) || text[pos] == ',')) ++pos;
+    if (pos >= text.size() || text[pos] == ']') break;  // more to come, or the trailer
+    const size_t end = ValueEnd(text, pos);
+    if (end == std::string_view::npos) break;  // a record still being written
+    if (span.records > 0 && end - span.first > max_bytes) break;
+    if (span.records == 0) span.first = pos;
+    span.end = end;
+    ++span.records;
+    pos = end;
+  }
+  return span;
+}
+
+ObjectFollower::ObjectFollower(const FollowOptions& options, std::unique_ptr<ObjectStore> store,
+                               MessageHandler* handler)
+    : options_(options), store_(std::move(store)), handler_(handler) {}
+
+ObjectFollower::~ObjectFollower() = default;
+
+std::string ObjectFollower::not_ready() const {
+  return polled_.load() ? "" : std::string(store_->key()) + " has not been listed yet";
+}
+
+Status ObjectFollower::Run(const std::atomic<bool>& stop, const std::function<void()>& on_turn) {
+  auto next_checkpoint = Clock::now() + options_.checkpoint_interval;
+  while (!stop.load()) {
+    Poll(stop);
+    Collect();
+    Retire(stop);
+    if (options_.checkpoint && Clock::now() >= next_checkpoint) {
+      if (on_turn) on_turn();
+      Checkpoint(false);
+      next_checkpoint = Clock::now() + options_.checkpoint_interval;
+    }
+    if (on_turn) on_turn();
+    const auto wake = Clock::now() + options_.poll_interval;
+    while (!stop.load() && Clock::now() < wake) {
+      counters_.last_poll_ms.store(NowMs());
+      std::this_thread::sleep_for(std::chrono::milliseconds(50));
+      Collect();
+    }
+  }
+  if (on_turn) on_turn();
+  Checkpoint(true);
+  return Status::Ok();
+}
+
+void ObjectFollower::Poll(const std::atomic<bool>& stop) {
+  counters_.last_poll_ms.store(NowMs());
+  std::vector<StoredObject> found;
+  const bool complete = store_->List(&found);  // tolerant of objects that come and go meanwhile
+  if (!complete) counters_.errors.Add();
+  std::sort(found.begin(), found.end(), [](const StoredObject& a, const StoredObject& b) {
+    return a.time_hint_ms != b.time_hint_ms ? a.time_hint_ms < b.time_hint_ms : a.name < b.name;
+  });
+  for (auto& [name, o] : objects_) o.seen = false;
+  for (const StoredObject& in : found) {
+    auto [it, added] = objects_.try_emplace(in.name);
+    Object& o = it->second;
+    o.seen = true;
+    if (added) {
+      o.id = next_id_++;
+      by_id_[o.id] = in.name;
+      o.gz = EndsWith(in.name, ".gz");
+      o.ndjson = EndsWith(in.name, ".ndjson") || EndsWith(in.name, ".ndjson.gz");
+      o.changed = Clock::now();
+      o.hint = in.time_hint_ms;
+      if (auto r = options_.resume.find(in.name); r != options_.resume.end()) {
+        o.read = o.applied = r->second.bytes;
+        o.hash = r->second.hash;
+        o.resumed = true;
+      }
+    }
+  }
+  polled_.store(true);
+  // Deleted objects are forgotten (their work, if any is in flight, finishes);
+  // not after a listing that failed (a mount that blinked, Storage down),
+  // which would forget every position.
+  for (auto it = objects_.begin(); it != objects_.end();) {
+    auto next = std::next(it);
+    if (!it->second.seen && complete) Forget(it);
+    it = next;
+  }
+  // Objects are read in time-hint order. Before the first of an hour's
+  // objects is read, all of that hour's objects with new bytes join the
+  // pipeline, so that none of them is late for the buckets the others close
+  // (a NIC's whole hour may arrive at once, unlike Kafka's minute-by-minute
+  // messages).
+  for (size_t i = 0; i < found.size(); ++i) {
+    if (stop.load()) return;
+    if (i == 0 || found[i].time_hint_ms != found[i - 1].time_hint_ms) {
+      newest_hint_ = std::max(newest_hint_, found[i].time_hint_ms);
+      Collect();
+      Retire(stop);
+      for (size_t j = i; j < found.size() && found[j].time_hint_ms == found[i].time_hint_ms; ++j) {
+        Object& g = objects_[found[j].name];
+        const int64_t size = static_cast<int64_t>(found[j].size);
+        // Nothing new: the size it had when last read (a JSON blob keeps its
+        // trailer beyond the last record read), or a position from the
+        // checkpoint with no more than a trailer after it.
+        if (size == static_cast<int64_t>(g.size) || (g.size == 0 && size <= g.read + kTrailerSlack)) continue;
+        Assign(&g);
+        handler_->OnBacklog(g.id, std::max<int64_t>(1, size - g.read));
+        if (g.hint != INT64_MIN) handler_->OnProgressFloor(g.id, g.hint);  // its records are of that hour
+      }
+    }
+    if (!ReadNew(found[i], &objects_[found[i].name], stop)) return;
+  }
+  int64_t behind = 0;
+  for (const auto& [name, o] : objects_) {
+    const int64_t left = static_cast<int64_t>(o.size) - o.read;
+    if (left > kTrailerSlack) behind += left;
+  }
+  bytes_behind_.store(behind);
+  tracked_.store(objects_.size());
+}
+
+void ObjectFollower::Forget(std::map<std::string, Object>::iterator it) {
+  if (it->second.assigned) {
+    handler_->Drain({it->second.id}, options_.drain_budget);
+    Collect();
+    handler_->OnRevoked({it->second.id});
+  }
+  by_id_.erase(it->second.id);
+  objects_.erase(it);
+}
+
+void ObjectFollower::ReadError(const std::string& name, const Status& s) {
+  if (s.code() == StatusCode::kNotFound) return;  // deleted meanwhile: the next listing forgets it
+  counters_.errors.Add();
+  uint64_t suppressed = 0;
+  if (log_limiter_.Allow("read", &suppressed)) {
+    spdlog::warn("{}: {}: {}; trying again at the next poll{}", store_->key(), name, s.message(),
+                 suppressed ? " (" + std::to_string(suppressed) + " similar suppressed)" : "");
+  }
+}
+
+std::optional<uint64_t> ObjectFollower::StoredFingerprint(const std::string& name, Object* o, int64_t bytes) {
+  const int64_t n = std::min(bytes, kEnd);
+  std::string head, tail;
+  Status s = store_->Read(name, 0, n, &head);
+  if (s.ok()) s = store_->Read(name, bytes - n, bytes, &tail);
+  if (!s.ok()) {
+    ReadError(name, s);
+    return std::nullopt;
+  }
+  if (static_cast<int64_t>(head.size()) != n || static_cast<int64_t>(tail.size()) != n) return 0;  // shorter now
+  o->head = std::move(head);
+  return Fingerprint(o->head, tail, bytes);
+}
+
+bool ObjectFollower::ReadNew(const StoredObject& in, Object* o, const std::atomic<bool>& stop) {
+  const std::string& name = in.name;
+  const bool grew = in.size != o->size;
+  if (grew) o->changed = Clock::now();
+  const bool replaced = o->identity != 0 && in.identity != o->identity;
+  o->identity = in.identity;
+  o->size = in.size;
+  const int64_t size = static_cast<int64_t>(in.size);
+  // An object replaced, shrunk, or known only from the checkpoint is read on
+  // from its position only if the bytes before it are still the ones read (a
+  // copier's rename of the same bytes, a truncate-and-rewrite in place).
+  // Shorter than the position, it may be half rewritten: it gets idle_timeout
+  // to grow back. Otherwise it was rewritten: read again from its start.
+  if (size < o->read) {
+    if (!o->short_since) o->short_since = Clock::now();
+    if (Clock::now() - *o->short_since < options_.idle_timeout) return true;
+  }
+  const bool shorter = size < o->read;
+  if (o->read > 0 && (replaced || shorter || o->resumed || (o->gz && size != o->read))) {
+    bool same = false;
+    if (!shorter && !(o->gz && size != o->read)) {
+      const std::optional<uint64_t> print = StoredFingerprint(name, o, o->read);
+      if (!print) return true;  // not readable now: checked again at the next poll
+      same = *print == o->hash;
+    }
+    if (same && replaced) {
+      spdlog::info("{}: {} was replaced; its first {} bytes are the ones read: reading on from there", store_->key(),
+                   name, o->read);
+    } else if (!same) {
+      spdlog::warn("{}: {} was {}: reading it again from its start (de-duplication drops what it has seen "
+                   "within dedup.window)",
+                   store_->key(), name, shorter ? "truncated" : o->resumed ? "changed since the checkpoint" : "rewritten");
+      if (o->assigned) {
+        handler_->Drain({o->id}, options_.drain_budget);
+        Collect();
+      }
+      o->read = o->applied = 0;
+      o->hash = 0;
+      o->head.clear();
+    }
+  }
+  o->short_since.reset();
+  o->resumed = false;
+  if (o->assigned) handler_->OnBacklog(o->id, 0);  // until there is something to read, below
+  if (o->read >= size) return true;
+  if (o->gz) {
+    if (grew) return true;  // still being written: once its size holds still for a poll
+    std::string body;
+    if (Status s = store_->Read(name, 0, size, &body); !s.ok()) {
+      ReadError(name, s);
+      return true;
+    }
+    const int64_t end = static_cast<int64_t>(body.size());
+    if (end == 0) return true;
+    const size_t n = static_cast<size_t>(std::min(end, kEnd));
+    const uint64_t hash = Fingerprint(std::string_view(body).substr(0, n), std::string_view(body).substr(body.size() - n), end);
+    Assign(o);
+    if (!OfferAll(o->id, std::move(body), end, stop)) return false;
+    o->read = end;
+    o->hash = hash;
+    handler_->OnBacklog(o->id, 0);
+    return true;
+  }
+  // In chunks of read_chunk_bytes (doubled while one record does not fit), so
+  // that a large blob costs a chunk of memory, not its size. Each read starts
+  // up to 4 KiB before the position: the fingerprint's tail comes with it.
+  std::string text;
+  int64_t chunk = static_cast<int64_t>(std::max<size_t>(options_.read_chunk_bytes, 1));
+  while (o->read < size && !stop.load()) {
+    const int64_t base = std::max<int64_t>(0, o->read - kEnd);
+    const int64_t want = std::min(size, o->read + chunk);
+    if (Status s = store_->Read(name, base, want, &text); !s.ok()) {
+      ReadError(name, s);
+      return true;
+    }
+    const size_t start = static_cast<size_t>(o->read - base);
+    if (text.size() < start) return true;  // shorter meanwhile: the next poll sees it
+    if (base == 0) {
+      o->head.assign(text, 0, static_cast<size_t>(std::min<int64_t>(kEnd, static_cast<int64_t>(text.size()))));
+    } else if (o->head.empty()) {
+      if (Status s = store_->Read(name, 0, kEnd, &o->head); !s.ok()) {
+        ReadError(name, s);
+        return true;
+      }
+    }
+    size_t at = start;
+    while (!stop.load()) {
+      const RecordSpan span = WholeRecords(text, at, base == 0, o->ndjson, options_.max_message_bytes);
+      if (span.records == 0) break;
+      // JSON records go as a bare array of them; NDJSON lines as they are.
+      const std::string_view records = std::string_view(text).substr(span.first, span.end - span.first);
+      std::string body;
+      body.reserve(records.size() + 2);
+      if (!o->ndjson) body.push_back('[');
+      body.append(records);
+      if (!o->ndjson) body.push_back(']');
+      const int64_t end = base + static_cast<int64_t>(span.end);
+      const size_t n = static_cast<size_t>(std::min(end, kEnd));
+      const uint64_t hash = Fingerprint(std::string_view(o->head).substr(0, n),
+                                        std::string_view(text).substr(span.end - n, n), end);
+      Assign(o);
+      if (!OfferAll(o->id, std::move(body), end, stop)) return false;
+      o->read = end;
+      o->hash = hash;
+      at = span.end;
+    }
+    if (want == size || static_cast<int64_t>(text.size()) < want - base) break;  // read to the end
+    if (at == start) chunk *= 2;  // one record longer than the chunk
+  }
+  // What is left is a record being written, or the trailer.
+  if (o->assigned) handler_->OnBacklog(o->id, 0);
+  return !stop.load();
+}
+
+void ObjectFollower::Assign(Object* o) {
+  if (o->assigned) return;
+  o->assigned = true;
+  handler_->OnAssigned({o->id});
+}
+
+bool ObjectFollower::OfferAll(int32_t id, std::string body, int64_t end, const std::atomic<bool>& stop) {
+  auto owner = std::make_shared<std::string>(std::move(body));
+  SourceMessage m;
+  m.partition = id;
+  m.offset = end - 1;  // the handler's next offset is then `end`
+  m.data = owner->data();
+  m.size = owner->size();
+  m.owner = owner;
+  const size_t size = owner->size();
+  while (!handler_->Offer(m)) {
+    if (stop.load()) return false;
+    counters_.last_poll_ms.store(NowMs());
+    handler_->WaitForRoom(id, std::chrono::milliseconds(100));
+    Collect();
+  }
+  counters_.messages.Add();
+  counters_.bytes.Add(size);
+  return true;
+}
+
+void ObjectFollower::Collect() {
+  done_.clear();
+  handler_->CollectCompleted(&done_);
+  completed_ += done_.size();
+  for (const auto& [id, next] : done_) {
+    auto it = by_id_.find(id);
+    if (it == by_id_.end()) continue;
+    Object& o = objects_[it->second];
+    o.applied = std::max(o.applied, next);
+  }
+  lag_.store(static_cast<int64_t>(counters_.messages.value() - completed_));
+}
+
+void ObjectFollower::Retire(const std::atomic<bool>& stop) {
+  const auto now = Clock::now();
+  for (auto& [name, o] : objects_) {
+    if (stop.load()) return;
+    if (!o.assigned || o.applied != o.read) continue;
+    // An hour that newer hours' objects follow is over (Azure writes the
+    // current hour's blob): applied, it retires at once, so that a catch-up
+    // over days of blobs moves event time on as it reads, not idle_timeout
+    // behind.
+    const bool hour_over = o.hint != INT64_MIN && o.hint < newest_hint_;
+    if (!hour_over && now - o.changed < options_.idle_timeout) continue;
+    o.assigned = false;
+    o.head.clear();  // read again if it grows
+    o.head.shrink_to_fit();
+    handler_->OnRevoked({o.id});
+  }
+  size_t followed = 0;
+  for (const auto& [name, o] : objects_) followed += o.assigned;
+  followed_.store(followed);
+}
+
+void ObjectFollower::Checkpoint(bool final) {
+  std::vector<int32_t> ids;
+  for (const auto& [name, o] : objects_) {
+    if (o.assigned) ids.push_back(o.id);
+  }
+  if (!handler_->Drain(ids, options_.drain_budget)) {
+    spdlog::warn("{}: in-flight messages not drained within {} ms; checkpoint skipped", store_->key(),
+                 options_.drain_budget.count());
+    return;
+  }
+  Collect();
+  if (!options_.checkpoint) return;
+  SourcePositions positions;
+  for (const auto& [name, o] : objects_) {
+    // Drained: what was read is applied.
+    if (o.applied > 0 && o.applied == o.read) positions.files[name] = FilePosition{o.applied, o.hash};
+  }
+  options_.checkpoint(positions, final);
+}
+
+}  // namespace flowwatch::source

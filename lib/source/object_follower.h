@@ -1,0 +1,165 @@
+// ObjectFollower: `flowwatch run` over flow-log objects that grow - files in
+// followed folders (`source.files`), blobs in Storage containers
+// (`source.blob`) - read through an ObjectStore (object_store.h).
+//
+// Every poll_interval the store is listed (*.json, *.ndjson and their .gz).
+// Each object is a unit of work for the pipeline (a "partition" of the
+// MessageHandler, with an id of this run's own), read in the order of its time
+// hint (the y=/m=/d=/h= folders), then by name:
+//  - a .json blob (`{"records":[...]}` as Azure writes PT1H.json, or a bare
+//    array of records) is read record by record: only whole records, from the
+//    byte after the last record read up to the last one complete now. Azure
+//    adds each minute's record block before the `]}` trailer and commits the
+//    block list again, so the bytes before it never change; a record still
+//    being written waits for the next poll.
+//  - a .ndjson file is read line by line, whole lines only;
+//  - a .gz file is read whole once its size has held still for a poll, and
+//    read again whole if it changes (de-duplication keeps the counts right).
+// A message is at most max_message_bytes of whole records (a bare JSON array
+// of them), its offset the byte after its last record minus one, so that the
+// handler's "next offset" is the object position applied. An object is read
+// read_chunk_bytes at a time (more while one record is larger), each read
+// starting 4 KiB before its position (the fingerprint's tail, below), so that
+// a blob that gained one minute's record costs one ranged read.
+//
+// Event time: before the first of an hour's objects is read, every object of
+// that hour with new bytes joins the pipeline (OnAssigned), holding event time
+// back at its hour's start (OnProgressFloor) until it delivers, so that no NIC
+// is late for the buckets another's records close.
+//
+// An object replaced (another identity), shrunk, or known only from a
+// checkpoint is read on from its position only if the bytes before it are
+// still the ones read (a fingerprint of them is kept: the length, the first and
+// the last 4 KiB before the position): a copier's rename of the same bytes, or
+// a truncate-and-rewrite in place (an object shorter than its position gets
+// idle_timeout to grow back). Otherwise it was rewritten and is read again
+// from its start: de-duplication drops what it saw within its window, and
+// older flows count again (a changed blob is new data). An object read to its
+// end whose size has held still for idle_timeout, or whose hour newer hours'
+// objects follow, is retired (revoked from the pipeline: it no longer holds
+// event time back) and taken up again if it grows. A deleted object is
+// forgotten.
+//
+// Checkpoints: every checkpoint_interval (and at stop) the follower stops
+// reading, drains what is in flight, and calls checkpoint(positions, final)
+// with every object's applied position (SourcePositions::files, by name): the
+// shards then hold exactly the bytes below them. On start, an object resumes
+// at its position in resume (the restored checkpoint), checked as above.
+//
+// Memory: one entry an object listed (its name and positions), and the first
+// 4 KiB of each object being followed.
+// Threads: Run on one thread; counters, lag and assigned_count from any.
+#pragma once
+
+#include <atomic>
+#include <chrono>
+#include <cstdint>
+#include <functional>
+#include <map>
+#include <memory>
+#include <optional>
+#include <string>
+#include <string_view>
+#include <vector>
+
+#include "lib/common/logging.h"
+#include "lib/common/status.h"
+#include "lib/source/message_handler.h"
+#include "lib/source/object_store.h"
+#include "lib/source/source.h"
+
+namespace flowwatch::source {
+
+struct FollowOptions {
+  std::chrono::milliseconds poll_interval{2000};
+  std::chrono::milliseconds idle_timeout{30000};  // an object still this long, read to its end, is retired
+  size_t max_message_bytes = 4u << 20;
+  size_t read_chunk_bytes = 8u << 20;  // read at a time (more while one record is larger)
+  std::chrono::milliseconds drain_budget{30000};
+  std::function<void(const SourcePositions& positions, bool final)> checkpoint;
+  std::chrono::milliseconds checkpoint_interval{30000};
+  std::map<std::string, FilePosition> resume;  // name -> bytes applied (the restored checkpoint)
+};
+
+// The whole records of a flow-log object's text from `from` on, at most
+// max_bytes of them (at least one): where the first starts and the byte after
+// the last complete one (a JSON value, or for NDJSON a whole line); none while
+// the next is still being written. At the object's start (from 0,
+// at_file_start) the blob's head (`{"records":[` or `[`) is skipped first.
+// Pure; exposed for its tests and fuzzing.
+struct RecordSpan {
+  size_t first = 0;  // the first record's first byte
+  size_t end = 0;    // the byte after the last whole record
+  size_t records = 0;
+};
+RecordSpan WholeRecords(std::string_view text, size_t from, bool at_file_start, bool ndjson, size_t max_bytes);
+
+class ObjectFollower : public Source {
+ public:
+  ObjectFollower(const FollowOptions& options, std::unique_ptr<ObjectStore> store, MessageHandler* handler);
+  ~ObjectFollower() override;
+
+  Status Run(const std::atomic<bool>& stop, const std::function<void()>& on_turn) override;
+  void SetDurable(const SourcePositions&) override {}  // positions live in the checkpoint alone
+  void DeadLetter(int32_t, int64_t, const char*, size_t) override {}  // the object stays where it is
+  const SourceCounters& counters() const override { return counters_; }
+  size_t assigned_count() const override { return followed_.load(std::memory_order_relaxed); }
+  std::string not_ready() const override;
+  int64_t lag() const override { return lag_.load(std::memory_order_relaxed); }
+
+  // Objects listed, and bytes listed but not yet read (for the store's metrics).
+  size_t tracked() const { return tracked_.load(std::memory_order_relaxed); }
+  int64_t bytes_behind() const { return bytes_behind_.load(std::memory_order_relaxed); }
+  const ObjectStore& store() const { return *store_; }
+
+ private:
+  struct Object {
+    int32_t id = 0;
+    bool assigned = false;
+    bool gz = false, ndjson = false;
+    uint64_t identity = 0;
+    uint64_t size = 0;           // as last listed
+    int64_t read = 0;            // bytes offered to the pipeline
+    int64_t applied = 0;         // bytes the pipeline has applied
+    uint64_t hash = 0;           // Fingerprint of the bytes read (object_follower.cpp)
+    std::string head;            // its first 4 KiB (or fewer), while followed
+    std::optional<std::chrono::steady_clock::time_point> short_since;  // shorter than read since
+    std::chrono::steady_clock::time_point changed;  // when its size last changed (or it was found)
+    int64_t hint = INT64_MIN;    // the hour its name names
+    bool seen = false;           // in this poll's listing
+    bool resumed = false;        // read is the checkpoint's, not yet checked against the object
+  };
+
+  void Poll(const std::atomic<bool>& stop);
+  // Reads an object's new whole records and offers them; false if stop was set meanwhile.
+  bool ReadNew(const StoredObject& in, Object* o, const std::atomic<bool>& stop);
+  // The fingerprint of an object's first `bytes`, read from the store (0 if
+  // it is shorter now; none if it cannot be read now).
+  std::optional<uint64_t> StoredFingerprint(const std::string& name, Object* o, int64_t bytes);
+  bool OfferAll(int32_t id, std::string body, int64_t end, const std::atomic<bool>& stop);
+  void Collect();
+  void Checkpoint(bool final);
+  void Retire(const std::atomic<bool>& stop);
+  void Assign(Object* o);
+  void Forget(std::map<std::string, Object>::iterator it);
+  void ReadError(const std::string& name, const Status& s);
+
+  const FollowOptions options_;
+  std::unique_ptr<ObjectStore> store_;
+  MessageHandler* handler_;
+  std::map<std::string, Object> objects_;
+  std::map<int32_t, std::string> by_id_;
+  int32_t next_id_ = 0;
+  int64_t newest_hint_ = INT64_MIN;  // the newest hour any object's name names
+  std::vector<std::pair<int32_t, int64_t>> done_;
+  SourceCounters counters_;
+  std::atomic<size_t> followed_{0};
+  std::atomic<size_t> tracked_{0};
+  std::atomic<int64_t> bytes_behind_{0};
+  std::atomic<bool> polled_{false};
+  uint64_t completed_ = 0;        // messages the pipeline has applied
+  std::atomic<int64_t> lag_{-1};  // messages read, not yet applied
+  LogLimiter log_limiter_;
+};
+
+}  // namespace flowwatch::source
