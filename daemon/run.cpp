@@ -10,6 +10,8 @@
 #include <mutex>
 #include <thread>
 
+#include <fmt/ranges.h>
+
 #include "daemon/alert_writer.h"
 #include "daemon/checkpoint.h"
 #include "lib/alert/dispatcher.h"
@@ -29,8 +31,9 @@
 #include "lib/metrics/http_server.h"
 #include "lib/ports/port_report.h"
 #include "lib/shard/shard_set.h"
-#include "lib/source/kafka/client_config.h"
+#include "lib/source/blob/blob_source.h"
 #include "lib/source/file/folder_source.h"
+#include "lib/source/kafka/client_config.h"
 #include "lib/source/kafka/kafka_source.h"
 #include "lib/source/source.h"
 
@@ -40,6 +43,7 @@ namespace {
 constexpr int kExitRuntime = 1;
 constexpr int kExitConfig = 2;
 constexpr std::string_view kFilesSource = "files";
+constexpr std::string_view kBlobSource = "blob";
 
 // Written through a temporary file and a rename, so that readers never see half of one.
 Status WriteAtomically(const std::string& path, const std::string& text) {
@@ -64,6 +68,31 @@ Result<std::unique_ptr<source::Source>> MakeSource(const config::Config& cfg, co
                                                    const CheckpointMeta& restored, const CheckpointFn& checkpoint,
                                                    const std::shared_ptr<azure::TokenCache>& tokens, DecoderPool* pool,
                                                    source::kafka::KafkaSource** kafka) {
+  if (cfg.source.blob_configured) {
+    const config::BlobConfig& b = cfg.source.blob;
+    Result<azure::BlobAccount> account =
+        b.account_url.empty() ? azure::ParseConnectionString(b.connection_string) : azure::AccountFromUrl(b.account_url);
+    if (!account.ok()) return Status::InvalidArgument("source.blob: " + account.status().message());
+    source::BlobSourceOptions o;
+    o.containers = b.containers;
+    o.prefix = b.prefix;
+    const int64_t now_ms = std::chrono::duration_cast<std::chrono::milliseconds>(
+                               std::chrono::system_clock::now().time_since_epoch()).count();
+    o.start_ms = b.start_ms == INT64_MAX ? now_ms / 3'600'000 * 3'600'000 : b.start_ms;  // now: this hour on
+    o.poll_interval = b.poll_interval;
+    o.idle_timeout = std::max(cfg.source.idle_timeout, 2 * b.poll_interval);  // a blob grows once a poll at most
+    o.checkpoint = checkpoint;
+    o.checkpoint_interval = cfg.state.checkpoint_interval;
+    o.resume = restored.files;
+    auto client = std::make_shared<azure::BlobClient>(*account, b.account_url.empty() ? nullptr : tokens);
+    spdlog::info("source.blob: account {} ({}), containers {}, {}", account->name, account->endpoint,
+                 fmt::join(b.containers, ", "),
+                 b.account_url.empty() ? (account->key.empty() ? "SAS" : "account key")
+                                       : std::string("Entra ID with ") + tokens->credential().kind());
+    auto created = source::BlobSource::Create(o, std::move(client), pool);
+    if (!created.ok()) return created.status();
+    return std::unique_ptr<source::Source>(std::move(created).value());
+  }
   if (!cfg.source.kafka_configured) {
     source::FolderSourceOptions o;
     o.folders = cfg.source.files;
@@ -106,14 +135,22 @@ int RunDaemon(const RunOptions& options) {
   ParseLogLevel(cfg.log.level, &level);
   InitLogging(level, cfg.log.format == "json" ? LogFormat::kJson : LogFormat::kText);
 
+  // Followed objects (folders or blobs), or Kafka.
   const bool from_files = !cfg.source.kafka_configured;
-  if (from_files && cfg.source.files.empty()) {
-    spdlog::error("{}: configure source.kafka (Kafka / Event Hubs) or source.files (folders of blobs)",
+  const bool from_blob = cfg.source.blob_configured;
+  if (from_files && !from_blob && cfg.source.files.empty()) {
+    spdlog::error("{}: configure source.kafka (Kafka / Event Hubs), source.blob (Blob Storage) or source.files "
+                  "(folders of blobs)",
                   options.config_path);
     return kExitConfig;
   }
   if (!from_files && !cfg.source.files.empty()) {
     spdlog::error("{}: source.kafka and source.files are both set; choose one", options.config_path);
+    return kExitConfig;
+  }
+  if (from_blob && (cfg.source.kafka_configured || !cfg.source.files.empty())) {
+    spdlog::error("{}: source.blob and source.{} are both set; choose one", options.config_path,
+                  cfg.source.kafka_configured ? "kafka" : "files");
     return kExitConfig;
   }
   Result<source::kafka::ClientConfig> client = source::kafka::ClientConfig{};
@@ -125,14 +162,15 @@ int RunDaemon(const RunOptions& options) {
   // Entra ID for Event Hubs: the credential is checked now; its first token is
   // fetched when the consumer starts.
   std::shared_ptr<azure::TokenCache> tokens;
-  if (!client->oauth_scope.empty()) {
+  const std::string scope = from_blob && !cfg.source.blob.account_url.empty() ? azure::kStorageScope : client->oauth_scope;
+  if (!scope.empty()) {
     auto credential = azure::MakeCredential(cfg.azure);
     if (!credential.ok()) {
       spdlog::error("{}: {}", options.config_path, credential.status().message());
       return kExitConfig;
     }
     tokens = std::make_shared<azure::TokenCache>(std::move(credential).value());
-    spdlog::info("azure: Entra ID tokens for {} with {} ({})", client->oauth_scope, tokens->credential().kind(),
+    spdlog::info("azure: Entra ID tokens for {} with {} ({})", scope, tokens->credential().kind(),
                  tokens->credential().principal());
   }
   if (Status s = PrepareStateDir(cfg.state.dir); !s.ok()) {
@@ -180,8 +218,8 @@ int RunDaemon(const RunOptions& options) {
   // and the one before it is tried). It is restored before anything runs;
   // pipeline.shards 0 (one per core) takes the checkpoint's shard count, so
   // that a pod on a node with other cores keeps its state.
-  // What a checkpoint was written for: the topic, or "files" for followed folders.
-  const std::string topic = from_files ? std::string(kFilesSource) : client.value().topic;
+  // What a checkpoint was written for: the topic, or "files" for followed folders, "blob" for Blob Storage.
+  const std::string topic = from_blob ? std::string(kBlobSource) : from_files ? std::string(kFilesSource) : client.value().topic;
   state::CheckpointStore checkpoint_store(cfg.state.dir + "/checkpoints");
   state::Checkpoint checkpoint;
   std::string checkpoint_path;
@@ -284,7 +322,7 @@ int RunDaemon(const RunOptions& options) {
       return {false, "not ready: the last checkpoint failed: " + e};
     }
     const size_t assigned = source_ptr->assigned_count();
-    return {true, "ready: " + std::to_string(assigned) + (from_files ? " files followed" : " partitions assigned")};
+    return {true, "ready: " + std::to_string(assigned) + (from_blob ? " blobs followed" : from_files ? " files followed" : " partitions assigned")};
   };
   // What the summary and /metrics report, read from the counters now.
   auto snapshot = [&] {

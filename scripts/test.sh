@@ -17,6 +17,10 @@ command -v kubectl >/dev/null || log "kubectl not found: the Kubernetes manifest
 # The manifest validator's npm packages (kubernetes-models; deploy/k8s/validate/package-lock.json).
 [ -d "$FLOWWATCH_ROOT/deploy/k8s/validate/node_modules" ] ||
   npm ci --prefix "$FLOWWATCH_ROOT/deploy/k8s/validate" --no-audit --no-fund --loglevel=error
+# Azurite and Microsoft's JavaScript Blob SDK, for the Blob Storage source's tests
+# (tests/integration/blob/package-lock.json).
+[ -d "$FLOWWATCH_ROOT/tests/integration/blob/node_modules" ] ||
+  npm ci --prefix "$FLOWWATCH_ROOT/tests/integration/blob" --no-audit --no-fund --loglevel=error
 
 run_ctest() {
   local dir="$1"

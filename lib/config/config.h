@@ -39,9 +39,22 @@ struct KafkaConfig {
   Millis commit_interval{5000};
 };
 
+// `source.blob`: flow-log blobs read straight from Storage.
+struct BlobConfig {
+  std::string connection_string;  // account key or SAS; secret
+  std::string account_url;        // with Entra ID (the `azure:` credential)
+  std::vector<std::string> containers{"insights-logs-flowlogflowevent", "insights-logs-networksecuritygroupflowevent"};
+  std::string prefix;              // inside each container
+  Millis poll_interval{60000};
+  std::string start = "earliest";  // earliest | now | an RFC 3339 time
+  int64_t start_ms = INT64_MIN;    // `start` as a time (INT64_MIN: earliest; INT64_MAX: now, resolved at start)
+};
+
 struct SourceConfig {
   KafkaConfig kafka;
   bool kafka_configured = false;     // the source.kafka section is present
+  BlobConfig blob;
+  bool blob_configured = false;      // the source.blob section is present
   std::vector<std::string> files;    // alternative source: folders of blobs, followed as they grow
   Millis poll_interval{2000};        // how often the folders are walked for new and grown files
   // A partition (or a decoding thread) without messages this long stops holding

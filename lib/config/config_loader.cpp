@@ -8,6 +8,8 @@
 #include <initializer_list>
 #include <sstream>
 
+#include "lib/common/time_util.h"
+
 namespace flowwatch::config {
 namespace {
 
@@ -208,7 +210,7 @@ class Reader {
 };
 
 void ReadSource(Reader& r, const YAML::Node& n, SourceConfig* c) {
-  if (!r.Map(n, "source", {"kafka", "files", "idle_timeout", "poll_interval"})) return;
+  if (!r.Map(n, "source", {"kafka", "blob", "files", "idle_timeout", "poll_interval"})) return;
   r.Duration(n, "source", "idle_timeout", &c->idle_timeout, Millis(1000));
   r.Duration(n, "source", "poll_interval", &c->poll_interval, Millis(100));
   if (n["kafka"].IsDefined() && !n["kafka"].IsNull()) {
@@ -234,6 +236,29 @@ void ReadSource(Reader& r, const YAML::Node& n, SourceConfig* c) {
     }
   }
   r.StringList(n, "source", "files", &c->files);
+  if (n["blob"].IsDefined() && !n["blob"].IsNull()) {
+    const YAML::Node b = n["blob"];
+    c->blob_configured = true;
+    if (r.Map(b, "source.blob", {"connection_string", "account_url", "containers", "prefix", "poll_interval", "start"})) {
+      r.String(b, "source.blob", "connection_string", &c->blob.connection_string);
+      r.String(b, "source.blob", "account_url", &c->blob.account_url);
+      r.StringList(b, "source.blob", "containers", &c->blob.containers);
+      r.String(b, "source.blob", "prefix", &c->blob.prefix);
+      r.Duration(b, "source.blob", "poll_interval", &c->blob.poll_interval, Millis(100));
+      r.String(b, "source.blob", "start", &c->blob.start);
+      if (c->blob.connection_string.empty() == c->blob.account_url.empty()) {
+        r.Error(b, "source.blob", "set connection_string (account key or SAS) or account_url (Entra ID), one of them");
+      }
+      if (c->blob.containers.empty()) r.Error(b, "source.blob.containers", "must name at least one container");
+      if (c->blob.start == "now") {
+        c->blob.start_ms = INT64_MAX;
+      } else if (c->blob.start != "earliest" && !ParseIso8601(c->blob.start, &c->blob.start_ms)) {
+        r.Error(b["start"], "source.blob.start",
+                "expected earliest, now or an RFC 3339 time such as 2026-12-07T00:00:00Z (got '" +
+                    c->blob.start.substr(0, 80) + "')");
+      }
+    }
+  }
 }
 
 void ReadAlerts(Reader& r, const YAML::Node& n, AlertsConfig* c) {

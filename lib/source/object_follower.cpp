@@ -141,7 +141,9 @@ ObjectFollower::ObjectFollower(const FollowOptions& options, std::unique_ptr<Obj
 ObjectFollower::~ObjectFollower() = default;
 
 std::string ObjectFollower::not_ready() const {
-  return polled_.load() ? "" : std::string(store_->key()) + " has not been listed yet";
+  if (!polled_.load()) return std::string(store_->key()) + " has not been listed yet";
+  if (!listed_.load()) return std::string(store_->key()) + ": the last listing failed (the log says why)";
+  return "";
 }
 
 Status ObjectFollower::Run(const std::atomic<bool>& stop, const std::function<void()>& on_turn) {
@@ -173,6 +175,7 @@ void ObjectFollower::Poll(const std::atomic<bool>& stop) {
   std::vector<StoredObject> found;
   const bool complete = store_->List(&found);  // tolerant of objects that come and go meanwhile
   if (!complete) counters_.errors.Add();
+  listed_.store(complete);
   std::sort(found.begin(), found.end(), [](const StoredObject& a, const StoredObject& b) {
     return a.time_hint_ms != b.time_hint_ms ? a.time_hint_ms < b.time_hint_ms : a.name < b.name;
   });

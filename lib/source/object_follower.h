@@ -46,6 +46,9 @@
 // shards then hold exactly the bytes below them. On start, an object resumes
 // at its position in resume (the restored checkpoint), checked as above.
 //
+// Readiness: false until the first listing, and while the last one failed
+// (Storage unreachable, credentials refused).
+//
 // Memory: one entry an object listed (its name and positions), and the first
 // 4 KiB of each object being followed.
 // Threads: Run on one thread; counters, lag and assigned_count from any.
@@ -157,6 +160,7 @@ class ObjectFollower : public Source {
   std::atomic<size_t> tracked_{0};
   std::atomic<int64_t> bytes_behind_{0};
   std::atomic<bool> polled_{false};
+  std::atomic<bool> listed_{true};  // the last listing was complete
   uint64_t completed_ = 0;        // messages the pipeline has applied
   std::atomic<int64_t> lag_{-1};  // messages read, not yet applied
   LogLimiter log_limiter_;

@@ -123,6 +123,7 @@ struct DaemonConfig {
   std::string inventory;   // default: the story's
   std::string extra_yaml;  // more top-level configuration
   std::string files;       // source.files: this folder instead of Kafka
+  std::string blob_yaml;   // source.blob instead of Kafka: its keys, each line indented by 4
   std::string idle_timeout = "2s";
 };
 
@@ -130,7 +131,7 @@ class Daemon {
  public:
   Daemon(const TempDir& dir, const std::string& name, const MockBroker& broker, const DaemonConfig& c)
       : Daemon(dir, name, &broker, c) {}
-  // Without a broker: c.files names the folder to follow.
+  // Without a broker: c.files names the folder to follow, or c.blob_yaml the blobs.
   Daemon(const TempDir& dir, const std::string& name, const DaemonConfig& c) : Daemon(dir, name, nullptr, c) {}
 
  private:
@@ -141,6 +142,8 @@ class Daemon {
     std::ofstream cfg(config_);
     if (!c.files.empty()) {
       cfg << "source:\n  files: [\"" << c.files << "\"]\n  poll_interval: 200ms\n";
+    } else if (!c.blob_yaml.empty()) {
+      cfg << "source:\n  blob:\n" << c.blob_yaml;
     } else {
       cfg << "source:\n  kafka:\n    brokers: \"" << broker->bootstrap() << "\"\n    topic: " << kTopic
           << "\n    group_id: " << c.group << "\n    commit_interval: 1s\n";

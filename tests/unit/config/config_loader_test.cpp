@@ -202,5 +202,31 @@ TEST_CASE("Alertmanager and PagerDuty sinks, the rate limit and the API token ar
   for (const std::string& e : bad.errors) REQUIRE(e.find("hunter2") == std::string::npos);
 }
 
+TEST_CASE("source.blob: its defaults, its start, and one way to authenticate") {
+  LoadResult r = LoadConfigText("source:\n  blob:\n    connection_string: \"AccountName=a;AccountKey=hunter2\"\n", "f.yaml");
+  REQUIRE(r.ok());
+  CHECK(r.config.source.blob_configured);
+  CHECK(r.config.source.blob.containers ==
+        std::vector<std::string>{"insights-logs-flowlogflowevent", "insights-logs-networksecuritygroupflowevent"});
+  CHECK(r.config.source.blob.poll_interval == Millis(60000));
+  CHECK(r.config.source.blob.start_ms == INT64_MIN);
+  r = LoadConfigText("source:\n  blob:\n    account_url: https://a.blob.core.windows.net\n    start: now\n", "f.yaml");
+  REQUIRE(r.ok());
+  CHECK(r.config.source.blob.start_ms == INT64_MAX);
+  r = LoadConfigText("source:\n  blob:\n    account_url: https://a.blob.core.windows.net\n    start: 2026-12-07T04:00:00Z\n",
+                     "f.yaml");
+  REQUIRE(r.ok());
+  CHECK(r.config.source.blob.start_ms == 1796616000000);
+  const LoadResult bad = LoadConfigText(
+      "source:\n  blob:\n    connection_string: \"AccountName=a;AccountKey=hunter2\"\n"
+      "    account_url: https://a.blob.core.windows.net\n    containers: []\n    start: yesterday\n",
+      "f.yaml");
+  REQUIRE_FALSE(bad.ok());
+  CHECK(HasError(bad, "source.blob: set connection_string (account key or SAS) or account_url (Entra ID), one of them"));
+  CHECK(HasError(bad, "source.blob.containers: must name at least one container"));
+  CHECK(HasError(bad, "f.yaml:6: source.blob.start: expected earliest, now or an RFC 3339 time"));
+  for (const std::string& e : bad.errors) CHECK(e.find("hunter2") == std::string::npos);
+}
+
 }  // namespace
 }  // namespace flowwatch::config

@@ -1,0 +1,55 @@
+// Writes flow-log blobs into Blob Storage (Azurite in the tests) the way Azure
+// writes PT1H.json, with Microsoft's own JavaScript SDK - a client independent
+// of flowwatch's: a first block `{"records":[`, one block per record (led by
+// `,` after the first), a last block `]}`, and the block list committed again
+// after each record is added, as Azure does every minute.
+//
+//   node write_blobs.mjs CONNECTION_STRING CONTAINER SRC_DIR FROM TO [STEP]
+//
+// For every PT1H.json under SRC_DIR (its relative path is the blob's name),
+// the records [FROM, TO) of its "records" array are added to the blob (FROM 0
+// creates it), the block list committed every STEP records (default 1: every
+// record). The blobs are written side by side, as a flow log's NICs are.
+// Prints the number of records written.
+import { BlobServiceClient } from "@azure/storage-blob";
+import { readdirSync, readFileSync, statSync } from "node:fs";
+import { join, relative } from "node:path";
+
+const [connection, containerName, srcDir, fromArg, toArg] = process.argv.slice(2);
+const from = Number(fromArg), to = Number(toArg), step = Number(process.argv[7] ?? 1);
+const service = BlobServiceClient.fromConnectionString(connection);
+const container = service.getContainerClient(containerName);
+await container.createIfNotExists();
+
+function* walk(dir) {
+  for (const name of readdirSync(dir).sort()) {
+    const path = join(dir, name);
+    if (statSync(path).isDirectory()) yield* walk(path);
+    else if (name === "PT1H.json") yield path;
+  }
+}
+
+const id = (n) => Buffer.from(String(n).padStart(8, "0")).toString("base64");
+const HEAD = id(0), TRAILER = id(99999999);
+let written = 0;
+async function write(path) {
+  const records = JSON.parse(readFileSync(path, "utf8")).records;
+  const blob = container.getBlockBlobClient(relative(srcDir, path));
+  const stage = async (blockId, text) => blob.stageBlock(blockId, Buffer.from(text), Buffer.byteLength(text));
+  if (from === 0) {
+    await stage(HEAD, '{"records":[');
+    await stage(TRAILER, "]}");
+  }
+  const ids = [HEAD];
+  for (let i = 0; i < from; ++i) ids.push(id(i + 1));
+  const end = Math.min(to, records.length);
+  for (let i = from; i < end; ++i) {
+    await stage(id(i + 1), (i ? "," : "") + JSON.stringify(records[i]));
+    ids.push(id(i + 1));
+    ++written;
+    if ((i + 1 - from) % step === 0 || i + 1 === end) await blob.commitBlockList([...ids, TRAILER]);
+  }
+  if (from === 0 && end <= 0) await blob.commitBlockList([HEAD, TRAILER]);
+}
+await Promise.all([...walk(srcDir)].map(write));
+console.log(written);
