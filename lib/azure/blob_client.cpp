@@ -226,11 +226,15 @@ BlobClient::Response BlobClient::Send(const char* kind, const std::string& path,
       headers.emplace("Authorization", "Bearer " + token->token);
     }
     if (!q.empty()) target += "?" + q;
-    httplib::Client client(origin_);
-    const auto s = options_.timeout.count() / 1000, us = (options_.timeout.count() % 1000) * 1000;
-    client.set_connection_timeout(s, us);
-    client.set_read_timeout(s, us);
-    httplib::Result res = client.Get(target, headers);
+    if (!http_) {
+      http_ = std::make_unique<httplib::Client>(origin_);
+      const auto s = options_.timeout.count() / 1000, us = (options_.timeout.count() % 1000) * 1000;
+      http_->set_connection_timeout(s, us);
+      http_->set_read_timeout(s, us);
+      http_->set_keep_alive(true);
+    }
+    httplib::Result res = http_->Get(target, headers);
+    if (!res) http_.reset();
     out = Response{};
     if (!res) {
       out.error = "no answer (" + httplib::to_string(res.error()) + ")";

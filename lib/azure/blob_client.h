@@ -14,6 +14,9 @@
 // a missing container or blob is kNotFound. No key, SAS or token ever reaches
 // an error message or log line.
 //
+// One connection, kept alive between requests (made again after a request
+// that got no answer).
+//
 // Threads: one caller at a time; the request counters from any.
 #pragma once
 
@@ -27,6 +30,10 @@
 #include <vector>
 
 #include "lib/azure/credential.h"
+
+namespace httplib {
+class Client;
+}
 #include "lib/common/status.h"
 
 namespace flowwatch::azure {
@@ -97,6 +104,7 @@ class BlobClient {
   std::string origin_, base_path_;  // the endpoint split: scheme://host[:port], and "/ACCOUNT" or ""
   std::shared_ptr<TokenCache> tokens_;
   const BlobClientOptions options_;
+  std::unique_ptr<httplib::Client> http_;  // kept alive between requests; remade after no answer
   mutable std::mutex mu_;
   std::map<std::pair<std::string, std::string>, uint64_t> requests_;  // guarded by mu_
 };

@@ -354,10 +354,30 @@ bool ObjectFollower::ReadNew(const StoredObject& in, Object* o, const std::atomi
     if (text.size() < start) return true;  // shorter meanwhile: the next poll sees it
     if (base == 0) {
       o->head.assign(text, 0, static_cast<size_t>(std::min<int64_t>(kEnd, static_cast<int64_t>(text.size()))));
-    } else if (o->head.empty()) {
+    } else if (o->head.size() < static_cast<size_t>(kEnd)) {
       if (Status s = store_->Read(name, 0, kEnd, &o->head); !s.ok()) {
         ReadError(name, s);
         return true;
+      }
+    }
+    // The bytes before the position came with the read: if they are not the
+    // ones read, the object was rewritten (a blob's ETag changes with every
+    // append, so only its bytes tell): read it again from its start.
+    if (o->read > 0) {
+      const size_t n = static_cast<size_t>(std::min(o->read, kEnd));
+      if (Fingerprint(std::string_view(o->head).substr(0, n), std::string_view(text).substr(start - n, n), o->read) !=
+          o->hash) {
+        spdlog::warn("{}: {} was rewritten: reading it again from its start (de-duplication drops what it has seen "
+                     "within dedup.window)",
+                     store_->key(), name);
+        if (o->assigned) {
+          handler_->Drain({o->id}, options_.drain_budget);
+          Collect();
+        }
+        o->read = o->applied = 0;
+        o->hash = 0;
+        o->head.clear();
+        continue;
       }
     }
     size_t at = start;

@@ -27,9 +27,12 @@
 // back at its hour's start (OnProgressFloor) until it delivers, so that no NIC
 // is late for the buckets another's records close.
 //
-// An object replaced (another identity), shrunk, or known only from a
-// checkpoint is read on from its position only if the bytes before it are
-// still the ones read (a fingerprint of them is kept: the length, the first and
+// Every read checks the 4 KiB before the position it brings against the
+// fingerprint (below), so an object rewritten with other bytes is noticed at
+// its next read, even one that grew (a blob's ETag changes with every append,
+// so it tells nothing). An object replaced (another identity), shrunk, or
+// known only from a checkpoint is read on from its position only if the bytes
+// before it are still the ones read (a fingerprint of them is kept: the length, the first and
 // the last 4 KiB before the position): a copier's rename of the same bytes, or
 // a truncate-and-rewrite in place (an object shorter than its position gets
 // idle_timeout to grow back). Otherwise it was rewritten and is read again

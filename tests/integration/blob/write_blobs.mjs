@@ -10,6 +10,7 @@
 // the records [FROM, TO) of its "records" array are added to the blob (FROM 0
 // creates it), the block list committed every STEP records (default 1: every
 // record). The blobs are written side by side, as a flow log's NICs are.
+// STEP 0 uploads each file whole in one request, 16 at a time (for benchmarks).
 // Prints the number of records written.
 import { BlobServiceClient } from "@azure/storage-blob";
 import { readdirSync, readFileSync, statSync } from "node:fs";
@@ -51,5 +52,16 @@ async function write(path) {
   }
   if (from === 0 && end <= 0) await blob.commitBlockList([HEAD, TRAILER]);
 }
-await Promise.all([...walk(srcDir)].map(write));
+if (step === 0) {
+  const paths = [...walk(srcDir)];
+  const next = async () => {
+    for (let path = paths.pop(); path; path = paths.pop()) {
+      await container.getBlockBlobClient(relative(srcDir, path)).uploadFile(path);
+      ++written;
+    }
+  };
+  await Promise.all(Array.from({ length: 16 }, next));
+} else {
+  await Promise.all([...walk(srcDir)].map(write));
+}
 console.log(written);

@@ -196,6 +196,23 @@ TEST_CASE("A checkpoint's position whose bytes changed is read again from the st
   CHECK(other.Bodies() == std::vector<std::string>{R"([{"n":9},{"n":8},{"n":7}])"});
 }
 
+TEST_CASE("A file rewritten with other bytes while followed is read again from its start, even when it grew") {
+  Folder dir;
+  { std::ofstream(dir.blob()) << R"({"records":[{"n":1}]})"; }
+  FolderSourceOptions o;
+  o.folders = {dir.root.string()};
+  Recorder r;
+  std::atomic<bool> rewritten{false};
+  RunUntil(o, &r, [&] {
+    if (r.Bodies().size() == 1 && !rewritten.exchange(true)) {
+      std::ofstream(dir.blob()) << R"({"records":[{"n":9},{"n":8}]})";  // in place: the same inode, longer
+    }
+    return r.Bodies().size() == 2;
+  });
+  // Read on from the old position, it would have given [{"n":8}].
+  CHECK(r.Bodies() == std::vector<std::string>{R"([{"n":1}])", R"([{"n":9},{"n":8}])"});
+}
+
 TEST_CASE("A .gz file is read whole once its size holds still, and a folder that is not one is refused by name") {
   Folder dir;
   const std::string gz = (dir.root / "y=2021/m=05/d=03/h=00/m=00/PT1H.json.gz").string();
