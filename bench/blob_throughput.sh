@@ -1,18 +1,17 @@
 #!/usr/bin/env bash
 # `flowwatch run` catching up from Blob Storage (source.blob, Azurite on
 # 127.0.0.1) against `flowwatch replay` of the same blobs from local files,
-# with the same configuration, alternating, ROUNDS each. The issue's target
-# (15): the catch-up at >= 70% of replay's rate.
+# with the same configuration, alternating, ROUNDS each (run_vs_replay.sh).
+# The issue's target (15): the catch-up at >= 70% of replay's rate.
 #
 #   bench/blob_throughput.sh [DIR] [ROUNDS]   (default: the realistic seed-1 folder of
 #                                              bench/detection_quality, 2 rounds)
 #
-# The blobs are uploaded whole once (write_blobs.mjs, STEP 0). The daemon is
-# timed from its start (startup and the first listing included) until
-# /metrics (polled every 50 ms) counts every tuple replay applied.
-# 1 decoder and 1 shard for both. Needs the npm packages of tests/integration/blob.
+# The blobs are uploaded whole once (write_blobs.mjs, STEP 0). 1 decoder and
+# 1 shard for both. Needs the npm packages of tests/integration/blob.
 set -euo pipefail
 root="$(cd "$(dirname "$0")/.." && pwd)"
+source "$root/bench/run_vs_replay.sh"
 build="${BUILD:-$root/build/rel}"
 fw="$build/daemon/flowwatch"
 node_dir="$root/tests/integration/blob"
@@ -44,27 +43,4 @@ $inventory"
 printf 'source: {files: ["%s"], idle_timeout: 5s}\n%s\n' "$dir" "$common" > "$work/replay.yaml"
 printf 'source:\n  blob: {connection_string: "%s", containers: [flowlogs], poll_interval: 1s}\n  idle_timeout: 5s\n%s\n' \
   "$cs" "$common" > "$work/run.yaml"
-now() { date +%s.%N; }
-printf '| round | replay s | run (Blob Storage) s | run / replay rate | run peak RSS |\n|---|---|---|---|---|\n'
-for round in $(seq 1 "$rounds"); do
-  t0=$(now)
-  "$fw" replay -q --config "$work/replay.yaml" --summary "$work/replay.json" "$dir" > /dev/null
-  replay_s=$(echo "$(now) - $t0" | bc)
-  tuples=$(sed -n 's/.*"tuples":\([0-9]*\).*/\1/p' "$work/replay.json")
-  rm -rf "$work/state"
-  t0=$(now)
-  "$fw" run --config "$work/run.yaml" > "$work/run.log" 2>&1 & pid=$!
-  for _ in $(seq 1 500); do [ -s "$work/state/summary.json" ] && break; sleep 0.02; done
-  api=$(sed -n 's/.*"http_listen":"\([^"]*\)".*/\1/p' "$work/state/summary.json")
-  applied=0
-  for _ in $(seq 1 12000); do  # at most 10 minutes
-    applied=$(curl -s "http://$api/metrics" | awk '$1=="flowwatch_shard_tuples_applied_total"{s+=$2} END{printf "%d", s}')
-    [ "$applied" = "$tuples" ] && break
-    sleep 0.05
-  done
-  run_s=$(echo "$(now) - $t0" | bc)
-  rss=$(awk '/VmHWM/{printf "%.0f MB", $2/1024}' "/proc/$pid/status")
-  kill -TERM "$pid"; wait "$pid" || true; pid=""
-  [ "$applied" = "$tuples" ] || { echo "the daemon applied $applied of $tuples tuples" >&2; tail -5 "$work/run.log" >&2; exit 1; }
-  printf '| %d | %.2f | %.2f | %.0f%% | %s |\n' "$round" "$replay_s" "$run_s" "$(echo "100 * $replay_s / $run_s" | bc -l)" "$rss"
-done
+run_vs_replay "$fw" "$work" "$dir" "$rounds" "$work/replay.yaml" "$work/run.yaml" "Blob Storage"

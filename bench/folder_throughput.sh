@@ -11,6 +11,7 @@
 # RSS from /proc. 1 decoder and 1 shard for both.
 set -euo pipefail
 root="$(cd "$(dirname "$0")/.." && pwd)"
+source "$root/bench/run_vs_replay.sh"
 build="${BUILD:-$root/build/rel}"
 fw="$build/daemon/flowwatch"
 dir="${1:-$build/../bench-data/realistic-80-240-1}" rounds="${2:-3}"
@@ -30,27 +31,4 @@ alerts: {file: "$work/alerts.jsonl"}
 http: {listen: "127.0.0.1:0"}
 pipeline: {decoders: 1, shards: 1}
 CFG
-now() { date +%s.%N; }
-printf '| round | replay s | run s | run / replay rate | run peak RSS |\n|---|---|---|---|---|\n'
-for round in $(seq 1 "$rounds"); do
-  t0=$(now)
-  "$fw" replay -q --config "$work/cfg.yaml" --summary "$work/replay.json" "$dir" > /dev/null
-  replay_s=$(echo "$(now) - $t0" | bc)
-  tuples=$(sed -n 's/.*"tuples":\([0-9]*\).*/\1/p' "$work/replay.json")
-  rm -rf "$work/state"
-  t0=$(now)
-  "$fw" run --config "$work/cfg.yaml" > "$work/run.log" 2>&1 & pid=$!
-  for _ in $(seq 1 500); do [ -s "$work/state/summary.json" ] && break; sleep 0.02; done
-  api=$(sed -n 's/.*"http_listen":"\([^"]*\)".*/\1/p' "$work/state/summary.json")
-  applied=0
-  for _ in $(seq 1 12000); do  # at most 10 minutes
-    applied=$(curl -s "http://$api/metrics" | awk '$1=="flowwatch_shard_tuples_applied_total"{s+=$2} END{printf "%d", s}')
-    [ "$applied" = "$tuples" ] && break
-    sleep 0.05
-  done
-  run_s=$(echo "$(now) - $t0" | bc)
-  rss=$(awk '/VmHWM/{printf "%.0f MB", $2/1024}' "/proc/$pid/status")
-  kill -TERM "$pid"; wait "$pid" || true; pid=""
-  [ "$applied" = "$tuples" ] || { echo "the daemon applied $applied of $tuples tuples" >&2; exit 1; }
-  printf '| %d | %.2f | %.2f | %.0f%% | %s |\n' "$round" "$replay_s" "$run_s" "$(echo "100 * $replay_s / $run_s" | bc -l)" "$rss"
-done
+run_vs_replay "$fw" "$work" "$dir" "$rounds" "$work/cfg.yaml" "$work/cfg.yaml" "folder"

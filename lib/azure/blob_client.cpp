@@ -70,13 +70,12 @@ std::string XmlUnescape(std::string_view s) {
   return out;
 }
 
-// The text of the first <tag>...</tag> in xml[from, to), or npos in *at if none.
-std::string_view Element(std::string_view xml, std::string_view tag, size_t from, size_t to, size_t* at = nullptr) {
+// The text of the first <tag>...</tag> in xml[from, to) ("" if none).
+std::string_view Element(std::string_view xml, std::string_view tag, size_t from, size_t to) {
   std::string open(1, '<'), close("</");
   open.append(tag).push_back('>');
   close.append(tag).push_back('>');
   const size_t b = xml.substr(0, to).find(open, from);
-  if (at != nullptr) *at = b;
   if (b == std::string_view::npos) return {};
   const size_t e = xml.substr(0, to).find(close, b + open.size());
   if (e == std::string_view::npos) return {};
@@ -193,6 +192,9 @@ std::map<std::pair<std::string, std::string>, uint64_t> BlobClient::requests() c
 BlobClient::Response BlobClient::Send(const char* kind, const std::string& path,
                                       const std::map<std::string, std::string>& query, const std::string& range) {
   Response out;
+  const auto backoff = [&](int attempt) {
+    return std::min(options_.max_backoff, options_.backoff * (1 << std::min(attempt - 1, 6)));
+  };
   for (int attempt = 1;; ++attempt) {
     httplib::Headers headers{{"x-ms-version", kApiVersion}, {"x-ms-date", HttpDate()}, {"User-Agent", "flowwatch"}};
     if (!range.empty()) headers.emplace("x-ms-range", range);
@@ -220,7 +222,7 @@ BlobClient::Response BlobClient::Send(const char* kind, const std::string& path,
         out = Response{};
         out.error = token.status().message();
         if (attempt >= options_.max_attempts || token.status().code() != StatusCode::kUnavailable) return out;
-        std::this_thread::sleep_for(options_.backoff * (1 << std::min(attempt - 1, 6)));
+        std::this_thread::sleep_for(backoff(attempt));
         continue;
       }
       headers.emplace("Authorization", "Bearer " + token->token);
@@ -249,7 +251,7 @@ BlobClient::Response BlobClient::Send(const char* kind, const std::string& path,
       ++requests_[{kind, std::to_string(out.status)}];
     }
     if (!Transient(out.status) || attempt >= options_.max_attempts) return out;
-    auto wait = std::min(options_.max_backoff, options_.backoff * (1 << std::min(attempt - 1, 6)));
+    auto wait = backoff(attempt);
     if (!out.retry_after.empty() && out.retry_after.find_first_not_of("0123456789") == std::string::npos &&
         out.retry_after.size() < 6) {
       wait = std::min(options_.max_backoff, std::chrono::milliseconds(std::stoi(out.retry_after) * 1000));

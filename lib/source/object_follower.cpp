@@ -232,12 +232,6 @@ void ObjectFollower::Poll(const std::atomic<bool>& stop) {
     }
     if (!ReadNew(found[i], &objects_[found[i].name], stop)) return;
   }
-  int64_t behind = 0;
-  for (const auto& [name, o] : objects_) {
-    const int64_t left = static_cast<int64_t>(o.size) - o.read;
-    if (left > kTrailerSlack) behind += left;
-  }
-  bytes_behind_.store(behind);
   tracked_.store(objects_.size());
 }
 
@@ -259,6 +253,19 @@ void ObjectFollower::ReadError(const std::string& name, const Status& s) {
     spdlog::warn("{}: {}: {}; trying again at the next poll{}", store_->key(), name, s.message(),
                  suppressed ? " (" + std::to_string(suppressed) + " similar suppressed)" : "");
   }
+}
+
+void ObjectFollower::ReadAgain(const std::string& name, Object* o, const char* why) {
+  spdlog::warn("{}: {} was {}: reading it again from its start (de-duplication drops what it has seen "
+               "within dedup.window)",
+               store_->key(), name, why);
+  if (o->assigned) {
+    handler_->Drain({o->id}, options_.drain_budget);
+    Collect();
+  }
+  o->read = o->applied = 0;
+  o->hash = 0;
+  o->head.clear();
 }
 
 std::optional<uint64_t> ObjectFollower::StoredFingerprint(const std::string& name, Object* o, int64_t bytes) {
@@ -304,16 +311,7 @@ bool ObjectFollower::ReadNew(const StoredObject& in, Object* o, const std::atomi
       spdlog::info("{}: {} was replaced; its first {} bytes are the ones read: reading on from there", store_->key(),
                    name, o->read);
     } else if (!same) {
-      spdlog::warn("{}: {} was {}: reading it again from its start (de-duplication drops what it has seen "
-                   "within dedup.window)",
-                   store_->key(), name, shorter ? "truncated" : o->resumed ? "changed since the checkpoint" : "rewritten");
-      if (o->assigned) {
-        handler_->Drain({o->id}, options_.drain_budget);
-        Collect();
-      }
-      o->read = o->applied = 0;
-      o->hash = 0;
-      o->head.clear();
+      ReadAgain(name, o, shorter ? "truncated" : o->resumed ? "changed since the checkpoint" : "rewritten");
     }
   }
   o->short_since.reset();
@@ -367,16 +365,7 @@ bool ObjectFollower::ReadNew(const StoredObject& in, Object* o, const std::atomi
       const size_t n = static_cast<size_t>(std::min(o->read, kEnd));
       if (Fingerprint(std::string_view(o->head).substr(0, n), std::string_view(text).substr(start - n, n), o->read) !=
           o->hash) {
-        spdlog::warn("{}: {} was rewritten: reading it again from its start (de-duplication drops what it has seen "
-                     "within dedup.window)",
-                     store_->key(), name);
-        if (o->assigned) {
-          handler_->Drain({o->id}, options_.drain_budget);
-          Collect();
-        }
-        o->read = o->applied = 0;
-        o->hash = 0;
-        o->head.clear();
+        ReadAgain(name, o, "rewritten");
         continue;
       }
     }

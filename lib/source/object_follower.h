@@ -113,10 +113,8 @@ class ObjectFollower : public Source {
   std::string not_ready() const override;
   int64_t lag() const override { return lag_.load(std::memory_order_relaxed); }
 
-  // Objects listed, and bytes listed but not yet read (for the store's metrics).
+  // Objects listed at the last poll.
   size_t tracked() const { return tracked_.load(std::memory_order_relaxed); }
-  int64_t bytes_behind() const { return bytes_behind_.load(std::memory_order_relaxed); }
-  const ObjectStore& store() const { return *store_; }
 
  private:
   struct Object {
@@ -149,6 +147,9 @@ class ObjectFollower : public Source {
   void Assign(Object* o);
   void Forget(std::map<std::string, Object>::iterator it);
   void ReadError(const std::string& name, const Status& s);
+  // Logs why (`why`: "rewritten", ...), drains the object's messages in
+  // flight, and starts it over from byte 0.
+  void ReadAgain(const std::string& name, Object* o, const char* why);
 
   const FollowOptions options_;
   std::unique_ptr<ObjectStore> store_;
@@ -161,7 +162,6 @@ class ObjectFollower : public Source {
   SourceCounters counters_;
   std::atomic<size_t> followed_{0};
   std::atomic<size_t> tracked_{0};
-  std::atomic<int64_t> bytes_behind_{0};
   std::atomic<bool> polled_{false};
   std::atomic<bool> listed_{true};  // the last listing was complete
   uint64_t completed_ = 0;        // messages the pipeline has applied
