@@ -20,6 +20,7 @@
 //   --budget: detection.false_alerts_per_1k_key_days, for the trade-off between recall and false pages;
 //   --dump: every warm bucket with a high score, as judged (--dump-all: every bucket), and the key names;
 //   --false: each of flowwatch's false incidents (key, time, the benign label it overlaps);
+//   --series: every key's closed buckets (seconds, bytes), for bench/detector_lab;
 //   --trace: one key's (vm|protocol|port|direction) series through a fresh model, bucket by bucket
 //   (*: every key's high buckets).
 #include <simdjson.h>
@@ -79,6 +80,7 @@ FILE* g_dump = nullptr;
 bool g_dump_all = false;
 FILE* g_false = nullptr;  // --false FILE: flowwatch's false incidents
 FILE* g_misses = nullptr;  // --misses FILE: the attack labels flowwatch missed
+FILE* g_series = nullptr;  // --series FILE: every key's series, for bench/detector_lab
 
 std::string KeyName(const FlowKey& k, const NameTables& names) {
   return std::string(names.vms.Get(k.vm_id)) + "|" + KeyProtocolText(k.protocol) + "|" + std::to_string(k.port) + "|" +
@@ -170,6 +172,12 @@ SeedResult RunSeed(const std::string& dir, int64_t bucket_ms) {
       for (const auto& [packed, series] : c->series_) {
         const std::string key = KeyName(c->keys_.at(packed), *r.names);
         if (key == g_trace || g_trace == "*") Trace(series, bucket_ms, key, g_trace == "*");
+        if (g_series != nullptr) {
+          std::fprintf(g_series, "K %s %s %zu\n", dir.c_str(), key.c_str(), series.size());
+          for (const auto& [start, bytes] : series) {
+            std::fprintf(g_series, "%lld %llu\n", static_cast<long long>(start / 1000), static_cast<unsigned long long>(bytes));
+          }
+        }
         ++out.keys;
         key_days += static_cast<double>(series.back().first - series.front().first + bucket_ms) / kDayMs;
         for (int a = 0; a < 2; ++a) {
@@ -393,12 +401,14 @@ int main(int argc, char** argv) {
       g_false = std::fopen(value.c_str(), "w");
     } else if (flag == "--misses") {
       g_misses = std::fopen(value.c_str(), "w");
+    } else if (flag == "--series") {
+      g_series = std::fopen(value.c_str(), "w");
     } else if (flag == "--trace") {
       g_trace = value;
     } else if (flag == "--budget") {
       g_budget = std::stod(value);
     } else {
-      std::fprintf(stderr, "usage: detection_quality [--seeds 1,2,3] [--vms N] [--hours N] [--dir DIR] [--nab DIR|none] [--budget N] [--dump FILE] [--dump-all FILE] [--false FILE] [--misses FILE] [--trace KEY]\n");
+      std::fprintf(stderr, "usage: detection_quality [--seeds 1,2,3] [--vms N] [--hours N] [--dir DIR] [--nab DIR|none] [--budget N] [--dump FILE] [--dump-all FILE] [--false FILE] [--misses FILE] [--series FILE] [--trace KEY]\n");
       return 2;
     }
   }
