@@ -8,7 +8,8 @@
 #                                              bench/detection_quality, 2 rounds)
 #
 # The blobs are uploaded whole once (write_blobs.mjs, STEP 0). 1 decoder and
-# 1 shard for both. Needs the npm packages of tests/integration/blob.
+# 1 shard for both; PARALLEL_READS (default 8) sets source.blob.parallel_reads.
+# Needs the npm packages of tests/integration/blob.
 set -euo pipefail
 root="$(cd "$(dirname "$0")/.." && pwd)"
 source "$root/bench/run_vs_replay.sh"
@@ -41,6 +42,6 @@ http: {listen: \"127.0.0.1:0\"}
 pipeline: {decoders: 1, shards: 1}
 $inventory"
 printf 'source: {files: ["%s"], idle_timeout: 5s}\n%s\n' "$dir" "$common" > "$work/replay.yaml"
-printf 'source:\n  blob: {connection_string: "%s", containers: [flowlogs], poll_interval: 1s}\n  idle_timeout: 5s\n%s\n' \
-  "$cs" "$common" > "$work/run.yaml"
+printf 'source:\n  blob: {connection_string: "%s", containers: [flowlogs], poll_interval: 1s, parallel_reads: %s}\n  idle_timeout: 5s\n%s\n' \
+  "$cs" "${PARALLEL_READS:-8}" "$common" > "$work/run.yaml"
 run_vs_replay "$fw" "$work" "$dir" "$rounds" "$work/replay.yaml" "$work/run.yaml" "Blob Storage"

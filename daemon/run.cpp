@@ -80,6 +80,7 @@ Result<std::unique_ptr<source::Source>> MakeSource(const config::Config& cfg, co
                                std::chrono::system_clock::now().time_since_epoch()).count();
     o.start_ms = b.start_ms == INT64_MAX ? now_ms / 3'600'000 * 3'600'000 : b.start_ms;  // now: this hour on
     o.poll_interval = b.poll_interval;
+    o.parallel_reads = b.parallel_reads;
     o.idle_timeout = std::max(cfg.source.idle_timeout, 2 * b.poll_interval);  // a blob grows once a poll at most
     o.checkpoint = checkpoint;
     o.checkpoint_interval = cfg.state.checkpoint_interval;

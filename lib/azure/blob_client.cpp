@@ -189,6 +189,29 @@ std::map<std::pair<std::string, std::string>, uint64_t> BlobClient::requests() c
   return requests_;
 }
 
+std::unique_ptr<httplib::Client> BlobClient::TakeConnection() {
+  {
+    std::lock_guard<std::mutex> lock(mu_);
+    if (!idle_.empty()) {
+      std::unique_ptr<httplib::Client> http = std::move(idle_.back());
+      idle_.pop_back();
+      return http;
+    }
+  }
+  auto http = std::make_unique<httplib::Client>(origin_);
+  const auto s = options_.timeout.count() / 1000, us = (options_.timeout.count() % 1000) * 1000;
+  http->set_connection_timeout(s, us);
+  http->set_read_timeout(s, us);
+  http->set_keep_alive(true);
+  return http;
+}
+
+void BlobClient::GiveBack(std::unique_ptr<httplib::Client> http) {
+  constexpr size_t kMaxIdle = 32;
+  std::lock_guard<std::mutex> lock(mu_);
+  if (idle_.size() < kMaxIdle) idle_.push_back(std::move(http));
+}
+
 BlobClient::Response BlobClient::Send(const char* kind, const std::string& path,
                                       const std::map<std::string, std::string>& query, const std::string& range) {
   Response out;
@@ -228,15 +251,9 @@ BlobClient::Response BlobClient::Send(const char* kind, const std::string& path,
       headers.emplace("Authorization", "Bearer " + token->token);
     }
     if (!q.empty()) target += "?" + q;
-    if (!http_) {
-      http_ = std::make_unique<httplib::Client>(origin_);
-      const auto s = options_.timeout.count() / 1000, us = (options_.timeout.count() % 1000) * 1000;
-      http_->set_connection_timeout(s, us);
-      http_->set_read_timeout(s, us);
-      http_->set_keep_alive(true);
-    }
-    httplib::Result res = http_->Get(target, headers);
-    if (!res) http_.reset();
+    std::unique_ptr<httplib::Client> http = TakeConnection();
+    httplib::Result res = http->Get(target, headers);
+    if (res) GiveBack(std::move(http));  // one that got no answer is not reused
     out = Response{};
     if (!res) {
       out.error = "no answer (" + httplib::to_string(res.error()) + ")";

@@ -14,10 +14,12 @@
 // a missing container or blob is kNotFound. No key, SAS or token ever reaches
 // an error message or log line.
 //
-// One connection, kept alive between requests (made again after a request
-// that got no answer).
+// Connections are kept alive between requests in a pool: a request takes an
+// idle one (or makes one) and gives it back after an answer (a connection
+// that got no answer is dropped), so that callers on several threads read at
+// once, each on a connection of its own.
 //
-// Threads: one caller at a time; the request counters from any.
+// Threads: any number of callers at once.
 #pragma once
 
 #include <chrono>
@@ -104,8 +106,11 @@ class BlobClient {
   std::string origin_, base_path_;  // the endpoint split: scheme://host[:port], and "/ACCOUNT" or ""
   std::shared_ptr<TokenCache> tokens_;
   const BlobClientOptions options_;
-  std::unique_ptr<httplib::Client> http_;  // kept alive between requests; remade after no answer
+  std::unique_ptr<httplib::Client> TakeConnection();
+  void GiveBack(std::unique_ptr<httplib::Client> http);
+
   mutable std::mutex mu_;
+  std::vector<std::unique_ptr<httplib::Client>> idle_;                 // guarded by mu_
   std::map<std::pair<std::string, std::string>, uint64_t> requests_;  // guarded by mu_
 };
 

@@ -46,6 +46,7 @@ struct BlobConfig {
   std::vector<std::string> containers{"insights-logs-flowlogflowevent", "insights-logs-networksecuritygroupflowevent"};
   std::string prefix;              // inside each container
   Millis poll_interval{60000};
+  int parallel_reads = 8;          // blobs read at once (Storage's latency bounds one after another)
   std::string start = "earliest";  // earliest | now | an RFC 3339 time
   int64_t start_ms = INT64_MIN;    // `start` as a time (INT64_MIN: earliest; INT64_MAX: now, resolved at start)
 };

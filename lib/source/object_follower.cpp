@@ -1,7 +1,10 @@
 #include "lib/source/object_follower.h"
 
 #include <algorithm>
+#include <condition_variable>
 #include <cstring>
+#include <deque>
+#include <mutex>
 #include <thread>
 
 #include "lib/common/hash.h"
@@ -134,9 +137,107 @@ RecordSpan WholeRecords(std::string_view text, size_t from, bool at_file_start, 
   return span;
 }
 
+// Reads made ahead of the follower, on threads of their own: Ask queues one;
+// Take hands its bytes over (waiting for them) if exactly that range was
+// asked, and says none was otherwise; Forget drops what was never taken.
+class ObjectFollower::ReadAhead {
+ public:
+  ReadAhead(ObjectStore* store, int threads) : store_(store) {
+    for (int i = 0; i < threads; ++i) workers_.emplace_back([this] { Work(); });
+  }
+  ~ReadAhead() {
+    {
+      std::lock_guard<std::mutex> lock(mu_);
+      stop_ = true;
+      queue_.clear();
+    }
+    queued_.notify_all();
+    for (std::thread& t : workers_) t.join();
+  }
+
+  void Ask(const std::string& name, int64_t from, int64_t to) {
+    auto job = std::make_shared<Job>();
+    job->name = name;
+    job->from = from;
+    job->to = to;
+    {
+      std::lock_guard<std::mutex> lock(mu_);
+      if (!jobs_.emplace(name, job).second) return;
+      queue_.push_back(std::move(job));
+    }
+    queued_.notify_one();
+  }
+
+  std::optional<Status> Take(const std::string& name, int64_t from, int64_t to, std::string* out) {
+    std::unique_lock<std::mutex> lock(mu_);
+    const auto it = jobs_.find(name);
+    if (it == jobs_.end()) return std::nullopt;
+    const std::shared_ptr<Job> job = it->second;
+    jobs_.erase(it);
+    if (job->from != from || job->to != to) {  // the object moved on meanwhile
+      job->dropped = true;
+      return std::nullopt;
+    }
+    done_.wait(lock, [&] { return job->done; });
+    *out = std::move(job->bytes);
+    return std::move(job->status);
+  }
+
+  void Forget() {
+    std::lock_guard<std::mutex> lock(mu_);
+    for (auto& [name, job] : jobs_) job->dropped = true;
+    jobs_.clear();
+    queue_.clear();
+  }
+
+  // Asked and not taken (queued, in flight, or waiting to be taken).
+  size_t asked() const {
+    std::lock_guard<std::mutex> lock(mu_);
+    return jobs_.size();
+  }
+
+ private:
+  struct Job {
+    std::string name;
+    int64_t from = 0, to = 0;
+    bool done = false, dropped = false;
+    Status status;
+    std::string bytes;
+  };
+
+  void Work() {
+    std::unique_lock<std::mutex> lock(mu_);
+    while (true) {
+      queued_.wait(lock, [&] { return stop_ || !queue_.empty(); });
+      if (stop_) return;
+      const std::shared_ptr<Job> job = std::move(queue_.front());
+      queue_.pop_front();
+      if (job->dropped) continue;
+      lock.unlock();
+      std::string bytes;
+      Status s = store_->Read(job->name, job->from, job->to, &bytes);
+      lock.lock();
+      job->status = std::move(s);
+      job->bytes = std::move(bytes);
+      job->done = true;
+      done_.notify_all();
+    }
+  }
+
+  ObjectStore* const store_;
+  mutable std::mutex mu_;
+  std::condition_variable queued_, done_;
+  std::deque<std::shared_ptr<Job>> queue_;               // guarded by mu_
+  std::map<std::string, std::shared_ptr<Job>> jobs_;     // asked, not taken; guarded by mu_
+  bool stop_ = false;                                    // guarded by mu_
+  std::vector<std::thread> workers_;
+};
+
 ObjectFollower::ObjectFollower(const FollowOptions& options, std::unique_ptr<ObjectStore> store,
                                MessageHandler* handler)
-    : options_(options), store_(std::move(store)), handler_(handler) {}
+    : options_(options), store_(std::move(store)), handler_(handler) {
+  if (options_.parallel_reads > 1) ahead_ = std::make_unique<ReadAhead>(store_.get(), options_.parallel_reads);
+}
 
 ObjectFollower::~ObjectFollower() = default;
 
@@ -212,6 +313,14 @@ void ObjectFollower::Poll(const std::atomic<bool>& stop) {
   // pipeline, so that none of them is late for the buckets the others close
   // (a NIC's whole hour may arrive at once, unlike Kafka's minute-by-minute
   // messages).
+  // Reads made ahead and not taken are dropped when the poll ends.
+  struct ForgetAhead {
+    ObjectFollower* f;
+    ~ForgetAhead() {
+      if (f->ahead_) f->ahead_->Forget();
+      f->ahead_until_ = 0;
+    }
+  } forget_ahead{this};
   for (size_t i = 0; i < found.size(); ++i) {
     if (stop.load()) return;
     if (i == 0 || found[i].time_hint_ms != found[i - 1].time_hint_ms) {
@@ -230,9 +339,40 @@ void ObjectFollower::Poll(const std::atomic<bool>& stop) {
         if (g.hint != INT64_MIN) handler_->OnProgressFloor(g.id, g.hint);  // its records are of that hour
       }
     }
-    if (!ReadNew(found[i], &objects_[found[i].name], stop)) return;
+    Object& o = objects_[found[i].name];
+    if (Settled(found[i], o)) continue;
+    ReadAheadOf(found, i);
+    if (!ReadNew(found[i], &o, stop)) return;
   }
   tracked_.store(objects_.size());
+}
+
+bool ObjectFollower::Settled(const StoredObject& in, const Object& o) {
+  return in.size == o.settled_size && in.version == o.settled_version && !o.resumed &&
+         !(o.identity != 0 && in.identity != o.identity);
+}
+
+void ObjectFollower::ReadAheadOf(const std::vector<StoredObject>& found, size_t i) {
+  if (!ahead_) return;
+  ahead_until_ = std::max(ahead_until_, i + 1);
+  while (ahead_until_ < found.size() && ahead_->asked() < static_cast<size_t>(options_.parallel_reads)) {
+    const StoredObject& in = found[ahead_until_++];
+    const Object& o = objects_[in.name];
+    // The plain case only (JSON or NDJSON grown on from a position that needs
+    // no check first): ReadNew's first read, exactly.
+    const bool replaced = o.identity != 0 && in.identity != o.identity;
+    const int64_t size = static_cast<int64_t>(in.size);
+    if (o.gz || o.resumed || replaced || Settled(in, o) || size <= o.read) continue;
+    const int64_t chunk = static_cast<int64_t>(std::max<size_t>(options_.read_chunk_bytes, 1));
+    ahead_->Ask(in.name, std::max<int64_t>(0, o.read - kEnd), std::min(size, o.read + chunk));
+  }
+}
+
+Status ObjectFollower::ReadRange(const std::string& name, int64_t from, int64_t to, std::string* out) {
+  if (ahead_) {
+    if (std::optional<Status> s = ahead_->Take(name, from, to, out)) return *s;
+  }
+  return store_->Read(name, from, to, out);
 }
 
 void ObjectFollower::Forget(std::map<std::string, Object>::iterator it) {
@@ -317,7 +457,14 @@ bool ObjectFollower::ReadNew(const StoredObject& in, Object* o, const std::atomi
   o->short_since.reset();
   o->resumed = false;
   if (o->assigned) handler_->OnBacklog(o->id, 0);  // until there is something to read, below
-  if (o->read >= size) return true;
+  const auto settle = [&] {
+    o->settled_size = in.size;
+    o->settled_version = in.version;
+  };
+  if (o->read >= size) {
+    settle();
+    return true;
+  }
   if (o->gz) {
     if (grew) return true;  // still being written: once its size holds still for a poll
     std::string body;
@@ -334,6 +481,7 @@ bool ObjectFollower::ReadNew(const StoredObject& in, Object* o, const std::atomi
     o->read = end;
     o->hash = hash;
     handler_->OnBacklog(o->id, 0);
+    settle();
     return true;
   }
   // In chunks of read_chunk_bytes (doubled while one record does not fit), so
@@ -344,7 +492,7 @@ bool ObjectFollower::ReadNew(const StoredObject& in, Object* o, const std::atomi
   while (o->read < size && !stop.load()) {
     const int64_t base = std::max<int64_t>(0, o->read - kEnd);
     const int64_t want = std::min(size, o->read + chunk);
-    if (Status s = store_->Read(name, base, want, &text); !s.ok()) {
+    if (Status s = ReadRange(name, base, want, &text); !s.ok()) {
       ReadError(name, s);
       return true;
     }
@@ -390,7 +538,10 @@ bool ObjectFollower::ReadNew(const StoredObject& in, Object* o, const std::atomi
       o->hash = hash;
       at = span.end;
     }
-    if (want == size || static_cast<int64_t>(text.size()) < want - base) break;  // read to the end
+    if (want == size || static_cast<int64_t>(text.size()) < want - base) {  // read to the end
+      settle();
+      break;
+    }
     if (at == start) chunk *= 2;  // one record longer than the chunk
   }
   // What is left is a record being written, or the trailer.

@@ -52,8 +52,14 @@
 // Readiness: false until the first listing, and while the last one failed
 // (Storage unreachable, credentials refused).
 //
-// Memory: one entry an object listed (its name and positions), and the first
-// 4 KiB of each object being followed.
+// An object listed with the size and version (ETag, mtime) it was last read
+// to the end at costs no read. With parallel_reads > 1, the first reads of
+// the next objects in order are made ahead on as many threads; what is
+// offered, and in which order, does not change.
+//
+// Memory: one entry an object listed (its name and positions), the first 4
+// KiB of each object being followed, and up to parallel_reads reads ahead (at
+// most read_chunk_bytes each).
 // Threads: Run on one thread; counters, lag and assigned_count from any.
 #pragma once
 
@@ -81,6 +87,10 @@ struct FollowOptions {
   std::chrono::milliseconds idle_timeout{30000};  // an object still this long, read to its end, is retired
   size_t max_message_bytes = 4u << 20;
   size_t read_chunk_bytes = 8u << 20;  // read at a time (more while one record is larger)
+  // Objects read at once: up to this many of the next objects' first reads
+  // are made ahead, on as many threads (Storage's latency, not its bandwidth,
+  // bounds one read after another). 1: one after another.
+  int parallel_reads = 1;
   std::chrono::milliseconds drain_budget{30000};
   std::function<void(const SourcePositions& positions, bool final)> checkpoint;
   std::chrono::milliseconds checkpoint_interval{30000};
@@ -132,9 +142,19 @@ class ObjectFollower : public Source {
     int64_t hint = INT64_MIN;    // the hour its name names
     bool seen = false;           // in this poll's listing
     bool resumed = false;        // read is the checkpoint's, not yet checked against the object
+    // The listing (size, version) it was last read to the end at: an object
+    // listed the same again has nothing new and costs no read.
+    uint64_t settled_size = UINT64_MAX, settled_version = 0;
   };
+  class ReadAhead;  // object_follower.cpp
 
   void Poll(const std::atomic<bool>& stop);
+  // Whether ReadNew would find nothing new in an object as listed.
+  static bool Settled(const StoredObject& in, const Object& o);
+  // Asks for the first reads of the objects after found[i] (up to parallel_reads of them).
+  void ReadAheadOf(const std::vector<StoredObject>& found, size_t i);
+  // Bytes [from, to) of an object: those read ahead if they were, else from the store.
+  Status ReadRange(const std::string& name, int64_t from, int64_t to, std::string* out);
   // Reads an object's new whole records and offers them; false if stop was set meanwhile.
   bool ReadNew(const StoredObject& in, Object* o, const std::atomic<bool>& stop);
   // The fingerprint of an object's first `bytes`, read from the store (0 if
@@ -153,6 +173,8 @@ class ObjectFollower : public Source {
 
   const FollowOptions options_;
   std::unique_ptr<ObjectStore> store_;
+  std::unique_ptr<ReadAhead> ahead_;  // null when parallel_reads is 1
+  size_t ahead_until_ = 0;            // found[] below this index have been asked for
   MessageHandler* handler_;
   std::map<std::string, Object> objects_;
   std::map<int32_t, std::string> by_id_;

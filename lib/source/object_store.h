@@ -3,7 +3,8 @@
 // (blob/blob_source.h) - seen as named byte strings that grow, so that one
 // follower (object_follower.h) reads both the same way.
 //
-// Threads: used by the follower's one thread.
+// Threads: List from the follower's thread; Read from several at once (the
+// follower reads ahead of itself, ObjectFollower::parallel_reads).
 #pragma once
 
 #include <cstdint>
@@ -19,6 +20,7 @@ struct StoredObject {
   uint64_t size = 0;                 // as listed
   int64_t time_hint_ms = INT64_MIN;  // the hour its y=/m=/d=/h= path names, or INT64_MIN
   uint64_t identity = 0;             // changes when the object is replaced by another (an inode); 0: not told
+  uint64_t version = 0;              // changes whenever its bytes may have (an ETag, an mtime); 0: not told
 };
 
 class ObjectStore {

@@ -1,5 +1,6 @@
 #include "lib/source/blob/blob_source.h"
 
+#include "lib/common/hash.h"
 #include "lib/common/logging.h"
 #include "lib/source/file/input_files.h"
 
@@ -31,7 +32,8 @@ class BlobStore : public ObjectStore {
         if (!HasInputExtension(slash == std::string::npos ? item.name : item.name.substr(slash + 1))) continue;
         const int64_t hint = TimeHintFromPath(item.name);
         if (start_ms_ != INT64_MIN && hint != INT64_MIN && hint + kHourMs <= start_ms_) continue;
-        out->push_back({client_->Url(container, item.name), item.size, hint, 0});
+        out->push_back({client_->Url(container, item.name), item.size, hint, 0,
+                        HashBytes(item.etag.data(), item.etag.size()) | 1});
       }
     }
     return complete;

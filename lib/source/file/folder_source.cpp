@@ -35,7 +35,8 @@ class FolderStore : public ObjectStore {
         if (::stat(path.c_str(), &st) != 0) continue;  // gone meanwhile
         const int64_t hint = TimeHintFromPath(path);
         out->push_back({std::move(path), static_cast<uint64_t>(st.st_size), hint,
-                        HashCombine(static_cast<uint64_t>(st.st_dev), static_cast<uint64_t>(st.st_ino)) | 1});
+                        HashCombine(static_cast<uint64_t>(st.st_dev), static_cast<uint64_t>(st.st_ino)) | 1,
+                        HashCombine(static_cast<uint64_t>(st.st_mtim.tv_sec), static_cast<uint64_t>(st.st_mtim.tv_nsec)) | 1});
       }
       if (ec) {
         complete = false;

@@ -175,6 +175,38 @@ TEST_CASE("A blob is read in chunks: records across a chunk's end, or larger tha
   CHECK(at.files.begin()->second.bytes == static_cast<int64_t>(blob.size()) - 2);
 }
 
+TEST_CASE("Read ahead on four threads, the same messages come out in the same order as read one after another") {
+  Folder dir;
+  size_t total = 0;
+  for (int h = 0; h < 3; ++h) {
+    for (int nic = 0; nic < 10; ++nic) {
+      const fs::path d = dir.root / ("y=2021/m=05/d=03/h=0" + std::to_string(h) + "/m=00/macAddress=" + std::to_string(nic));
+      fs::create_directories(d);
+      std::ofstream out(d / "PT1H.json");
+      out << "{\"records\":[";
+      for (int i = 0; i < 5; ++i) {
+        out << (i ? "," : "") << "{\"h\":" << h << ",\"nic\":" << nic << ",\"n\":" << i << ",\"pad\":\""
+            << std::string(static_cast<size_t>((h * 31 + nic * 7 + i * 13) % 200), 'x') << "\"}";
+        ++total;
+      }
+      out << "]}";
+    }
+  }
+  auto read = [&](int parallel) {
+    FolderSourceOptions o;
+    o.folders = {dir.root.string()};
+    o.parallel_reads = parallel;
+    o.read_chunk_bytes = 256;  // several reads a file: only the first is made ahead
+    o.max_message_bytes = 1;   // a record a message
+    Recorder r;
+    RunUntil(o, &r, [&] { return r.Bodies().size() >= total; });
+    return r.Bodies();
+  };
+  const std::vector<std::string> serial = read(1);
+  REQUIRE(serial.size() == total);
+  CHECK(read(4) == serial);
+}
+
 TEST_CASE("A checkpoint's position whose bytes changed is read again from the start, and the same bytes read on") {
   Folder dir;
   { std::ofstream(dir.blob()) << R"({"records":[{"n":1},{"n":2}]})"; }
