@@ -8,6 +8,7 @@
 #include <thread>
 
 #include "lib/common/hash.h"
+#include "lib/source/file/input_files.h"
 
 namespace flowwatch::source {
 using Clock = std::chrono::steady_clock;
@@ -292,6 +293,7 @@ void ObjectFollower::Poll(const std::atomic<bool>& stop) {
       o.ndjson = EndsWith(in.name, ".ndjson") || EndsWith(in.name, ".ndjson.gz");
       o.changed = Clock::now();
       o.hint = in.time_hint_ms;
+      if (o.hint != INT64_MIN) o.stream = StreamOfPath(in.name);
       if (auto r = options_.resume.find(in.name); r != options_.resume.end()) {
         o.read = o.applied = r->second.bytes;
         o.hash = r->second.hash;
@@ -325,6 +327,10 @@ void ObjectFollower::Poll(const std::atomic<bool>& stop) {
     if (stop.load()) return;
     if (i == 0 || found[i].time_hint_ms != found[i - 1].time_hint_ms) {
       newest_hint_ = std::max(newest_hint_, found[i].time_hint_ms);
+      for (size_t j = i; j < found.size() && found[j].time_hint_ms == found[i].time_hint_ms; ++j) {
+        const Object& g = objects_[found[j].name];
+        if (!g.stream.empty()) stream_hint_[g.stream] = std::max(stream_hint_[g.stream], g.hint);
+      }
       Collect();
       Retire(stop);
       for (size_t j = i; j < found.size() && found[j].time_hint_ms == found[i].time_hint_ms; ++j) {
@@ -593,11 +599,14 @@ void ObjectFollower::Retire(const std::atomic<bool>& stop) {
   for (auto& [name, o] : objects_) {
     if (stop.load()) return;
     if (!o.assigned || o.applied != o.read) continue;
-    // An hour that newer hours' objects follow is over (Azure writes the
-    // current hour's blob): applied, it retires at once, so that a catch-up
-    // over days of blobs moves event time on as it reads, not idle_timeout
-    // behind.
-    const bool hour_over = o.hint != INT64_MIN && o.hint < newest_hint_;
+    // A stream's hour is over once its next hour's object is listed (Azure
+    // writes the current hour's blob), or once the newest hour listed is more
+    // than an hour later (the stream stopped): applied, it retires at once,
+    // so that a catch-up over days of blobs moves event time on as it reads,
+    // not idle_timeout behind.
+    constexpr int64_t kHourMs = 3600 * 1000;
+    const bool hour_over =
+        o.hint != INT64_MIN && (o.hint < stream_hint_[o.stream] || o.hint < newest_hint_ - kHourMs);
     if (!hour_over && now - o.changed < options_.idle_timeout) continue;
     o.assigned = false;
     o.head.clear();  // read again if it grows

@@ -38,10 +38,14 @@
 // idle_timeout to grow back). Otherwise it was rewritten and is read again
 // from its start: de-duplication drops what it saw within its window, and
 // older flows count again (a changed blob is new data). An object read to its
-// end whose size has held still for idle_timeout, or whose hour newer hours'
-// objects follow, is retired (revoked from the pipeline: it no longer holds
-// event time back) and taken up again if it grows. A deleted object is
-// forgotten.
+// end is retired (revoked from the pipeline: it no longer holds event time
+// back) once its stream's next hour has begun - its stream is its name
+// without the y=/m=/d=/h= folders, one NIC's or NSG's blobs - or once the
+// newest hour listed is more than an hour after its own (the stream stopped),
+// or else once its size has held still for idle_timeout; it is taken up again
+// if it grows. Until then it holds event time at its last record, so that a
+// NIC whose next hour's blob appears a little after another's is not late for
+// the buckets the other's records close. A deleted object is forgotten.
 //
 // Checkpoints: every checkpoint_interval (and at stop) the follower stops
 // reading, drains what is in flight, and calls checkpoint(positions, final)
@@ -57,7 +61,7 @@
 // the next objects in order are made ahead on as many threads; what is
 // offered, and in which order, does not change.
 //
-// Memory: one entry an object listed (its name and positions), the first 4
+// Memory: one entry an object listed (its name and positions) and a stream, the first 4
 // KiB of each object being followed, and up to parallel_reads reads ahead (at
 // most read_chunk_bytes each).
 // Threads: Run on one thread; counters, lag and assigned_count from any.
@@ -140,6 +144,7 @@ class ObjectFollower : public Source {
     std::optional<std::chrono::steady_clock::time_point> short_since;  // shorter than read since
     std::chrono::steady_clock::time_point changed;  // when its size last changed (or it was found)
     int64_t hint = INT64_MIN;    // the hour its name names
+    std::string stream;          // its name without the hour's folders (StreamOfPath), if it names one
     bool seen = false;           // in this poll's listing
     bool resumed = false;        // read is the checkpoint's, not yet checked against the object
     // The listing (size, version) it was last read to the end at: an object
@@ -180,6 +185,7 @@ class ObjectFollower : public Source {
   std::map<int32_t, std::string> by_id_;
   int32_t next_id_ = 0;
   int64_t newest_hint_ = INT64_MIN;  // the newest hour any object's name names
+  std::map<std::string, int64_t> stream_hint_;  // stream -> the newest hour of it listed
   std::vector<std::pair<int32_t, int64_t>> done_;
   SourceCounters counters_;
   std::atomic<size_t> followed_{0};

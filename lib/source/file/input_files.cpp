@@ -77,6 +77,24 @@ int64_t TimeHintFromPath(std::string_view path) {
          1000;
 }
 
+std::string StreamOfPath(std::string_view path) {
+  std::string out;
+  out.reserve(path.size());
+  size_t pos = 0;
+  while (pos <= path.size()) {
+    size_t end = path.find('/', pos);
+    if (end == std::string_view::npos) end = path.size();
+    const std::string_view seg = path.substr(pos, end - pos);
+    int v;
+    if (!Segment(seg, "y", &v) && !Segment(seg, "m", &v) && !Segment(seg, "d", &v) && !Segment(seg, "h", &v)) {
+      out.append(seg);
+      if (end < path.size()) out.push_back('/');
+    }
+    pos = end + 1;
+  }
+  return out;
+}
+
 Result<std::vector<InputFile>> ListInputFiles(const std::vector<std::string>& paths) {
   std::vector<InputFile> files;
   for (const std::string& p : paths) {

@@ -37,6 +37,11 @@ void SortByTimeHint(std::vector<InputFile>* files);
 // epoch ms, or INT64_MIN.
 int64_t TimeHintFromPath(std::string_view path);
 
+// The path without its y=/m=/d=/h=/m= segments: the same for every hour's
+// blob of one flow-log stream (one NIC's, one NSG's), so that the follower
+// knows when a stream's next hour has begun.
+std::string StreamOfPath(std::string_view path);
+
 // Reads a whole file into buf[0, *size), followed by `padding` zero bytes.
 Status ReadFilePadded(const std::string& path, size_t padding, std::vector<char>* buf, size_t* size);
 

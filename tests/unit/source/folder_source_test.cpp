@@ -87,6 +87,10 @@ class Recorder : public MessageHandler {
     std::lock_guard<std::mutex> lock(mu_);
     return bodies;
   }
+  size_t Revoked() {
+    std::lock_guard<std::mutex> lock(mu_);
+    return revoked;
+  }
 
   std::vector<std::string> bodies;
   std::set<int32_t> assigned_seen;
@@ -282,6 +286,35 @@ TEST_CASE("A file read to its end and still for idle_timeout is retired, and tak
   CHECK(r.Bodies() == std::vector<std::string>{R"([{"n":1}])", R"([{"n":2}])"});
   CHECK(r.assigned == 2);
   CHECK(r.revoked == 2);
+}
+
+TEST_CASE("A NIC's hour holds event time until that NIC's next hour begins, or the newest hour is two on") {
+  Folder dir;
+  const auto write = [&](const char* hour, const char* nic, int n) {
+    const fs::path p = dir.root / ("y=2021/m=05/d=03/h=" + std::string(hour) + "/m=00/macAddress=" + nic + "/PT1H.json");
+    fs::create_directories(p.parent_path());
+    std::ofstream(p) << R"({"records":[{"n":)" << n << "}]}";
+  };
+  write("00", "A", 1);
+  write("00", "B", 2);
+  FolderSourceOptions o;
+  o.folders = {dir.root.string()};
+  o.idle_timeout = std::chrono::seconds(30);  // never, here
+  Recorder r;
+  // The revocations seen once each blob was read (Retire runs before an hour's reads).
+  std::vector<size_t> revoked;
+  RunUntil(o, &r, [&] {
+    const size_t read = r.Bodies().size();
+    if (read != revoked.size() + 2) return read >= 5;
+    revoked.push_back(r.Revoked());
+    if (read == 2) write("01", "A", 3);  // A's next hour: A's first is over, B's is not
+    if (read == 3) write("01", "B", 4);  // and now B's
+    if (read == 4) write("03", "A", 5);  // two hours on: B's second is over too, though B has no third
+    return false;
+  });
+  CHECK(r.Bodies() == std::vector<std::string>{R"([{"n":1}])", R"([{"n":2}])", R"([{"n":3}])", R"([{"n":4}])",
+                                               R"([{"n":5}])"});
+  CHECK(revoked == std::vector<size_t>{0, 1, 2, 4});
 }
 
 }  // namespace

@@ -17,6 +17,11 @@ TEST_CASE("The time hint comes from Azure's y=/m=/d=/h=/m= blob path") {
   REQUIRE(TimeHintFromPath("flowLogResourceID=/X/y=2024/m=08/d=19/h=18/m=30/PT1H.json") == expected + 30 * 60 * 1000);
   REQUIRE(TimeHintFromPath("/data/flowlogs/today.json") == INT64_MIN);
   REQUIRE(TimeHintFromPath("y=2024/m=13/d=19/h=18/PT1H.json") == INT64_MIN);
+  // The stream: the same path for every hour of one NIC's blobs.
+  CHECK(StreamOfPath("c/resourceId=/SUB/y=2024/m=08/d=19/h=18/m=00/macAddress=6045BDEC2532/PT1H.json") ==
+        "c/resourceId=/SUB/macAddress=6045BDEC2532/PT1H.json");
+  CHECK(StreamOfPath("http://h/a/y=2024/m=08/d=20/h=01/m=00/PT1H.json") == "http://h/a/PT1H.json");
+  CHECK(StreamOfPath("/data/flowlogs/today.json") == "/data/flowlogs/today.json");
 }
 
 TEST_CASE("Folders are walked for flow-log files and sorted by time hint, then path") {
