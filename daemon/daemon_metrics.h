@@ -5,6 +5,9 @@
 
 #include <cstdint>
 #include <map>
+#include <optional>
+#include <string>
+#include <utility>
 #include <vector>
 
 #include "daemon/alert_writer.h"
@@ -16,6 +19,7 @@
 #include "lib/decode/decode_stats.h"
 #include "lib/metrics/metric_families.h"
 #include "lib/source/kafka/kafka_source.h"
+#include "lib/source/object_follower.h"
 
 namespace flowwatch::app {
 
@@ -35,6 +39,8 @@ struct DaemonSnapshot {
   std::map<std::string, uint64_t> name_overflows;             // interner table -> names refused when full
   std::map<AlertKind, uint64_t> alerts_by_kind;
   int64_t lag = -1;                              // their sum; -1 unknown
+  std::optional<source::ObjectFollower::Backlog> followed;  // source.files, source.blob
+  std::map<std::pair<std::string, std::string>, uint64_t> blob_requests;  // source.blob: (kind, status) -> requests
   std::vector<size_t> shard_queued;              // per shard: flows waiting in its rings
   std::vector<uint64_t> decoder_backpressure_ns;  // per decoder: time waiting on full rings
   std::vector<alert::SinkStats> sinks;            // per webhook, in configuration order

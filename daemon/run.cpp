@@ -61,13 +61,20 @@ Status PrepareStateDir(const std::string& dir) {
 
 using CheckpointFn = std::function<void(const source::SourcePositions&, bool final)>;
 
-// The configured source (Kafka, or followed folders), resuming at the restored
-// checkpoint's positions and checkpointing through `checkpoint`. *kafka gets
-// the Kafka source, whose own figures the summary and /metrics report.
+// The source made, as its own kind, for the figures only that kind has (the
+// summary and /metrics report them).
+struct SourceKinds {
+  source::kafka::KafkaSource* kafka = nullptr;
+  source::ObjectFollower* follower = nullptr;  // source.files or source.blob
+  std::shared_ptr<azure::BlobClient> blob;     // source.blob
+};
+
+// The configured source (Kafka, followed folders or Blob Storage), resuming at
+// the restored checkpoint's positions and checkpointing through `checkpoint`.
 Result<std::unique_ptr<source::Source>> MakeSource(const config::Config& cfg, const source::kafka::ClientConfig& client,
                                                    const CheckpointMeta& restored, const CheckpointFn& checkpoint,
                                                    const std::shared_ptr<azure::TokenCache>& tokens, DecoderPool* pool,
-                                                   source::kafka::KafkaSource** kafka) {
+                                                   SourceKinds* kinds) {
   if (cfg.source.blob_configured) {
     const config::BlobConfig& b = cfg.source.blob;
     Result<azure::BlobAccount> account =
@@ -81,6 +88,7 @@ Result<std::unique_ptr<source::Source>> MakeSource(const config::Config& cfg, co
     o.start_ms = b.start_ms == INT64_MAX ? now_ms / 3'600'000 * 3'600'000 : b.start_ms;  // now: this hour on
     o.poll_interval = b.poll_interval;
     o.parallel_reads = b.parallel_reads;
+    o.full_list_interval = b.full_list_interval;
     o.idle_timeout = std::max(cfg.source.idle_timeout, 2 * b.poll_interval);  // a blob grows once a poll at most
     o.checkpoint = checkpoint;
     o.checkpoint_interval = cfg.state.checkpoint_interval;
@@ -90,8 +98,10 @@ Result<std::unique_ptr<source::Source>> MakeSource(const config::Config& cfg, co
                  fmt::join(b.containers, ", "),
                  b.account_url.empty() ? (account->key.empty() ? "SAS" : "account key")
                                        : std::string("Entra ID with ") + tokens->credential().kind());
+    kinds->blob = client;
     auto created = source::BlobSource::Create(o, std::move(client), pool);
     if (!created.ok()) return created.status();
+    kinds->follower = created->get();
     return std::unique_ptr<source::Source>(std::move(created).value());
   }
   if (!cfg.source.kafka_configured) {
@@ -104,6 +114,7 @@ Result<std::unique_ptr<source::Source>> MakeSource(const config::Config& cfg, co
     o.resume = restored.files;
     auto created = source::FolderSource::Create(o, pool);
     if (!created.ok()) return created.status();
+    kinds->follower = created->get();
     return std::unique_ptr<source::Source>(std::move(created).value());
   }
   source::kafka::KafkaSourceOptions o;
@@ -118,7 +129,7 @@ Result<std::unique_ptr<source::Source>> MakeSource(const config::Config& cfg, co
   };
   auto created = source::kafka::KafkaSource::Create(o, pool);
   if (!created.ok()) return created.status();
-  *kafka = created->get();
+  kinds->kafka = created->get();
   return std::unique_ptr<source::Source>(std::move(created).value());
 }
 
@@ -269,7 +280,8 @@ int RunDaemon(const RunOptions& options) {
   }
 
   source::Source* source_ptr = nullptr;
-  source::kafka::KafkaSource* kafka = nullptr;  // the Kafka source's own figures, for the summary and /metrics
+  SourceKinds kinds;
+  source::kafka::KafkaSource*& kafka = kinds.kafka;  // the Kafka source's own figures, for the summary and /metrics
   DecoderPoolOptions pool_options;
   pool_options.decoders = set_options.producers;
   pool_options.idle_timeout = cfg.source.idle_timeout;
@@ -305,7 +317,7 @@ int RunDaemon(const RunOptions& options) {
     checkpoints.Submit(std::move(c), positions,
                        std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count(), final);
   };
-  auto made = MakeSource(cfg, client.value(), restored, take_checkpoint, tokens, &pool, &kafka);
+  auto made = MakeSource(cfg, client.value(), restored, take_checkpoint, tokens, &pool, &kinds);
   if (!made.ok()) {
     spdlog::error("{}: {}", options.config_path, made.status().message());
     return kExitConfig;
@@ -352,6 +364,8 @@ int RunDaemon(const RunOptions& options) {
       s.partition_consumed = kafka->consumed();
     }
     s.lag = source_ptr->lag();
+    if (kinds.follower) s.followed = kinds.follower->backlog();
+    if (kinds.blob) s.blob_requests = kinds.blob->requests();
     for (int i = 0; i < shards.shard_count(); ++i) s.shard_queued.push_back(shards.queued(i));
     for (int i = 0; i < set_options.producers; ++i) s.decoder_backpressure_ns.push_back(shards.producer(i).backpressure_ns());
     return s;

@@ -47,6 +47,7 @@ struct BlobConfig {
   std::string prefix;              // inside each container
   Millis poll_interval{60000};
   int parallel_reads = 8;          // blobs read at once (Storage's latency bounds one after another)
+  Millis full_list_interval{600000};  // containers listed whole this often; between, the hours that can change
   std::string start = "earliest";  // earliest | now | an RFC 3339 time
   int64_t start_ms = INT64_MIN;    // `start` as a time (INT64_MIN: earliest; INT64_MAX: now, resolved at start)
 };

@@ -239,13 +239,14 @@ void ReadSource(Reader& r, const YAML::Node& n, SourceConfig* c) {
   if (n["blob"].IsDefined() && !n["blob"].IsNull()) {
     const YAML::Node b = n["blob"];
     c->blob_configured = true;
-    if (r.Map(b, "source.blob", {"connection_string", "account_url", "containers", "prefix", "poll_interval", "parallel_reads", "start"})) {
+    if (r.Map(b, "source.blob", {"connection_string", "account_url", "containers", "prefix", "poll_interval", "parallel_reads", "full_list_interval", "start"})) {
       r.String(b, "source.blob", "connection_string", &c->blob.connection_string);
       r.String(b, "source.blob", "account_url", &c->blob.account_url);
       r.StringList(b, "source.blob", "containers", &c->blob.containers);
       r.String(b, "source.blob", "prefix", &c->blob.prefix);
       r.Duration(b, "source.blob", "poll_interval", &c->blob.poll_interval, Millis(100));
       r.Int(b, "source.blob", "parallel_reads", &c->blob.parallel_reads, 1, 64);
+      r.Duration(b, "source.blob", "full_list_interval", &c->blob.full_list_interval, Millis(0));
       r.String(b, "source.blob", "start", &c->blob.start);
       if (c->blob.connection_string.empty() == c->blob.account_url.empty()) {
         r.Error(b, "source.blob", "set connection_string (account key or SAS) or account_url (Entra ID), one of them");

@@ -21,6 +21,7 @@ constexpr int64_t kTrailerSlack = 16;
 // The fingerprint's ends (Fingerprint), and how far before its position each
 // read of an object starts.
 constexpr int64_t kEnd = 4096;
+constexpr int64_t kHourMs = 3'600'000;
 
 int64_t NowMs() {
   return std::chrono::duration_cast<std::chrono::milliseconds>(Clock::now().time_since_epoch()).count();
@@ -286,6 +287,7 @@ void ObjectFollower::Poll(const std::atomic<bool>& stop) {
     auto [it, added] = objects_.try_emplace(in.name);
     Object& o = it->second;
     o.seen = true;
+    o.listed = in.size;
     if (added) {
       o.id = next_id_++;
       by_id_[o.id] = in.name;
@@ -304,10 +306,10 @@ void ObjectFollower::Poll(const std::atomic<bool>& stop) {
   polled_.store(true);
   // Deleted objects are forgotten (their work, if any is in flight, finishes);
   // not after a listing that failed (a mount that blinked, Storage down),
-  // which would forget every position.
+  // which would forget every position, nor those it did not cover.
   for (auto it = objects_.begin(); it != objects_.end();) {
     auto next = std::next(it);
-    if (!it->second.seen && complete) Forget(it);
+    if (!it->second.seen && complete && store_->Covers(it->first)) Forget(it);
     it = next;
   }
   // Objects are read in time-hint order. Before the first of an hour's
@@ -333,6 +335,7 @@ void ObjectFollower::Poll(const std::atomic<bool>& stop) {
       }
       Collect();
       Retire(stop);
+      Measure(false);
       for (size_t j = i; j < found.size() && found[j].time_hint_ms == found[i].time_hint_ms; ++j) {
         Object& g = objects_[found[j].name];
         const int64_t size = static_cast<int64_t>(found[j].size);
@@ -350,7 +353,45 @@ void ObjectFollower::Poll(const std::atomic<bool>& stop) {
     ReadAheadOf(found, i);
     if (!ReadNew(found[i], &o, stop)) return;
   }
-  tracked_.store(objects_.size());
+  if (complete) {  // streams whose blobs are all gone are forgotten
+    stream_hint_.clear();
+    for (const auto& [name, o] : objects_) {
+      if (!o.stream.empty()) stream_hint_[o.stream] = std::max(stream_hint_[o.stream], o.hint);
+    }
+  }
+  Measure(true);
+}
+
+ObjectFollower::Backlog ObjectFollower::backlog() const {
+  std::lock_guard<std::mutex> lock(backlog_mu_);
+  return backlog_;
+}
+
+void ObjectFollower::Measure(bool at_end) {
+  const auto now = Clock::now();
+  Backlog b;
+  b.tracked = objects_.size();
+  std::optional<Clock::time_point> oldest;
+  for (auto& [name, o] : objects_) {
+    const int64_t behind = static_cast<int64_t>(o.listed) - o.read;
+    if (behind <= (o.gz ? 0 : kTrailerSlack)) {
+      o.unread_since.reset();
+      continue;
+    }
+    b.bytes_behind += behind;
+    if (!o.unread_since) o.unread_since = now;
+    if (!oldest || *o.unread_since < *oldest) oldest = o.unread_since;
+  }
+  if (oldest) b.oldest_unread_ms = std::chrono::duration_cast<std::chrono::milliseconds>(oldest->time_since_epoch()).count();
+  std::lock_guard<std::mutex> lock(backlog_mu_);
+  if (at_end) {
+    b.streams = stream_hint_.size();
+    for (const auto& [stream, hint] : stream_hint_) b.streams_silent += hint < newest_hint_ - kHourMs;
+  } else {
+    b.streams = backlog_.streams;
+    b.streams_silent = backlog_.streams_silent;
+  }
+  backlog_ = b;
 }
 
 bool ObjectFollower::Settled(const StoredObject& in, const Object& o) {
@@ -604,7 +645,6 @@ void ObjectFollower::Retire(const std::atomic<bool>& stop) {
     // than an hour later (the stream stopped): applied, it retires at once,
     // so that a catch-up over days of blobs moves event time on as it reads,
     // not idle_timeout behind.
-    constexpr int64_t kHourMs = 3600 * 1000;
     const bool hour_over =
         o.hint != INT64_MIN && (o.hint < stream_hint_[o.stream] || o.hint < newest_hint_ - kHourMs);
     if (!hour_over && now - o.changed < options_.idle_timeout) continue;

@@ -64,7 +64,7 @@
 // Memory: one entry an object listed (its name and positions) and a stream, the first 4
 // KiB of each object being followed, and up to parallel_reads reads ahead (at
 // most read_chunk_bytes each).
-// Threads: Run on one thread; counters, lag and assigned_count from any.
+// Threads: Run on one thread; counters, lag, assigned_count and backlog from any.
 #pragma once
 
 #include <atomic>
@@ -73,6 +73,7 @@
 #include <functional>
 #include <map>
 #include <memory>
+#include <mutex>
 #include <optional>
 #include <string>
 #include <string_view>
@@ -127,8 +128,17 @@ class ObjectFollower : public Source {
   std::string not_ready() const override;
   int64_t lag() const override { return lag_.load(std::memory_order_relaxed); }
 
-  // Objects listed at the last poll.
-  size_t tracked() const { return tracked_.load(std::memory_order_relaxed); }
+  // What waits to be read, as of the last listing and the reads since (the
+  // figures are brought up to date at each hour of a poll and at its end).
+  struct Backlog {
+    size_t tracked = 0;             // objects listed
+    int64_t bytes_behind = 0;       // listed bytes not yet read (a JSON blob's trailer aside)
+    int64_t oldest_unread_ms = -1;  // steady-clock ms since which the oldest of them has waited; -1: none
+    size_t streams = 0;             // flow-log streams (StreamOfPath: one NIC's or NSG's blobs) listed
+    size_t streams_silent = 0;      // of which none has a blob in the newest hour listed or the one before
+  };
+  Backlog backlog() const;
+  size_t tracked() const { return backlog().tracked; }
 
  private:
   struct Object {
@@ -150,6 +160,8 @@ class ObjectFollower : public Source {
     // The listing (size, version) it was last read to the end at: an object
     // listed the same again has nothing new and costs no read.
     uint64_t settled_size = UINT64_MAX, settled_version = 0;
+    uint64_t listed = 0;  // its size in the last listing
+    std::optional<std::chrono::steady_clock::time_point> unread_since;  // listed with bytes not yet read since
   };
   class ReadAhead;  // object_follower.cpp
 
@@ -167,6 +179,8 @@ class ObjectFollower : public Source {
   std::optional<uint64_t> StoredFingerprint(const std::string& name, Object* o, int64_t bytes);
   bool OfferAll(int32_t id, std::string body, int64_t end, const std::atomic<bool>& stop);
   void Collect();
+  // Brings backlog_ up to date; streams counted only at a poll's end (at_end).
+  void Measure(bool at_end);
   void Checkpoint(bool final);
   void Retire(const std::atomic<bool>& stop);
   void Assign(Object* o);
@@ -189,7 +203,8 @@ class ObjectFollower : public Source {
   std::vector<std::pair<int32_t, int64_t>> done_;
   SourceCounters counters_;
   std::atomic<size_t> followed_{0};
-  std::atomic<size_t> tracked_{0};
+  mutable std::mutex backlog_mu_;
+  Backlog backlog_;  // guarded by backlog_mu_
   std::atomic<bool> polled_{false};
   std::atomic<bool> listed_{true};  // the last listing was complete
   uint64_t completed_ = 0;        // messages the pipeline has applied

@@ -32,6 +32,11 @@ class ObjectStore {
   // is in `out`, and the follower then forgets no object it did not see.
   virtual bool List(std::vector<StoredObject>* out) = 0;
 
+  // Whether the last List would have shown the object if it still existed (a
+  // store may list only what can still change). An object not listed is
+  // forgotten only if the listing covered it.
+  virtual bool Covers(const std::string& /*name*/) const { return true; }
+
   // Bytes [from, to) of an object; fewer if it is shorter now. kNotFound once
   // it is gone; other errors are worth a retry at the next poll.
   virtual Status Read(const std::string& name, int64_t from, int64_t to, std::string* out) = 0;

@@ -14,10 +14,17 @@
 // 403, deleted) forgets no position; the error is logged, counted, and the
 // listing tried again at the next poll.
 //
-// Not yet: listing only the hour folders that can still change (each poll
-// lists whole containers under the prefix, one request per 5,000 blobs).
+// Listing: each container whole (under the prefix, one request per 5,000
+// blobs) at the first poll and every full_list_interval; between, only the
+// hours that can still change - for each flow-log resource's folder (a name's
+// part before `y=`), the newest hour listed there, the hour before and the
+// hour after: three small requests a resource, whatever the history kept.
+// Only a full listing finds a new resource, a resource's blobs resuming after
+// a gap of more than an hour, a change to an older hour, or a deletion there.
+// A container with a blob outside hour folders is always listed whole.
 #pragma once
 
+#include <chrono>
 #include <memory>
 #include <string>
 #include <vector>
@@ -32,6 +39,7 @@ struct BlobSourceOptions : FollowOptions {
   std::vector<std::string> containers;
   std::string prefix;          // inside each container
   int64_t start_ms = INT64_MIN;  // blobs of hours that ended before this are skipped; INT64_MIN: every blob
+  std::chrono::milliseconds full_list_interval{600'000};  // 0: every poll lists whole containers
 };
 
 class BlobSource {

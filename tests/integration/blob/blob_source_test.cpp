@@ -4,7 +4,8 @@
 // live appends followed (two blobs read at once), a blob listed as it was
 // last read not read again, positions checkpointed and resumed, SharedKey and
 // SAS accepted, a wrong key refused with a message that names the account and
-// not the key, and Storage down then up losing and repeating nothing.
+// not the key, Storage down then up losing and repeating nothing, and between
+// full listings only the hours that can still change listed.
 // Skipped (77) when the npm packages are not installed (scripts/test.sh
 // installs them: npm ci in this folder).
 #include <catch2/catch.hpp>
@@ -37,6 +38,20 @@ void MakeBlobs(const std::string& src) {
     }
     out << "]}";
   }
+}
+
+// One NIC's blob of hour h (0-9) on 2026-12-07, of n small records, in the VNet flow log layout.
+void MakeBlob(const std::string& src, int h, const std::string& mac, int n) {
+  const std::string dir = src + "/flowLogResourceID=/SUB/NETWORKWATCHERRG/NETWORKWATCHER_EASTUS/FL/y=2026/m=12/d=07/h=0" +
+                          std::to_string(h) + "/m=00/macAddress=" + mac;
+  fs::create_directories(dir);
+  std::ofstream out(dir + "/PT1H.json");
+  out << R"({"records":[)";
+  for (int i = 0; i < n; ++i) {
+    out << (i ? "," : "") << R"({"time":"2026-12-07T0)" << h << ":" << 10 + i << R"(:00Z","macAddress":")" << mac
+        << R"(","n":)" << i << "}";
+  }
+  out << "]}";
 }
 
 // Applies every message at once and keeps them by partition.
@@ -249,6 +264,45 @@ TEST_CASE("Storage down, then up: the blob source loses and repeats nothing") {
   CHECK(r.Texts() == StoredTexts(client.get()));
   const auto requests = client->requests();
   CHECK(requests.count({"list", "0"}) == 1);  // refused connections were counted as such
+}
+
+TEST_CASE("Between full listings only the hours that can still change are listed: a new NIC is found, an old hour is not") {
+  if (!HaveNode()) std::exit(77);
+  TempDir dir;
+  fs::create_directories(dir / "azurite");
+  Azurite az(dir / "azurite");
+  // NIC A's hours 04-06; NIC B's hour 04, of which 6 records of 12 now.
+  for (int h : {4, 5, 6}) MakeBlob(dir / "a", h, "000D3A10000A", 6);
+  MakeBlob(dir / "b", 4, "000D3A10000B", 12);
+  Write(az, dir / "a", 0, 6, 6);
+  Write(az, dir / "b", 0, 6, 6);
+  auto client = Client(az.connection_string());
+  Recorder r;
+  SourcePositions at;
+  {
+    Running run({}, client, &r);  // full_list_interval: 10 minutes
+    REQUIRE(WaitUntil([&] { return r.records() == 24; }, 20s));
+    // Hour 04 is two before the newest: B's late records there are not
+    // listed; C, a new NIC in hour 06, is.
+    MakeBlob(dir / "c", 6, "000D3A10000C", 6);
+    Write(az, dir / "b", 6, 12, 6);
+    Write(az, dir / "c", 0, 6, 6);
+    REQUIRE(WaitUntil([&] { return r.records() == 30; }, 20s));
+    std::this_thread::sleep_for(1s);  // ten polls
+    CHECK(r.records() == 30);
+    CHECK(run.source().tracked() == 5);  // B's hour 04, not listed, is not forgotten
+    at = run.Stop();
+  }
+  // Listed whole at every poll, from the checkpoint: B's late records, and only they.
+  source::BlobSourceOptions o;
+  o.full_list_interval = 0ms;
+  o.resume = at.files;
+  Recorder again;
+  Running run(o, client, &again);
+  REQUIRE(WaitUntil([&] { return again.records() == 6; }, 20s));
+  std::this_thread::sleep_for(500ms);
+  CHECK(again.records() == 6);
+  CHECK(run.source().tracked() == 5);
 }
 
 }  // namespace

@@ -20,13 +20,14 @@ TEST_CASE("The daemon reads the demo's blobs from Blob Storage, catch-up then li
   TempDir dir;
   REQUIRE(Run({kBin, "gen", "--scenario", "demo", "--out", dir / "story"}).exit_code == 0);
   // A later blob whose only job is to move event time past the story's end,
-  // as the next hour's logs would.
-  const std::string beat = dir / "heartbeat/resourceId=/HEARTBEAT/y=2021/m=05/d=04/h=00/m=00/macAddress=000D3A000004";
+  // as later hours' logs would: two hours on, so that the story's NICs are
+  // over at once (their streams silent), not idle_timeout later.
+  const std::string beat = dir / "heartbeat/resourceId=/HEARTBEAT/y=2021/m=05/d=04/h=01/m=00/macAddress=000D3A000004";
   fs::create_directories(beat);
   std::ofstream(beat + "/PT1H.json")
-      << R"({"records":[{"time":"2021-05-04T00:10:30Z","macAddress":"000D3A000004","category":"NetworkSecurityGroupFlowEvent",)"
+      << R"({"records":[{"time":"2021-05-04T01:10:30Z","macAddress":"000D3A000004","category":"NetworkSecurityGroupFlowEvent",)"
          R"("resourceId":"/HEARTBEAT","properties":{"Version":2,"flows":[{"rule":"hb","flows":[{"mac":"000D3A000004",)"
-         R"("flowTuples":["1620087000,10.0.1.7,10.0.1.6,50000,9,T,O,A,B,,,,"]}]}]}}]})";
+         R"("flowTuples":["1620090600,10.0.1.7,10.0.1.6,50000,9,T,O,A,B,,,,"]}]}]}}]})";
   constexpr uint64_t kTuples = 48219 + 1;  // the demo's tuples (see the generator tests) and the heartbeat's
 
   // The last four hours' blobs go to live/0 .. live/3, to be written while the daemon runs.
@@ -51,8 +52,11 @@ TEST_CASE("The daemon reads the demo's blobs from Blob Storage, catch-up then li
   Write(az, dir / "story", 0, 60, 15, kNsgContainer);  // catch-up: the first hours, whole
   DaemonConfig c;
   c.blob_yaml = "    connection_string: \"" + az.connection_string() + "\"\n    containers: [\"" + kNsgContainer +
-                "\"]\n    poll_interval: 200ms\n";
-  c.idle_timeout = "5s";
+                "\"]\n    poll_interval: 200ms\n    full_list_interval: 1s\n";  // the heartbeat's is a new resource
+  // Time here runs at hundreds of times Azure's pace (an hour's blobs in a
+  // second or two), so a NIC's next hour may begin seconds after another's:
+  // the default idle_timeout holds it that long.
+  c.idle_timeout = "30s";
   Daemon d(dir, "d", c);
   d.Start();
   REQUIRE(WaitUntil([&] { return !d.summary().http_listen.empty(); }, 30s));
@@ -66,6 +70,29 @@ TEST_CASE("The daemon reads the demo's blobs from Blob Storage, catch-up then li
   REQUIRE(done);
   const auto [ready, why] = HttpGet(d.summary().http_listen, "/readyz");
   CHECK(ready == 200);
+  // What /metrics says of the blobs: every one listed and read; the NICs'
+  // streams, silent since the heartbeat's hour, and the heartbeat's; requests
+  // by kind and status.
+  const auto [status, metrics] = HttpGet(d.summary().http_listen, "/metrics");
+  REQUIRE(status == 200);
+  size_t blobs = 1;
+  for (const auto& [hour, paths] : by_hour) blobs += paths.size();
+  CHECK(MetricValue(metrics, "flowwatch_source_objects_tracked") == static_cast<double>(blobs));
+  CHECK(MetricValue(metrics, "flowwatch_source_behind_bytes") == 0);
+  CHECK(MetricValue(metrics, "flowwatch_source_oldest_unread_seconds") == 0);  // nothing waits
+  CHECK(MetricValue(metrics, "flowwatch_source_streams") == static_cast<double>(by_hour.begin()->second.size() + 1));
+  CHECK(MetricValue(metrics, "flowwatch_source_streams_silent") == static_cast<double>(by_hour.begin()->second.size()));
+  CHECK(MetricValue(metrics, "flowwatch_source_blob_requests_total{kind=\"list\",status=\"200\"}") >= 1);
+  CHECK(MetricValue(metrics, "flowwatch_source_blob_requests_total{kind=\"get\",status=\"206\"}") >= blobs);
+  const std::set<std::string> served = ServedNames(metrics);
+  for (const std::string& n : served) {
+    INFO("served but not in docs/metrics.md: " << n);
+    CHECK(DocumentedNames().count(n) == 1);
+  }
+  for (const auto& [n, followed_only] : DocumentedNames()) {
+    INFO("in docs/metrics.md as served with source.blob, but not served: " << n);
+    if (followed_only) CHECK(served.count(n) == 1);
+  }
   auto [rc, took] = d.Stop();
   REQUIRE(rc == 0);
   Summary s = d.summary();

@@ -90,13 +90,6 @@ TEST_CASE("Killed with SIGKILL 20 times mid-backlog and restarted, the daemon co
   CHECK(restores >= kRounds / 2);
 }
 
-// The value of an unlabelled metric in a /metrics text; -1 if absent.
-double MetricValue(const std::string& text, const std::string& name) {
-  const size_t at = text.find("\n" + name + " ");
-  if (at == std::string::npos) return -1;
-  return std::stod(text.substr(at + name.size() + 2));
-}
-
 TEST_CASE("When checkpoints cannot be written the daemon says so and keeps consuming, and recovers when it can again") {
   TempDir dir;
   const Story story = MakeStory(dir);

@@ -10,6 +10,7 @@
 #include <catch2/catch.hpp>
 
 #include <algorithm>
+#include <map>
 #include <mutex>
 #include <set>
 #include <sstream>
@@ -254,6 +255,30 @@ inline std::set<std::string> ServedNames(const std::string& text) {
     if (line.rfind("# TYPE ", 0) == 0) names.insert(line.substr(7, line.find(' ', 7) - 7));
   }
   return names;
+}
+
+// Metric names that docs/metrics.md lists, and whether each is served by a
+// daemon following files or blobs only (its row says "with `source.files` or
+// `source.blob`", or "with `source.blob`").
+inline std::map<std::string, bool> DocumentedNames() {
+  std::map<std::string, bool> names;
+  std::istringstream in(Slurp(std::string(FW_SOURCE_DIR) + "/docs/metrics.md"));
+  std::string line;
+  while (std::getline(in, line)) {
+    if (line.rfind("| `flowwatch_", 0) != 0) continue;
+    names[line.substr(3, line.find('`', 3) - 3)] =
+        line.find("| with `source.files` or `source.blob`") != std::string::npos ||
+        line.find("| with `source.blob`") != std::string::npos;
+  }
+  return names;
+}
+
+// The value of a series (`name` or `name{label="v",...}` as served) in a
+// /metrics text; -1 if absent.
+inline double MetricValue(const std::string& text, const std::string& series) {
+  const size_t at = text.find("\n" + series + " ");
+  if (at == std::string::npos) return -1;
+  return std::stod(text.substr(at + series.size() + 2));
 }
 
 // A real Prometheus (the Debian package) on 127.0.0.1 scraping `target` every

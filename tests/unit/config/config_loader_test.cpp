@@ -210,9 +210,13 @@ TEST_CASE("source.blob: its defaults, its start, and one way to authenticate") {
         std::vector<std::string>{"insights-logs-flowlogflowevent", "insights-logs-networksecuritygroupflowevent"});
   CHECK(r.config.source.blob.poll_interval == Millis(60000));
   CHECK(r.config.source.blob.start_ms == INT64_MIN);
-  r = LoadConfigText("source:\n  blob:\n    account_url: https://a.blob.core.windows.net\n    start: now\n", "f.yaml");
+  CHECK(r.config.source.blob.full_list_interval == Millis(600000));
+  r = LoadConfigText(
+      "source:\n  blob:\n    account_url: https://a.blob.core.windows.net\n    start: now\n    full_list_interval: 0s\n",
+      "f.yaml");
   REQUIRE(r.ok());
   CHECK(r.config.source.blob.start_ms == INT64_MAX);
+  CHECK(r.config.source.blob.full_list_interval == Millis(0));
   r = LoadConfigText("source:\n  blob:\n    account_url: https://a.blob.core.windows.net\n    start: 2026-12-07T04:00:00Z\n",
                      "f.yaml");
   REQUIRE(r.ok());

@@ -112,8 +112,9 @@ struct Folder {
 };
 
 // Runs the source until pred holds (or 10 s), then stops it; the positions of
-// its final checkpoint.
-SourcePositions RunUntil(FolderSourceOptions o, Recorder* r, const std::function<bool()>& pred) {
+// its final checkpoint, and in *backlog what it last measured.
+SourcePositions RunUntil(FolderSourceOptions o, Recorder* r, const std::function<bool()>& pred,
+                         ObjectFollower::Backlog* backlog = nullptr) {
   SourcePositions last;
   o.poll_interval = std::chrono::milliseconds(20);
   o.checkpoint = [&](const SourcePositions& p, bool) { last = p; };
@@ -125,6 +126,7 @@ SourcePositions RunUntil(FolderSourceOptions o, Recorder* r, const std::function
   while (!pred() && std::chrono::steady_clock::now() < deadline) std::this_thread::sleep_for(std::chrono::milliseconds(10));
   stop = true;
   t.join();
+  if (backlog) *backlog = (*source)->backlog();
   return last;
 }
 
@@ -303,18 +305,47 @@ TEST_CASE("A NIC's hour holds event time until that NIC's next hour begins, or t
   Recorder r;
   // The revocations seen once each blob was read (Retire runs before an hour's reads).
   std::vector<size_t> revoked;
-  RunUntil(o, &r, [&] {
-    const size_t read = r.Bodies().size();
-    if (read != revoked.size() + 2) return read >= 5;
-    revoked.push_back(r.Revoked());
-    if (read == 2) write("01", "A", 3);  // A's next hour: A's first is over, B's is not
-    if (read == 3) write("01", "B", 4);  // and now B's
-    if (read == 4) write("03", "A", 5);  // two hours on: B's second is over too, though B has no third
-    return false;
-  });
+  ObjectFollower::Backlog backlog;
+  RunUntil(
+      o, &r,
+      [&] {
+        const size_t read = r.Bodies().size();
+        if (read != revoked.size() + 2) return read >= 5;
+        revoked.push_back(r.Revoked());
+        if (read == 2) write("01", "A", 3);  // A's next hour: A's first is over, B's is not
+        if (read == 3) write("01", "B", 4);  // and now B's
+        if (read == 4) write("03", "A", 5);  // two hours on: B's second is over too, though B has no third
+        return false;
+      },
+      &backlog);
   CHECK(r.Bodies() == std::vector<std::string>{R"([{"n":1}])", R"([{"n":2}])", R"([{"n":3}])", R"([{"n":4}])",
                                                R"([{"n":5}])"});
   CHECK(revoked == std::vector<size_t>{0, 1, 2, 4});
+  // B, with nothing in hour 03 nor 02, shows as silent.
+  CHECK(backlog.tracked == 5);
+  CHECK(backlog.streams == 2);
+  CHECK(backlog.streams_silent == 1);
+  CHECK(backlog.bytes_behind == 0);
+  CHECK(backlog.oldest_unread_ms == -1);
+}
+
+TEST_CASE("Bytes listed and not yet read (a record still being written) are measured, and how long they have waited") {
+  Folder dir;
+  const std::string partial = R"({"n":2,"text":"a record still being written)";
+  { std::ofstream(dir.blob()) << R"({"records":[{"n":1},)" << partial; }
+  FolderSourceOptions o;
+  o.folders = {dir.root.string()};
+  Recorder r;
+  ObjectFollower::Backlog backlog;
+  const auto before = std::chrono::steady_clock::now();
+  RunUntil(o, &r, [&] { return std::chrono::steady_clock::now() - before > std::chrono::milliseconds(600); }, &backlog);
+  CHECK(r.Bodies() == std::vector<std::string>{R"([{"n":1}])"});
+  CHECK(backlog.tracked == 1);
+  CHECK(backlog.streams == 1);
+  CHECK(backlog.bytes_behind == static_cast<int64_t>(partial.size()) + 1);  // and the comma before it
+  const int64_t since = std::chrono::duration_cast<std::chrono::milliseconds>(before.time_since_epoch()).count();
+  CHECK(backlog.oldest_unread_ms >= since);
+  CHECK(backlog.oldest_unread_ms < since + 500);  // since the first poll, not the last
 }
 
 }  // namespace
