@@ -7,6 +7,7 @@
 //
 //   build/rel/bench/detection_quality --seeds 1,2,3,4,5 --dir build/bench-data --nab none --series /tmp/series.txt
 //   build/rel/bench/detector_lab --series /tmp/series.txt [--only 45] [--budget 1] [--show h1,h2,h3] [--key K --seed N]
+//   build/rel/bench/detector_lab --nab ../shared/nab [--show h1,h2,h3]   (default 10,8,40)
 //
 // The candidate ("surprisal CUSUM"), per key, on x = ln(bytes) of each bucket
 // with traffic:
@@ -42,6 +43,7 @@
 #include <unordered_map>
 #include <vector>
 
+#include "bench/quality/nab.h"
 #include "bench/quality/score.h"
 
 using namespace flowwatch::bench;
@@ -248,8 +250,60 @@ std::vector<Scored> Run(const KeySeries& ks, const Params& p) {
 
 }  // namespace
 
+// The buckets (seconds) that open an incident at thresholds h1/h2/h3: an
+// anomalous bucket more than three buckets after the last one.
+std::vector<int64_t> IncidentStarts(const std::vector<Scored>& scored, double h1, double h2, double h3) {
+  std::vector<int64_t> starts;
+  int64_t last_anomalous = INT64_MIN / 2;
+  bool open = false;
+  for (const Scored& s : scored) {
+    const bool anomalous = s.warm && (s.s >= h1 || s.g >= h2 || s.g2 >= h3);
+    if (open && s.t - last_anomalous > 3 * kBucketS) open = false;
+    if (anomalous) {
+      if (!open) starts.push_back(s.t);
+      open = true;
+      last_anomalous = s.t;
+    }
+  }
+  return starts;
+}
+
+// --nab DIR: each NAB series as one key (its values as bytes, scaled so that
+// the median is 10 MiB, summed into 5-minute buckets, as detection_quality
+// maps them), scored NAB's way at thresholds h1/h2/h3.
+int RunNab(const std::string& root, const Params& p, double h1, double h2, double h3) {
+  const std::vector<NabFile> files = LoadNab(root);
+  std::printf("| NAB file | windows | lab hits | outside |\n|---|---|---|---|\n");
+  NabCounts total;
+  for (const NabFile& f : files) {
+    std::vector<double> positive;
+    for (const auto& sample : f.samples) {
+      if (sample.second > 0) positive.push_back(sample.second);
+    }
+    if (positive.empty()) continue;
+    std::nth_element(positive.begin(), positive.begin() + positive.size() / 2, positive.end());
+    const double scale = 10.0 * (1 << 20) / positive[positive.size() / 2];
+    std::map<int64_t, double> buckets;  // bucket start (s) -> bytes
+    for (const auto& [t, v] : f.samples) {
+      if (v > 0) buckets[t / 1000 / kBucketS * kBucketS] += v * scale;
+    }
+    KeySeries ks;
+    ks.key = f.name;
+    for (const auto& [t, bytes] : buckets) ks.points.emplace_back(t, static_cast<uint64_t>(std::llround(bytes)));
+    std::vector<int64_t> flags;
+    for (const int64_t t : IncidentStarts(Run(ks, p), h1, h2, h3)) flags.push_back(t * 1000);
+    const NabCounts c = ScoreNab(f, flags, kBucketS * 1000);
+    std::printf("| %s | %d | %d | %d |\n", f.name.c_str(), c.windows, c.hits, c.outside);
+    total.windows += c.windows;
+    total.hits += c.hits;
+    total.outside += c.outside;
+  }
+  std::printf("| **all %zu files** | %d | **%d** | **%d** |\n", files.size(), total.windows, total.hits, total.outside);
+  return 0;
+}
+
 int main(int argc, char** argv) {
-  std::string series_path;
+  std::string series_path, nab;
   Params p;
   double budget = 1.0;
   double show_h1 = 0, show_h2 = 0, show_h3 = 1e9;  // print the false incidents at these thresholds
@@ -261,6 +315,7 @@ int main(int argc, char** argv) {
   for (int i = 1; i + 1 < argc; i += 2) {
     const std::string f = argv[i], v = argv[i + 1];
     if (f == "--series") series_path = v;
+    else if (f == "--nab") nab = v;
     else if (f == "--drift") p.drift = std::stod(v);
     else if (f == "--budget") budget = std::stod(v);
     else if (f == "--jobs") p.jobs = v == "1";
@@ -297,6 +352,7 @@ int main(int argc, char** argv) {
       return 2;
     }
   }
+  if (!nab.empty()) return RunNab(nab, p, show_h1 > 0 ? show_h1 : 10, show_h1 > 0 ? show_h2 : 8, show_h1 > 0 ? show_h3 : 40);
   FILE* in = std::fopen(series_path.c_str(), "r");
   if (in == nullptr) {
     std::fprintf(stderr, "detector_lab: cannot read %s\n", series_path.c_str());
@@ -377,17 +433,7 @@ int main(int argc, char** argv) {
     for (const SeedData& sd : seeds) {
       std::vector<Incident> incidents;
       for (const auto& [k, scored] : sd.scored) {
-        int64_t last_anomalous = INT64_MIN / 2;
-        bool open = false;
-        for (const Scored& s : scored) {
-          const bool anomalous = s.warm && (s.s >= h1 || s.g >= h2 || s.g2 >= h3);
-          if (open && s.t - last_anomalous > 3 * kBucketS) open = false;
-          if (anomalous) {
-            if (!open) incidents.push_back({k, s.t * 1000, {}});
-            open = true;
-            last_anomalous = s.t;
-          }
-        }
+        for (const int64_t t : IncidentStarts(scored, h1, h2, h3)) incidents.push_back({k, t * 1000, {}});
       }
       Score sc = ScoreIncidents(incidents, sd.labels, sd.key_days, kBucketS * 1000);
       total.Add(sc);
