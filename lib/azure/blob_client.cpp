@@ -17,9 +17,12 @@ std::string Base64Decode(const std::string& in) {
   const int n = EVP_DecodeBlock(reinterpret_cast<unsigned char*>(out.data()),
                                 reinterpret_cast<const unsigned char*>(in.data()), static_cast<int>(in.size()));
   if (n < 0) return "";
-  size_t len = static_cast<size_t>(n);
-  for (size_t i = in.size(); i > 0 && in[i - 1] == '='; --i) --len;
-  out.resize(len);
+  // EVP_DecodeBlock counts the padding's zero bytes: at most two '=' end
+  // base64 (more is not base64; counting them all once underflowed).
+  size_t pad = 0;
+  for (size_t i = in.size(); i > 0 && in[i - 1] == '='; --i) ++pad;
+  if (pad > 2 || static_cast<size_t>(n) < pad) return "";
+  out.resize(static_cast<size_t>(n) - pad);
   return out;
 }
 
@@ -293,6 +296,25 @@ Status BlobClient::Check(const Response& r, const std::string& what) const {
   return Status::IoError(where + ": " + detail);
 }
 
+Status ParseBlobListPage(std::string_view xml, std::vector<BlobItem>* out, std::string* next_marker) {
+  size_t at = 0;
+  while (true) {
+    const size_t b = xml.find("<Blob>", at);
+    if (b == std::string_view::npos) break;
+    const size_t e = xml.find("</Blob>", b);
+    if (e == std::string_view::npos) return Status::Corruption("a listing cut short (a <Blob> without its </Blob>)");
+    BlobItem item;
+    item.name = XmlUnescape(Element(xml, "Name", b, e));
+    const std::string_view length = Element(xml, "Content-Length", b, e);
+    item.size = length.empty() ? 0 : std::strtoull(std::string(length).c_str(), nullptr, 10);
+    item.etag = std::string(Element(xml, "Etag", b, e));
+    if (!item.name.empty()) out->push_back(std::move(item));
+    at = e;
+  }
+  *next_marker = XmlUnescape(Element(xml, "NextMarker", 0, xml.size()));
+  return Status::Ok();
+}
+
 Status BlobClient::List(const std::string& container, const std::string& prefix, std::vector<BlobItem>* out) {
   std::string marker;
   for (int page = 0; page < 100000; ++page) {
@@ -301,22 +323,9 @@ Status BlobClient::List(const std::string& container, const std::string& prefix,
     if (!marker.empty()) query["marker"] = marker;
     const Response r = Send("list", Path(container, ""), query, "");
     if (Status s = Check(r, "container " + container); !s.ok()) return s;
-    const std::string_view xml = r.body;
-    size_t at = 0;
-    while (true) {
-      const size_t b = xml.find("<Blob>", at);
-      if (b == std::string_view::npos) break;
-      const size_t e = xml.find("</Blob>", b);
-      if (e == std::string_view::npos) return Status::Corruption("account " + account_.name + ", container " + container + ": a listing cut short");
-      BlobItem item;
-      item.name = XmlUnescape(Element(xml, "Name", b, e));
-      const std::string_view length = Element(xml, "Content-Length", b, e);
-      item.size = length.empty() ? 0 : std::strtoull(std::string(length).c_str(), nullptr, 10);
-      item.etag = std::string(Element(xml, "Etag", b, e));
-      if (!item.name.empty()) out->push_back(std::move(item));
-      at = e;
+    if (Status s = ParseBlobListPage(r.body, out, &marker); !s.ok()) {
+      return Status::Corruption("account " + account_.name + ", container " + container + ": " + s.message());
     }
-    marker = XmlUnescape(Element(xml, "NextMarker", 0, xml.size()));
     if (marker.empty()) return Status::Ok();
   }
   return Status::Corruption("account " + account_.name + ", container " + container + ": listing pages never end");

@@ -68,6 +68,11 @@ struct BlobItem {
   std::string etag;
 };
 
+// One page of a List Blobs answer: its blobs appended to *out (those without
+// a name skipped), and its NextMarker in *next_marker ("" on the last page).
+// Corruption if a <Blob> is cut short. Pure; exposed for fuzzing.
+Status ParseBlobListPage(std::string_view xml, std::vector<BlobItem>* out, std::string* next_marker);
+
 struct BlobClientOptions {
   std::chrono::milliseconds timeout{30000};
   int max_attempts = 4;

@@ -70,17 +70,19 @@ class BlobStore : public ObjectStore {
       }
       scope.listed_whole = false;
       const std::vector<std::pair<std::string, int64_t>> folders(scope.newest.begin(), scope.newest.end());
+      bool failed = false;  // the container's other hours are not tried then (it is down, or gone)
       for (const auto& [folder, newest] : folders) {
         for (const int64_t hour : {newest - kHourMs, newest, newest + kHourMs}) {
           std::vector<azure::BlobItem> items;
-          if (!ListUnder(container, folder + HourFolders(hour), &items)) {
-            complete = false;
-            continue;
+          if (failed || !ListUnder(container, folder + HourFolders(hour), &items)) {
+            failed = true;
+            break;
           }
           scope.hours_listed[folder].push_back(hour);
           for (azure::BlobItem& item : items) Add(container, &scope, std::move(item), out);
         }
       }
+      if (failed) complete = false;
     }
     if (full && complete) last_full_ = now;
     return complete;

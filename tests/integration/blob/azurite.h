@@ -68,6 +68,11 @@ inline void Write(const Azurite& az, const std::string& src, int from, int to, i
                    "", 60s) == 0);
 }
 
+// Deletes the container (delete_container.mjs).
+inline void DeleteContainer(const Azurite& az, const std::string& container = kContainer) {
+  REQUIRE(RunToEnd({"node", kNodeDir + "/delete_container.mjs", az.connection_string(), container}, "", 60s) == 0);
+}
+
 // Whether Azurite and the SDK are installed; if not, says so (the caller exits 77).
 inline bool HaveNode() {
   if (std::filesystem::exists(kNodeDir + "/node_modules/.bin/azurite-blob")) return true;

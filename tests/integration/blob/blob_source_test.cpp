@@ -5,7 +5,8 @@
 // last read not read again, positions checkpointed and resumed, SharedKey and
 // SAS accepted, a wrong key refused with a message that names the account and
 // not the key, Storage down then up losing and repeating nothing, and between
-// full listings only the hours that can still change listed.
+// full listings only the hours that can still change listed, and a deleted
+// container forgetting nothing.
 // Skipped (77) when the npm packages are not installed (scripts/test.sh
 // installs them: npm ci in this folder).
 #include <catch2/catch.hpp>
@@ -303,6 +304,33 @@ TEST_CASE("Between full listings only the hours that can still change are listed
   std::this_thread::sleep_for(500ms);
   CHECK(again.records() == 6);
   CHECK(run.source().tracked() == 5);
+}
+
+TEST_CASE("A deleted container forgets no position and says so until it is back; then what it holds is read") {
+  if (!HaveNode()) std::exit(77);
+  TempDir dir;
+  fs::create_directories(dir / "azurite");
+  Azurite az(dir / "azurite");
+  MakeBlobs(dir / "src");
+  Write(az, dir / "src", 0, 6, 6);
+  auto client = Client(az.connection_string(), 1);
+  Recorder r;
+  Running run({}, client, &r);
+  REQUIRE(WaitUntil([&] { return r.records() == 12 && run.source().not_ready().empty(); }, 20s));
+  DeleteContainer(az);
+  REQUIRE(WaitUntil([&] { return !run.source().not_ready().empty(); }, 20s));
+  CHECK(run.source().not_ready() == "source.blob: the last listing failed (the log says why)");
+  std::this_thread::sleep_for(500ms);
+  CHECK(run.source().tracked() == 2);  // both positions kept while it cannot be listed
+  CHECK(client->requests().count({"list", "404"}) == 1);  // the answers counted as such
+  // Back, holding another NIC's blob only: the two are gone, the new one is read.
+  MakeBlob(dir / "other", 4, "000D3A100003", 6);
+  Write(az, dir / "other", 0, 6, 6);
+  REQUIRE(WaitUntil([&] { return run.source().not_ready().empty() && r.records() == 18; }, 20s));
+  std::this_thread::sleep_for(500ms);
+  CHECK(run.source().tracked() == 1);
+  run.Stop();
+  CHECK(r.records() == 18);
 }
 
 }  // namespace

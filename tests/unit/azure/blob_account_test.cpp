@@ -38,6 +38,14 @@ TEST_CASE("A storage connection string without a secret, or with a key that is n
   REQUIRE(!a.ok());
   CHECK(a.status().message() == "the storage connection string's AccountKey is not base64");
   CHECK(a.status().message().find("secret") == std::string::npos);
+  // More padding than base64 has (found by fuzzing: it threw length_error).
+  a = ParseConnectionString("AccountName=flowlogs;AccountKey=Eby8vdM02x" + std::string(50, '='));
+  REQUIRE(!a.ok());
+  CHECK(a.status().message() == "the storage connection string's AccountKey is not base64");
+  a = ParseConnectionString("AccountName=flowlogs;AccountKey=QUJD===");
+  CHECK(!a.ok());
+  a = ParseConnectionString("AccountName=flowlogs;AccountKey=QUI=");  // "AB"
+  CHECK(a.ok());
   a = ParseConnectionString("just-a-key");
   REQUIRE(!a.ok());
   CHECK(a.status().message().find("just-a-key") == std::string::npos);
@@ -59,6 +67,31 @@ TEST_CASE("SharedKey's signature is the base64 HMAC-SHA256 of the string to sign
   //   -binary | base64
   CHECK(SharedKeySignature(kKey, "GET\n") == "/ZZsmidvu/o1IWuAI6fRY2fmdvnXEMtMILD8Y+sZWjA=");
   CHECK(SharedKeySignature("not base64!", "GET\n").empty());
+}
+
+TEST_CASE("A List Blobs page gives each blob's name (XML-unescaped), length and ETag, and the next marker") {
+  const std::string page =
+      "<?xml version=\"1.0\" encoding=\"utf-8\"?><EnumerationResults><Blobs>"
+      "<Blob><Name>y=2026/m=12/d=07/h=04/m=00/PT1H.json</Name><Properties><Etag>0x8DC</Etag>"
+      "<Content-Length>123456</Content-Length></Properties></Blob>"
+      "<Blob><Name>a &amp; b&lt;1&gt;.json</Name><Properties><Content-Length>2</Content-Length></Properties></Blob>"
+      "<Blob><Properties><Content-Length>9</Content-Length></Properties></Blob>"
+      "</Blobs><NextMarker>2!100!MDAw</NextMarker></EnumerationResults>";
+  std::vector<BlobItem> items;
+  std::string marker;
+  REQUIRE(ParseBlobListPage(page, &items, &marker).ok());
+  REQUIRE(items.size() == 2);  // the one without a name is skipped
+  CHECK(items[0].name == "y=2026/m=12/d=07/h=04/m=00/PT1H.json");
+  CHECK(items[0].size == 123456);
+  CHECK(items[0].etag == "0x8DC");
+  CHECK(items[1].name == "a & b<1>.json");
+  CHECK(marker == "2!100!MDAw");
+  // The last page has an empty marker; a page cut inside a <Blob> is an error.
+  REQUIRE(ParseBlobListPage("<EnumerationResults><Blobs></Blobs><NextMarker /></EnumerationResults>", &items, &marker).ok());
+  CHECK(marker.empty());
+  const Status cut = ParseBlobListPage("<Blobs><Blob><Name>x</Name>", &items, &marker);
+  CHECK(cut.code() == StatusCode::kCorruption);
+  CHECK(cut.message().find("cut short") != std::string::npos);
 }
 
 }  // namespace
