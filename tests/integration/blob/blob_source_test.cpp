@@ -5,8 +5,9 @@
 // last read not read again, positions checkpointed and resumed, SharedKey and
 // SAS accepted, a wrong key refused with a message that names the account and
 // not the key, Storage down then up losing and repeating nothing, and between
-// full listings only the hours that can still change listed, and a deleted
-// container forgetting nothing.
+// full listings only the hours that can still change listed, a deleted
+// container forgetting nothing, and a 503 storm (through a proxy,
+// fault_proxy.h) retried with Retry-After honoured.
 // Skipped (77) when the npm packages are not installed (scripts/test.sh
 // installs them: npm ci in this folder).
 #include <catch2/catch.hpp>
@@ -17,6 +18,7 @@
 #include "lib/azure/blob_client.h"
 #include "lib/source/blob/blob_source.h"
 #include "tests/integration/blob/azurite.h"
+#include "tests/integration/blob/fault_proxy.h"
 
 namespace flowwatch::testing {
 namespace {
@@ -331,6 +333,42 @@ TEST_CASE("A deleted container forgets no position and says so until it is back;
   CHECK(run.source().tracked() == 1);
   run.Stop();
   CHECK(r.records() == 18);
+}
+
+TEST_CASE("A 503 storm: two requests in three answered Server Busy with Retry-After, every record read once") {
+  if (!HaveNode()) std::exit(77);
+  TempDir dir;
+  fs::create_directories(dir / "azurite");
+  Azurite az(dir / "azurite");
+  MakeBlobs(dir / "src");
+  Write(az, dir / "src", 0, 6, 6);
+  FaultProxy proxy(az.port());
+  proxy.pass_every = 3;
+  proxy.retry_after_s = 1;
+  std::string through = az.connection_string();
+  through.replace(through.find(std::to_string(az.port())), std::to_string(az.port()).size(), std::to_string(proxy.port()));
+  auto client = Client(through);  // four tries a request, backoff from 100 ms
+  Recorder r;
+  Running run({}, client, &r);
+  REQUIRE(WaitUntil([&] { return r.records() == 12; }, 40s));
+  proxy.pass_every = 0;  // the storm is over
+  std::this_thread::sleep_for(500ms);
+  run.Stop();
+  CHECK(r.records() == 12);
+  CHECK(r.Texts() == StoredTexts(client.get()));
+  const auto requests = client->requests();
+  CHECK(requests.count({"list", "503"}) == 1);
+  CHECK(requests.count({"get", "503"}) == 1);
+  CHECK(run.source().counters().errors.value() == 0);  // retried within the request: no failed poll
+  // Retry-After honoured: after each 503, the next request a second later (one reader: parallel_reads 1).
+  const std::vector<FaultProxy::Seen> seen = proxy.seen();
+  size_t busy = 0;
+  for (size_t i = 0; i + 1 < seen.size(); ++i) {
+    if (seen[i].status != 503) continue;
+    ++busy;
+    CHECK(seen[i + 1].at - seen[i].at >= 950ms);
+  }
+  CHECK(busy >= 6);
 }
 
 }  // namespace
