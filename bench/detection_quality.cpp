@@ -245,13 +245,8 @@ void RunNab(const std::string& root) {
   std::printf("|---|---|---|---|---|---|---|---|\n");
   NabCounts total[3];
   for (const NabFile& f : files) {
-    std::vector<double> positive;
-    for (const auto& s : f.samples) {
-      if (s.second > 0) positive.push_back(s.second);
-    }
-    if (positive.empty()) continue;
-    std::nth_element(positive.begin(), positive.begin() + positive.size() / 2, positive.end());
-    const double scale = 10.0 * (1 << 20) / positive[positive.size() / 2];
+    const double scale = BytesScale(f);
+    if (scale == 0) continue;
     FlagSink sink;
     SeriesCollector series;
     detect::Detection d(options, &sink, &series);

@@ -276,13 +276,8 @@ int RunNab(const std::string& root, const Params& p, double h1, double h2, doubl
   std::printf("| NAB file | windows | lab hits | outside |\n|---|---|---|---|\n");
   NabCounts total;
   for (const NabFile& f : files) {
-    std::vector<double> positive;
-    for (const auto& sample : f.samples) {
-      if (sample.second > 0) positive.push_back(sample.second);
-    }
-    if (positive.empty()) continue;
-    std::nth_element(positive.begin(), positive.begin() + positive.size() / 2, positive.end());
-    const double scale = 10.0 * (1 << 20) / positive[positive.size() / 2];
+    const double scale = BytesScale(f);
+    if (scale == 0) continue;
     std::map<int64_t, double> buckets;  // bucket start (s) -> bytes
     for (const auto& [t, v] : f.samples) {
       if (v > 0) buckets[t / 1000 / kBucketS * kBucketS] += v * scale;

@@ -23,6 +23,16 @@ bool ParseNabTime(std::string_view text, int64_t* ms) {
 
 }  // namespace
 
+double BytesScale(const NabFile& f) {
+  std::vector<double> positive;
+  for (const auto& sample : f.samples) {
+    if (sample.second > 0) positive.push_back(sample.second);
+  }
+  if (positive.empty()) return 0;
+  std::nth_element(positive.begin(), positive.begin() + positive.size() / 2, positive.end());
+  return 10.0 * (1 << 20) / positive[positive.size() / 2];
+}
+
 NabCounts ScoreNab(const NabFile& f, const std::vector<int64_t>& flags, int64_t bucket_ms) {
   NabCounts c;
   c.windows = static_cast<int>(f.windows.size());

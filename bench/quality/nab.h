@@ -24,6 +24,10 @@ struct NabCounts {
 // by name; exits with a message naming the file on bad input.
 std::vector<NabFile> LoadNab(const std::string& root);
 
+// The factor that makes a file's median positive value 10 MiB, so that its
+// values read as a key's bytes; 0 if it has no positive value (skipped).
+double BytesScale(const NabFile& f);
+
 // flags: the start of each flagged bucket (bucket_ms long).
 NabCounts ScoreNab(const NabFile& f, const std::vector<int64_t>& flags, int64_t bucket_ms);
 

@@ -30,6 +30,18 @@ bool Segment(std::string_view seg, std::string_view name, int* value) {
   return true;
 }
 
+// Calls f(segment, last) for each '/'-separated segment of path.
+template <typename F>
+void ForEachSegment(std::string_view path, F f) {
+  size_t pos = 0;
+  while (pos <= path.size()) {
+    size_t end = path.find('/', pos);
+    if (end == std::string_view::npos) end = path.size();
+    f(path.substr(pos, end - pos), end == path.size());
+    pos = end + 1;
+  }
+}
+
 }  // namespace
 
 bool HasInputExtension(std::string_view name) {
@@ -48,11 +60,7 @@ void SortByTimeHint(std::vector<InputFile>* files) {
 int64_t TimeHintFromPath(std::string_view path) {
   int y = -1, mo = -1, d = -1, h = -1, mi = 0;
   bool month_seen = false;
-  size_t pos = 0;
-  while (pos <= path.size()) {
-    size_t end = path.find('/', pos);
-    if (end == std::string_view::npos) end = path.size();
-    const std::string_view seg = path.substr(pos, end - pos);
+  ForEachSegment(path, [&](std::string_view seg, bool) {
     int v;
     if (Segment(seg, "y", &v)) {
       y = v;
@@ -70,8 +78,7 @@ int64_t TimeHintFromPath(std::string_view path) {
     } else if (Segment(seg, "h", &v)) {
       h = v;
     }
-    pos = end + 1;
-  }
+  });
   if (y < 1970 || mo < 1 || mo > 12 || d < 1 || d > 31 || h < 0 || h > 23 || mi < 0 || mi > 59) return INT64_MIN;
   return (DaysFromCivil(y, static_cast<unsigned>(mo), static_cast<unsigned>(d)) * 86400 + h * 3600 + mi * 60) *
          1000;
@@ -80,18 +87,13 @@ int64_t TimeHintFromPath(std::string_view path) {
 std::string StreamOfPath(std::string_view path) {
   std::string out;
   out.reserve(path.size());
-  size_t pos = 0;
-  while (pos <= path.size()) {
-    size_t end = path.find('/', pos);
-    if (end == std::string_view::npos) end = path.size();
-    const std::string_view seg = path.substr(pos, end - pos);
+  ForEachSegment(path, [&](std::string_view seg, bool last) {
     int v;
     if (!Segment(seg, "y", &v) && !Segment(seg, "m", &v) && !Segment(seg, "d", &v) && !Segment(seg, "h", &v)) {
       out.append(seg);
-      if (end < path.size()) out.push_back('/');
+      if (!last) out.push_back('/');
     }
-    pos = end + 1;
-  }
+  });
   return out;
 }
 

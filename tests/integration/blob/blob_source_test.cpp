@@ -308,7 +308,7 @@ TEST_CASE("Between full listings only the hours that can still change are listed
   CHECK(run.source().tracked() == 5);
 }
 
-TEST_CASE("A deleted container forgets no position and says so until it is back; then what it holds is read") {
+TEST_CASE("A deleted container forgets no position and says so until it is back, then what it holds is read") {
   if (!HaveNode()) std::exit(77);
   TempDir dir;
   fs::create_directories(dir / "azurite");
