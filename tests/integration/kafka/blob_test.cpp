@@ -2,9 +2,11 @@
 // hourly PT1H.json blobs written by Microsoft's JavaScript SDK as Azure writes
 // them (a record block at a time, the block list committed with `]}` last):
 // the first hours before the daemon starts (catch-up), the last four while it
-// runs (live: each hour's blobs growing together, half an hour at a time). The daemon raises replay's alerts on the same blobs exactly, reads
-// nothing twice and nothing late, and restarted from its checkpoint reads
-// nothing again. Skipped (77) without the npm packages (tests/integration/blob).
+// runs (live: each hour's blobs growing together, half an hour at a time),
+// and two bad blobs (records that are not flow logs, a broken tuple, a name
+// outside the layout). The daemon raises replay's alerts on the same blobs
+// exactly, reads nothing twice and nothing late, counts the bad records by
+// error type, and restarted from its checkpoint reads nothing again. Skipped (77) without the npm packages (tests/integration/blob).
 #include "tests/integration/blob/azurite.h"
 #include "tests/integration/kafka/daemon_harness.h"
 
@@ -29,6 +31,18 @@ TEST_CASE("The daemon reads the demo's blobs from Blob Storage, catch-up then li
          R"("resourceId":"/HEARTBEAT","properties":{"Version":2,"flows":[{"rule":"hb","flows":[{"mac":"000D3A000004",)"
          R"("flowTuples":["1620090600,10.0.1.7,10.0.1.6,50000,9,T,O,A,B,,,,"]}]}]}}]})";
   constexpr uint64_t kTuples = 48219 + 1;  // the demo's tuples (see the generator tests) and the heartbeat's
+  // Bad input, uploaded whole: a blob in the layout whose records are not
+  // flow logs or hold a broken tuple, and one outside the layout.
+  const std::string bad = dir / "bad/resourceId=/BAD/y=2021/m=05/d=03/h=00/m=00/macAddress=000D3A0000FF";
+  fs::create_directories(bad);
+  std::ofstream(bad + "/PT1H.json")
+      << R"({"records":[{"hello":1},{"time":"2021-05-03T00:01:00Z","macAddress":"000D3A0000FF","category":)"
+         R"("NetworkSecurityGroupFlowEvent","resourceId":"/BAD","properties":{"Version":2,"flows":[{"rule":"r",)"
+         R"("flows":[{"mac":"000D3A0000FF","flowTuples":["not,a,tuple"]}]}]}}]})";
+  // In a second container, so that the first is listed by hours (one holding
+  // a blob outside the layout is listed whole).
+  fs::create_directories(dir / "other/notes");
+  std::ofstream(dir / "other/notes/PT1H.json") << R"({"records":[42]})";
 
   // The last four hours' blobs go to live/0 .. live/3, to be written while the daemon runs.
   std::map<std::string, std::vector<fs::path>> by_hour;  // "d=03/h=07" -> blobs
@@ -50,9 +64,11 @@ TEST_CASE("The daemon reads the demo's blobs from Blob Storage, catch-up then li
   fs::create_directories(dir / "azurite");
   Azurite az(dir / "azurite");
   Write(az, dir / "story", 0, 60, 15, kNsgContainer);  // catch-up: the first hours, whole
+  Write(az, dir / "bad", 0, 1, 0, kNsgContainer);
+  Write(az, dir / "other", 0, 1, 0, "other");
   DaemonConfig c;
   c.blob_yaml = "    connection_string: \"" + az.connection_string() + "\"\n    containers: [\"" + kNsgContainer +
-                "\"]\n    poll_interval: 200ms\n    full_list_interval: 1s\n";  // the heartbeat's is a new resource
+                "\", \"other\"]\n    poll_interval: 200ms\n    full_list_interval: 1s\n";  // the heartbeat's is a new resource
   // Time here runs at hundreds of times Azure's pace (an hour's blobs in a
   // second or two), so a NIC's next hour may begin seconds after another's:
   // the default idle_timeout holds it that long.
@@ -75,13 +91,14 @@ TEST_CASE("The daemon reads the demo's blobs from Blob Storage, catch-up then li
   // by kind and status.
   const auto [status, metrics] = HttpGet(d.summary().http_listen, "/metrics");
   REQUIRE(status == 200);
-  size_t blobs = 1;
+  size_t blobs = 1 + 2;  // the heartbeat and the bad ones
   for (const auto& [hour, paths] : by_hour) blobs += paths.size();
   CHECK(MetricValue(metrics, "flowwatch_source_objects_tracked") == static_cast<double>(blobs));
   CHECK(MetricValue(metrics, "flowwatch_source_behind_bytes") == 0);
   CHECK(MetricValue(metrics, "flowwatch_source_oldest_unread_seconds") == 0);  // nothing waits
-  CHECK(MetricValue(metrics, "flowwatch_source_streams") == static_cast<double>(by_hour.begin()->second.size() + 1));
-  CHECK(MetricValue(metrics, "flowwatch_source_streams_silent") == static_cast<double>(by_hour.begin()->second.size()));
+  const double nics = static_cast<double>(by_hour.begin()->second.size());
+  CHECK(MetricValue(metrics, "flowwatch_source_streams") == nics + 2);  // and the heartbeat's and BAD's (notes/ has none)
+  CHECK(MetricValue(metrics, "flowwatch_source_streams_silent") == nics + 1);
   CHECK(MetricValue(metrics, "flowwatch_source_blob_requests_total{kind=\"list\",status=\"200\"}") >= 1);
   CHECK(MetricValue(metrics, "flowwatch_source_blob_requests_total{kind=\"get\",status=\"206\"}") >= blobs);
   const std::set<std::string> served = ServedNames(metrics);
@@ -99,10 +116,11 @@ TEST_CASE("The daemon reads the demo's blobs from Blob Storage, catch-up then li
   CHECK(s.tuples == kTuples);
   CHECK(s.duplicates == 0);  // nothing was read twice: each blob's new records only
   CHECK(s.late_flows == 0);
-  CHECK(s.errors.empty());
+  // The bad blobs' records counted by error type, skipped, nothing else lost.
+  CHECK(s.errors == std::map<std::string, uint64_t>{{"bad_tuple", 1}, {"unknown_format", 2}});
   CHECK(d.log().find(kKey) == std::string::npos);  // the account key is never logged
   const RunResult r = Run({kBin, "replay", "-q", "--inventory", dir / "story/inventory.csv", "--alerts",
-                           dir / "replay-alerts.jsonl", dir / "story", dir / "live", dir / "heartbeat"});
+                           dir / "replay-alerts.jsonl", dir / "story", dir / "live", dir / "heartbeat", dir / "bad", dir / "other"});
   REQUIRE(r.exit_code == 0);
   CHECK(SortedLines(d.alerts()) == SortedLines(Slurp(dir / "replay-alerts.jsonl")));
 
