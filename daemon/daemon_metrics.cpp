@@ -39,7 +39,8 @@ metrics::MetricFamilies DaemonMetrics(const DaemonSnapshot& s) {
             d(b.bytes_behind));
     const int64_t now = std::chrono::duration_cast<std::chrono::milliseconds>(
                             std::chrono::steady_clock::now().time_since_epoch()).count();
-    m.Gauge("flowwatch_source_oldest_unread_seconds", "How long the oldest listed bytes not yet read have waited (0: none wait).",
+    m.Gauge("flowwatch_source_oldest_unread_seconds",
+            "How long the oldest listed bytes not yet read have waited (0: none wait).",
             b.oldest_unread_ms < 0 ? 0 : static_cast<double>(std::max<int64_t>(0, now - b.oldest_unread_ms)) / 1000.0);
     m.Gauge("flowwatch_source_streams", "Flow-log streams listed (one NIC's or NSG's hourly blobs).", d(b.streams));
     m.Gauge("flowwatch_source_streams_silent",
@@ -47,8 +48,9 @@ metrics::MetricFamilies DaemonMetrics(const DaemonSnapshot& s) {
             d(b.streams_silent));
   }
   for (const auto& [kind_status, n] : s.blob_requests) {
-    m.Counter("flowwatch_source_blob_requests_total", "Blob Storage requests, by kind (list, get) and HTTP status (0: no answer).",
-              d(n), {{"kind", kind_status.first}, {"status", kind_status.second}});
+    m.Counter("flowwatch_source_blob_requests_total",
+              "Blob Storage requests, by kind (list, get) and HTTP status (0: no answer).", d(n),
+              {{"kind", kind_status.first}, {"status", kind_status.second}});
   }
   m.Counter("flowwatch_azure_token_requests_total", "Entra ID token exchanges, by result (ok, failed).",
             s.tokens ? d(s.tokens->fetched.value()) : 0, {{"result", "ok"}});

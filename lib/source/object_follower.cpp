@@ -382,7 +382,9 @@ void ObjectFollower::Measure(bool at_end) {
     if (!o.unread_since) o.unread_since = now;
     if (!oldest || *o.unread_since < *oldest) oldest = o.unread_since;
   }
-  if (oldest) b.oldest_unread_ms = std::chrono::duration_cast<std::chrono::milliseconds>(oldest->time_since_epoch()).count();
+  if (oldest) {
+    b.oldest_unread_ms = std::chrono::duration_cast<std::chrono::milliseconds>(oldest->time_since_epoch()).count();
+  }
   std::lock_guard<std::mutex> lock(backlog_mu_);
   if (at_end) {
     b.streams = stream_hint_.size();

@@ -61,9 +61,9 @@
 // the next objects in order are made ahead on as many threads; what is
 // offered, and in which order, does not change.
 //
-// Memory: one entry an object listed (its name and positions) and a stream, the first 4
-// KiB of each object being followed, and up to parallel_reads reads ahead (at
-// most read_chunk_bytes each).
+// Memory: one entry an object listed (its name and positions) and one a
+// stream, the first 4 KiB of each object being followed, and up to
+// parallel_reads reads ahead (at most read_chunk_bytes each).
 // Threads: Run on one thread; counters, lag, assigned_count and backlog from any.
 #pragma once
 
@@ -146,7 +146,7 @@ class ObjectFollower : public Source {
     bool assigned = false;
     bool gz = false, ndjson = false;
     uint64_t identity = 0;
-    uint64_t size = 0;           // as last listed
+    uint64_t size = 0;           // as listed when last read (ReadNew); `listed` is the last listing's
     int64_t read = 0;            // bytes offered to the pipeline
     int64_t applied = 0;         // bytes the pipeline has applied
     uint64_t hash = 0;           // Fingerprint of the bytes read (object_follower.cpp)

@@ -6,7 +6,8 @@
 // and two bad blobs (records that are not flow logs, a broken tuple, a name
 // outside the layout). The daemon raises replay's alerts on the same blobs
 // exactly, reads nothing twice and nothing late, counts the bad records by
-// error type, and restarted from its checkpoint reads nothing again. Skipped (77) without the npm packages (tests/integration/blob).
+// error type, and restarted from its checkpoint reads nothing again.
+// Skipped (77) without the npm packages (tests/integration/blob).
 #include "tests/integration/blob/azurite.h"
 #include "tests/integration/kafka/daemon_harness.h"
 
