@@ -45,6 +45,8 @@
 
 #include "bench/quality/nab.h"
 #include "bench/quality/score.h"
+#include "lib/common/hash.h"
+#include "lib/detect/detectors/surprisal_model.h"
 
 using namespace flowwatch::bench;
 
@@ -248,6 +250,24 @@ std::vector<Scored> Run(const KeySeries& ks, const Params& p) {
   return out;
 }
 
+// The same model as lib/detect builds it (detectors/surprisal_model.h: 46
+// bytes a key, fixed point, the defaults of Params), for --compact 1.
+std::vector<Scored> RunCompact(const KeySeries& ks) {
+  const flowwatch::detect::SurprisalModel model(kBucketS * 1000);
+  flowwatch::detect::SurprisalState state;
+  const uint64_t key_seed = flowwatch::HashString(ks.key);
+  std::vector<Scored> out;
+  out.reserve(ks.points.size());
+  for (const auto& [t, bytes] : ks.points) {
+    const int64_t b = t / kBucketS;
+    const auto sc = model.Observe(&state, flowwatch::HashCombine(key_seed, static_cast<uint64_t>(b)), b, bytes);
+    out.push_back({t, sc.surprisal, sc.cusum, sc.cusum2, sc.warm, static_cast<float>(sc.residual),
+                   static_cast<float>(sc.excess), static_cast<float>(sc.sigma / 1.25), static_cast<float>(sc.tail_weight),
+                   static_cast<float>(sc.tail_mean)});
+  }
+  return out;
+}
+
 }  // namespace
 
 // The buckets (seconds) that open an incident at thresholds h1/h2/h3: an
@@ -271,7 +291,7 @@ std::vector<int64_t> IncidentStarts(const std::vector<Scored>& scored, double h1
 // --nab DIR: each NAB series as one key (its values as bytes, scaled so that
 // the median is 10 MiB, summed into 5-minute buckets, as detection_quality
 // maps them), scored NAB's way at thresholds h1/h2/h3.
-int RunNab(const std::string& root, const Params& p, double h1, double h2, double h3) {
+int RunNab(const std::string& root, const Params& p, bool compact, double h1, double h2, double h3) {
   const std::vector<NabFile> files = LoadNab(root);
   std::printf("| NAB file | windows | lab hits | outside |\n|---|---|---|---|\n");
   NabCounts total;
@@ -286,7 +306,7 @@ int RunNab(const std::string& root, const Params& p, double h1, double h2, doubl
     ks.key = f.name;
     for (const auto& [t, bytes] : buckets) ks.points.emplace_back(t, static_cast<uint64_t>(std::llround(bytes)));
     std::vector<int64_t> flags;
-    for (const int64_t t : IncidentStarts(Run(ks, p), h1, h2, h3)) flags.push_back(t * 1000);
+    for (const int64_t t : IncidentStarts(compact ? RunCompact(ks) : Run(ks, p), h1, h2, h3)) flags.push_back(t * 1000);
     const NabCounts c = ScoreNab(f, flags, kBucketS * 1000);
     std::printf("| %s | %d | %d | %d |\n", f.name.c_str(), c.windows, c.hits, c.outside);
     total.windows += c.windows;
@@ -300,6 +320,7 @@ int RunNab(const std::string& root, const Params& p, double h1, double h2, doubl
 int main(int argc, char** argv) {
   std::string series_path, nab;
   Params p;
+  bool compact = false;  // --compact 1: lib/detect's SurprisalModel instead of Run (Params then unused)
   double budget = 1.0;
   double show_h1 = 0, show_h2 = 0, show_h3 = 1e9;  // print the false incidents at these thresholds
   int trace = 0;
@@ -314,6 +335,7 @@ int main(int argc, char** argv) {
     else if (f == "--drift") p.drift = std::stod(v);
     else if (f == "--budget") budget = std::stod(v);
     else if (f == "--jobs") p.jobs = v == "1";
+    else if (f == "--compact") compact = v == "1";
     else if (f == "--level-rate") p.level_rate = std::stod(v);
     else if (f == "--day-rate") p.day_rate = std::stod(v);
     else if (f == "--u") p.u_mult = std::stod(v);
@@ -347,7 +369,7 @@ int main(int argc, char** argv) {
       return 2;
     }
   }
-  if (!nab.empty()) return RunNab(nab, p, show_h1 > 0 ? show_h1 : 10, show_h1 > 0 ? show_h2 : 8, show_h1 > 0 ? show_h3 : 40);
+  if (!nab.empty()) return RunNab(nab, p, compact, show_h1 > 0 ? show_h1 : 10, show_h1 > 0 ? show_h2 : 8, show_h1 > 0 ? show_h3 : 40);
   FILE* in = std::fopen(series_path.c_str(), "r");
   if (in == nullptr) {
     std::fprintf(stderr, "detector_lab: cannot read %s\n", series_path.c_str());
@@ -384,7 +406,7 @@ int main(int argc, char** argv) {
     sd.labels = ReadLabels(d + "/ground_truth.jsonl");
     for (const KeySeries& ks : list) {
       sd.key_days += static_cast<double>(ks.points.back().first - ks.points.front().first + kBucketS) / 86400;
-      sd.scored.emplace_back(ks.key, Run(ks, p));
+      sd.scored.emplace_back(ks.key, compact ? RunCompact(ks) : Run(ks, p));
     }
     seeds.push_back(std::move(sd));
   }

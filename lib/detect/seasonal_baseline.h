@@ -28,6 +28,8 @@
 #include <cmath>
 #include <cstdint>
 
+#include "lib/detect/stochastic_rounding.h"
+
 namespace flowwatch::detect {
 
 struct SeasonalBaseline {
@@ -134,13 +136,5 @@ struct SeasonalBaseline {
   }
 };
 static_assert(sizeof(SeasonalBaseline) == 44);
-
-// Adds delta_units to an integer field with stochastic rounding - the fraction
-// rounds up with that probability, u being a uniform draw in [0, 1) - and
-// clamps the result to [lo, hi].
-template <typename T>
-T AddRounded(T value, double delta_units, double u, double lo, double hi) {
-  return static_cast<T>(std::clamp(std::floor(static_cast<double>(value) + delta_units + u), lo, hi));
-}
 
 }  // namespace flowwatch::detect

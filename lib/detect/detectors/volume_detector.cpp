@@ -44,21 +44,6 @@ constexpr double kShareOnFirstWeekday = 0.05;  // the level's and the daily prof
 constexpr double kScaleExceed = 0.42;
 constexpr double kScaleQuantileRate = 0.02;
 
-// Uniform draws in [0, 1) for the stochastic rounding of one update.
-class Draws {
- public:
-  explicit Draws(uint64_t seed) : state_(seed) {}
-  double Next() {
-    uint64_t z = (state_ += 0x9e3779b97f4a7c15ull);
-    z = (z ^ (z >> 30)) * 0xbf58476d1ce4e5b9ull;
-    z = (z ^ (z >> 27)) * 0x94d049bb133111ebull;
-    return static_cast<double>((z ^ (z >> 31)) >> 11) * 0x1.0p-53;
-  }
-
- private:
-  uint64_t state_;
-};
-
 struct When {
   int64_t time_of_day_ms;
   int hour;
