@@ -90,6 +90,8 @@ Result<std::unique_ptr<source::Source>> MakeSource(const config::Config& cfg, co
     o.parallel_reads = b.parallel_reads;
     o.full_list_interval = b.full_list_interval;
     o.idle_timeout = std::max(cfg.source.idle_timeout, 2 * b.poll_interval);  // a blob grows once a poll at most
+    o.max_record_bytes = cfg.decode.max_body_bytes;
+    o.max_message_bytes = std::min<size_t>(o.max_message_bytes, cfg.decode.max_body_bytes);  // or no body decodes
     o.checkpoint = checkpoint;
     o.checkpoint_interval = cfg.state.checkpoint_interval;
     o.resume = restored.files;
@@ -109,6 +111,8 @@ Result<std::unique_ptr<source::Source>> MakeSource(const config::Config& cfg, co
     o.folders = cfg.source.files;
     o.poll_interval = cfg.source.poll_interval;
     o.idle_timeout = cfg.source.idle_timeout;
+    o.max_record_bytes = cfg.decode.max_body_bytes;
+    o.max_message_bytes = std::min<size_t>(o.max_message_bytes, cfg.decode.max_body_bytes);  // or no body decodes
     o.checkpoint = checkpoint;
     o.checkpoint_interval = cfg.state.checkpoint_interval;
     o.resume = restored.files;

@@ -21,6 +21,7 @@ constexpr int64_t kTrailerSlack = 16;
 // The fingerprint's ends (Fingerprint), and how far before its position each
 // read of an object starts.
 constexpr int64_t kEnd = 4096;
+constexpr int64_t kTrailerBytes = 2;  // Azure's `]}`: what follows the last record of a whole PT1H.json
 constexpr int64_t kHourMs = 3'600'000;
 
 int64_t NowMs() {
@@ -42,6 +43,61 @@ uint64_t Fingerprint(std::string_view head, std::string_view tail, int64_t bytes
 }
 
 bool IsSpace(char c) { return c == ' ' || c == '\n' || c == '\r' || c == '\t'; }
+
+// Where an object's records end if its last bytes (`tail`, from byte
+// tail_from of it) are a JSON trailer (`]` or `]}`, spaces around): the
+// `]`'s byte; else -1.
+int64_t TrailerAt(std::string_view tail, int64_t tail_from) {
+  size_t e = tail.size();
+  while (e > 0 && IsSpace(tail[e - 1])) --e;
+  if (e > 0 && tail[e - 1] == '}') {
+    --e;
+    while (e > 0 && IsSpace(tail[e - 1])) --e;
+  }
+  return e > 0 && tail[e - 1] == ']' ? tail_from + static_cast<int64_t>(e - 1) : -1;
+}
+
+// ValueEnd over a value read piece by piece (its depth, whether inside a
+// string and a pending backslash carry from one piece to the next), so that
+// a record longer than any read can be stepped over without holding it.
+class ValueScanner {
+ public:
+  // Just past the value's end in `piece` (the next bytes of the value's
+  // text, from its first), or npos if it goes on.
+  size_t Feed(std::string_view piece) {
+    for (size_t i = 0; i < piece.size(); ++i) {
+      const char c = piece[i];
+      if (!started_) {
+        started_ = true;
+        scalar_ = c != '{' && c != '[' && c != '"';
+        if (scalar_) continue;  // one byte at least, as ValueEnd
+      }
+      if (scalar_) {
+        if (c == ',' || c == ']' || c == '}' || IsSpace(c)) return i;
+      } else if (in_string_) {
+        if (escaped_) {
+          escaped_ = false;
+        } else if (c == '\\') {
+          escaped_ = true;
+        } else if (c == '"') {
+          in_string_ = false;
+          if (depth_ == 0) return i + 1;
+        }
+      } else if (c == '"') {
+        in_string_ = true;
+      } else if (c == '{' || c == '[') {
+        ++depth_;
+      } else if ((c == '}' || c == ']') && --depth_ == 0) {
+        return i + 1;
+      }
+    }
+    return std::string_view::npos;
+  }
+
+ private:
+  int64_t depth_ = 0;
+  bool started_ = false, scalar_ = false, in_string_ = false, escaped_ = false;
+};
 
 // The end of the JSON value starting at text[pos] (an object, array, string or
 // scalar), or npos if it is not complete in text.
@@ -105,6 +161,18 @@ size_t RecordsStart(std::string_view text) {
 }
 
 }  // namespace
+
+// Where the next record of `text` begins: past separators (and, at the
+// start of a JSON blob, its head if whole); text.size() if none does.
+size_t RecordAt(std::string_view text, bool at_file_start) {
+  size_t i = 0;
+  if (at_file_start) {
+    const size_t records = RecordsStart(text);
+    if (records != std::string_view::npos) i = records;
+  }
+  while (i < text.size() && (IsSpace(text[i]) || text[i] == ',')) ++i;
+  return i;
+}
 
 RecordSpan WholeRecords(std::string_view text, size_t from, bool at_file_start, bool ndjson, size_t max_bytes) {
   RecordSpan span{from, from, 0};
@@ -591,11 +659,99 @@ bool ObjectFollower::ReadNew(const StoredObject& in, Object* o, const std::atomi
       settle();
       break;
     }
-    if (at == start) chunk *= 2;  // one record longer than the chunk
+    if (at == start) {  // one record longer than the chunk
+      if (want - o->read >= static_cast<int64_t>(options_.max_record_bytes)) {
+        const size_t rec = start + RecordAt(std::string_view(text).substr(start), base == 0 && o->read == 0);
+        const Skip skip = SkipRecord(name, o, base + static_cast<int64_t>(rec), std::string_view(text).substr(rec), size,
+                                     false, "a record longer than decode.max_body_bytes", stop);
+        if (skip == Skip::kStopped) return false;
+        if (skip == Skip::kWait) {  // read again when the object changes
+          settle();
+          break;
+        }
+        chunk = static_cast<int64_t>(std::max<size_t>(options_.read_chunk_bytes, 1));
+        continue;
+      }
+      chunk = std::min(chunk * 2, static_cast<int64_t>(std::max<size_t>(options_.max_record_bytes, 1)));
+    }
   }
   // What is left is a record being written, or the trailer.
   if (o->assigned) handler_->OnBacklog(o->id, 0);
   return !stop.load();
+}
+
+ObjectFollower::Skip ObjectFollower::SkipRecord(const std::string& name, Object* o, int64_t record_at,
+                                                std::string_view known, int64_t size, bool cut_short, const char* why,
+                                                const std::atomic<bool>& stop) {
+  // Where the record ends: scanned piece by piece from its start.
+  int64_t next = -1;
+  ValueScanner scan;
+  std::string piece(known);
+  const int64_t chunk = static_cast<int64_t>(std::max<size_t>(options_.read_chunk_bytes, 1));
+  for (int64_t at = record_at; !stop.load();) {
+    const size_t nl = o->ndjson ? piece.find('\n') : std::string::npos;
+    const size_t end = o->ndjson ? (nl == std::string::npos ? nl : nl + 1) : scan.Feed(piece);
+    if (end != std::string::npos) {
+      next = at + static_cast<int64_t>(end);
+      break;
+    }
+    at += static_cast<int64_t>(piece.size());
+    if (at >= size) break;
+    if (Status s = ReadRange(name, at, std::min(size, at + chunk), &piece); !s.ok()) {
+      ReadError(name, s);
+      return Skip::kWait;
+    }
+    if (piece.empty()) break;  // shorter meanwhile
+  }
+  if (stop.load()) return Skip::kStopped;
+  std::string bytes;
+  if (next < 0) {
+    if (!cut_short) return Skip::kWait;  // it may still be being written
+    const int64_t from = std::max<int64_t>(0, size - kEnd);
+    if (Status s = ReadRange(name, from, size, &bytes); !s.ok()) {
+      ReadError(name, s);
+      return Skip::kWait;
+    }
+    next = o->ndjson ? -1 : TrailerAt(bytes, from);
+    if (next <= record_at) next = size;
+  }
+  // The fingerprint of the bytes up to the new position.
+  const int64_t n = std::min(next, kEnd);
+  Status s = ReadRange(name, next - n, next, &bytes);
+  if (s.ok() && static_cast<int64_t>(o->head.size()) < n) s = store_->Read(name, 0, kEnd, &o->head);
+  if (!s.ok()) {
+    ReadError(name, s);
+    return Skip::kWait;
+  }
+  if (static_cast<int64_t>(bytes.size()) != n || static_cast<int64_t>(o->head.size()) < n) return Skip::kWait;  // shorter now
+  const uint64_t hash = Fingerprint(std::string_view(o->head).substr(0, static_cast<size_t>(n)), bytes, next);
+  std::string body;
+  if (!o->ndjson) body.push_back('[');
+  body.append(known.substr(0, static_cast<size_t>(kEnd)));
+  if (!o->ndjson) body.push_back(']');
+  uint64_t suppressed = 0;
+  if (log_limiter_.Allow("skip", &suppressed)) {
+    spdlog::warn("{}: {}: {} at byte {}: skipped to byte {} (counted as bad_json){}", store_->key(), name, why,
+                 record_at, next, suppressed ? " (" + std::to_string(suppressed) + " similar suppressed)" : "");
+  }
+  Assign(o);
+  if (!OfferAll(o->id, std::move(body), next, stop)) return Skip::kStopped;
+  o->read = next;
+  o->hash = hash;
+  return Skip::kDone;
+}
+
+bool ObjectFollower::SkipCutShort(const std::string& name, Object* o, const std::atomic<bool>& stop) {
+  const int64_t size = static_cast<int64_t>(o->size);
+  std::string rest;
+  if (Status s = ReadRange(name, o->read, std::min(size, o->read + kEnd), &rest); !s.ok()) {
+    ReadError(name, s);
+    return true;
+  }
+  const size_t i = RecordAt(rest, o->read == 0 && !o->ndjson);
+  if (i == rest.size() || (!o->ndjson && rest[i] == ']')) return true;  // the trailer, or nothing
+  return SkipRecord(name, o, o->read + static_cast<int64_t>(i), std::string_view(rest).substr(i), size, true,
+                    "a record cut short", stop) != Skip::kStopped;
 }
 
 void ObjectFollower::Assign(Object* o) {
@@ -649,6 +805,13 @@ void ObjectFollower::Retire(const std::atomic<bool>& stop) {
     // not idle_timeout behind.
     const bool hour_over =
         o.hint != INT64_MIN && (o.hint < stream_hint_[o.stream] || o.hint < newest_hint_ - kHourMs);
+    // Its stream has moved on: nothing will complete a record cut short at
+    // its end, which would otherwise wait unseen (Azure writes whole blocks;
+    // a copier may not). It retires once that is applied.
+    if (hour_over && !o.gz && o.read + kTrailerBytes < static_cast<int64_t>(o.size)) {
+      if (!SkipCutShort(name, &o, stop)) return;
+      if (o.applied != o.read) continue;
+    }
     if (!hour_over && now - o.changed < options_.idle_timeout) continue;
     o.assigned = false;
     o.head.clear();  // read again if it grows

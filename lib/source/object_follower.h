@@ -13,6 +13,10 @@
 //    block list again, so the bytes before it never change; a record still
 //    being written waits for the next poll.
 //  - a .ndjson file is read line by line, whole lines only;
+//  - a record that is not read whole - longer than max_record_bytes, or cut
+//    short at the end of an object its stream has moved on from - is
+//    stepped over alone (SkipRecord): its first 4 KiB go as a message of
+//    their own, for the decoder to count as bad_json;
 //  - a .gz file is read whole once its size has held still for a poll, and
 //    read again whole if it changes (de-duplication keeps the counts right).
 // A message is at most max_message_bytes of whole records (a bare JSON array
@@ -92,6 +96,9 @@ struct FollowOptions {
   std::chrono::milliseconds idle_timeout{30000};  // an object still this long, read to its end, is retired
   size_t max_message_bytes = 4u << 20;
   size_t read_chunk_bytes = 8u << 20;  // read at a time (more while one record is larger)
+  // A record longer than this (decode.max_body_bytes) is not read whole: see
+  // SkipRecord.
+  size_t max_record_bytes = 256u << 20;
   // Objects read at once: up to this many of the next objects' first reads
   // are made ahead, on as many threads (Storage's latency, not its bandwidth,
   // bounds one read after another). 1: one after another.
@@ -178,6 +185,22 @@ class ObjectFollower : public Source {
   // it is shorter now; none if it cannot be read now).
   std::optional<uint64_t> StoredFingerprint(const std::string& name, Object* o, int64_t bytes);
   bool OfferAll(int32_t id, std::string body, int64_t end, const std::atomic<bool>& stop);
+  // A record that is not read whole - longer than max_record_bytes, or cut
+  // short in an object its stream has moved on from - goes no further: its
+  // first 4 KiB (of `known`, the bytes from record_at on already read) are
+  // offered alone, so that the decoder counts it (bad_json) and the
+  // position moves past it, and the object is read on from the record's end,
+  // found by scanning on without holding it. A record that does not end
+  // before the object does is, when cut_short, skipped to the object's JSON
+  // trailer (Azure adds the next block before it) or end; otherwise it may
+  // still be being written: kWait.
+  enum class Skip { kDone, kWait, kStopped };
+  Skip SkipRecord(const std::string& name, Object* o, int64_t record_at, std::string_view known, int64_t size,
+                  bool cut_short, const char* why, const std::atomic<bool>& stop);
+  // An object whose stream has moved on, read to its last whole record: if
+  // what follows is not its trailer, it is a record cut short that will
+  // never be completed (SkipRecord). False if stop was set meanwhile.
+  bool SkipCutShort(const std::string& name, Object* o, const std::atomic<bool>& stop);
   void Collect();
   // Brings backlog_ up to date; streams counted only at a poll's end (at_end).
   void Measure(bool at_end);

@@ -4,10 +4,13 @@
 // daemon over a followed folder is tests/integration/kafka/folder_test.cpp.
 #include "lib/source/file/folder_source.h"
 
+#include "lib/decode/decoder.h"
+
 #include <catch2/catch.hpp>
 
 #include <filesystem>
 #include <fstream>
+#include <optional>
 #include <set>
 #include <thread>
 
@@ -179,6 +182,92 @@ TEST_CASE("A blob is read in chunks: records across a chunk's end, or larger tha
   for (const std::string& rec : records) expected.push_back("[" + rec + "]");
   CHECK(r.Bodies() == expected);
   CHECK(at.files.begin()->second.bytes == static_cast<int64_t>(blob.size()) - 2);
+}
+
+// The bad_json count the real decoder gives a body.
+uint64_t BadJson(const std::string& body) {
+  struct Discard : decode::FlowSink {
+    void OnFlows(std::span<FlowRecord>) override {}
+  } sink;
+  NameTables names;
+  decode::Decoder decoder({}, &names);
+  decoder.Decode(body, &sink);
+  return decoder.stats().errors[static_cast<size_t>(decode::DecodeError::kBadJson)];
+}
+
+TEST_CASE("A record longer than max_record_bytes is stepped over alone: its first bytes counted bad_json, its neighbours read") {
+  Folder dir;
+  const std::string big = R"({"big":")" + std::string(300, 'x') + R"(\"}{[\\"})";  // an escaped quote, a backslash
+  const std::string blob = R"({"records":[{"n":1},)" + big + R"(,{"n":3}]})";
+  { std::ofstream(dir.blob()) << blob; }
+  FolderSourceOptions o;
+  o.folders = {dir.root.string()};
+  o.read_chunk_bytes = 16;
+  o.max_record_bytes = 64;
+  Recorder r;
+  const SourcePositions at = RunUntil(o, &r, [&] { return r.Bodies().size() >= 3; });
+  const std::vector<std::string> bodies = r.Bodies();
+  REQUIRE(bodies.size() == 3);
+  CHECK(bodies[0] == R"([{"n":1}])");
+  // What the read held when the record passed 64 bytes: from its start to byte 19 + 64.
+  CHECK(bodies[1] == "[" + blob.substr(20, 63) + "]");
+  CHECK(BadJson(bodies[1]) == 1);
+  CHECK(bodies[2] == R"([{"n":3}])");
+  CHECK(at.files.begin()->second.bytes == static_cast<int64_t>(blob.size()) - 2);
+}
+
+TEST_CASE("A record longer than max_record_bytes still being written waits, and is stepped over once it ends") {
+  Folder dir;
+  const std::string head = R"({"records":[{"n":1},{"big":")" + std::string(200, 'x');
+  { std::ofstream(dir.blob()) << head; }
+  FolderSourceOptions o;
+  o.folders = {dir.root.string()};
+  o.read_chunk_bytes = 16;
+  o.max_record_bytes = 64;
+  Recorder r;
+  std::optional<std::chrono::steady_clock::time_point> first;
+  SourcePositions at = RunUntil(o, &r, [&] {
+    if (!first && !r.Bodies().empty()) first = std::chrono::steady_clock::now();
+    return first && std::chrono::steady_clock::now() - *first > std::chrono::milliseconds(300);  // ~15 polls
+  });
+  CHECK(r.Bodies() == std::vector<std::string>{R"([{"n":1}])"});
+  { std::ofstream(dir.blob(), std::ios::app) << R"("},{"n":3}]})"; }
+  o.resume = at.files;
+  Recorder r2;
+  RunUntil(o, &r2, [&] { return r2.Bodies().size() >= 2; });
+  REQUIRE(r2.Bodies().size() == 2);
+  CHECK(BadJson(r2.Bodies()[0]) == 1);
+  CHECK(r2.Bodies()[1] == R"([{"n":3}])");
+}
+
+TEST_CASE("A record cut short at the end of an hour its NIC has moved on from is counted bad_json, and the hour retires") {
+  Folder dir;
+  const auto path = [&](const char* hour) {
+    const fs::path p = dir.root / ("y=2021/m=05/d=03/h=" + std::string(hour) + "/m=00/macAddress=A/PT1H.json");
+    fs::create_directories(p.parent_path());
+    return p;
+  };
+  const std::string cut = R"({"records":[{"n":1},{"n":2,"cut)";
+  { std::ofstream(path("00")) << cut; }
+  FolderSourceOptions o;
+  o.folders = {dir.root.string()};
+  o.idle_timeout = std::chrono::seconds(30);  // never, here
+  Recorder r;
+  const SourcePositions at = RunUntil(o, &r, [&] {
+    const size_t read = r.Bodies().size();
+    if (read == 1) {
+      std::ofstream(path("01")) << R"({"records":[{"n":3}]})";  // the NIC's next hour
+    }
+    return read >= 3 && r.Revoked() >= 1;
+  });
+  const std::vector<std::string> bodies = r.Bodies();
+  REQUIRE(bodies.size() == 3);
+  CHECK(bodies[0] == R"([{"n":1}])");
+  CHECK(bodies[1] == R"([{"n":2,"cut])");  // before the next hour's reads, as a retirement is
+  CHECK(BadJson(bodies[1]) == 1);
+  CHECK(bodies[2] == R"([{"n":3}])");
+  CHECK(r.Revoked() >= 1);  // hour 00, no longer holding event time back
+  CHECK(at.files.at(path("00").string()).bytes == static_cast<int64_t>(cut.size()));
 }
 
 TEST_CASE("Read ahead on four threads, the same messages come out in the same order as read one after another") {
