@@ -57,48 +57,6 @@ int64_t TrailerAt(std::string_view tail, int64_t tail_from) {
   return e > 0 && tail[e - 1] == ']' ? tail_from + static_cast<int64_t>(e - 1) : -1;
 }
 
-// ValueEnd over a value read piece by piece (its depth, whether inside a
-// string and a pending backslash carry from one piece to the next), so that
-// a record longer than any read can be stepped over without holding it.
-class ValueScanner {
- public:
-  // Just past the value's end in `piece` (the next bytes of the value's
-  // text, from its first), or npos if it goes on.
-  size_t Feed(std::string_view piece) {
-    for (size_t i = 0; i < piece.size(); ++i) {
-      const char c = piece[i];
-      if (!started_) {
-        started_ = true;
-        scalar_ = c != '{' && c != '[' && c != '"';
-        if (scalar_) continue;  // one byte at least, as ValueEnd
-      }
-      if (scalar_) {
-        if (c == ',' || c == ']' || c == '}' || IsSpace(c)) return i;
-      } else if (in_string_) {
-        if (escaped_) {
-          escaped_ = false;
-        } else if (c == '\\') {
-          escaped_ = true;
-        } else if (c == '"') {
-          in_string_ = false;
-          if (depth_ == 0) return i + 1;
-        }
-      } else if (c == '"') {
-        in_string_ = true;
-      } else if (c == '{' || c == '[') {
-        ++depth_;
-      } else if ((c == '}' || c == ']') && --depth_ == 0) {
-        return i + 1;
-      }
-    }
-    return std::string_view::npos;
-  }
-
- private:
-  int64_t depth_ = 0;
-  bool started_ = false, scalar_ = false, in_string_ = false, escaped_ = false;
-};
-
 // The end of the JSON value starting at text[pos] (an object, array, string or
 // scalar), or npos if it is not complete in text.
 size_t ValueEnd(std::string_view text, size_t pos) {
@@ -160,8 +118,6 @@ size_t RecordsStart(std::string_view text) {
   return text[j] == '[' ? j + 1 : i;
 }
 
-}  // namespace
-
 // Where the next record of `text` begins: past separators (and, at the
 // start of a JSON blob, its head if whole); text.size() if none does.
 size_t RecordAt(std::string_view text, bool at_file_start) {
@@ -173,6 +129,8 @@ size_t RecordAt(std::string_view text, bool at_file_start) {
   while (i < text.size() && (IsSpace(text[i]) || text[i] == ',')) ++i;
   return i;
 }
+
+}  // namespace
 
 RecordSpan WholeRecords(std::string_view text, size_t from, bool at_file_start, bool ndjson, size_t max_bytes) {
   RecordSpan span{from, from, 0};
@@ -205,6 +163,36 @@ RecordSpan WholeRecords(std::string_view text, size_t from, bool at_file_start, 
     pos = end;
   }
   return span;
+}
+
+size_t ValueScanner::Feed(std::string_view piece) {
+  for (size_t i = 0; i < piece.size(); ++i) {
+    const char c = piece[i];
+    if (!started_) {
+      started_ = true;
+      scalar_ = c != '{' && c != '[' && c != '"';
+      if (scalar_) continue;  // one byte at least, as ValueEnd
+    }
+    if (scalar_) {
+      if (c == ',' || c == ']' || c == '}' || IsSpace(c)) return i;
+    } else if (in_string_) {
+      if (escaped_) {
+        escaped_ = false;
+      } else if (c == '\\') {
+        escaped_ = true;
+      } else if (c == '"') {
+        in_string_ = false;
+        if (depth_ == 0) return i + 1;
+      }
+    } else if (c == '"') {
+      in_string_ = true;
+    } else if (c == '{' || c == '[') {
+      ++depth_;
+    } else if ((c == '}' || c == ']') && --depth_ == 0) {
+      return i + 1;
+    }
+  }
+  return std::string_view::npos;
 }
 
 // Reads made ahead of the follower, on threads of their own: Ask queues one;

@@ -6,8 +6,13 @@
 // and two bad blobs (records that are not flow logs, a broken tuple, a name
 // outside the layout). The daemon raises replay's alerts on the same blobs
 // exactly, reads nothing twice and nothing late, counts the bad records by
-// error type, and restarted from its checkpoint reads nothing again.
+// error type, and restarted from its checkpoint reads nothing again. Then
+// all of the story's hours written live while the daemon is killed with
+// SIGKILL again and again: restarted from its checkpoints, it counts every
+// flow once and fires each incident once, as replay does on the same blobs.
 // Skipped (77) without the npm packages (tests/integration/blob).
+#include <random>
+
 #include "tests/integration/blob/azurite.h"
 #include "tests/integration/kafka/daemon_harness.h"
 
@@ -17,21 +22,59 @@ namespace {
 namespace fs = std::filesystem;
 
 constexpr const char* kNsgContainer = "insights-logs-networksecuritygroupflowevent";
+constexpr uint64_t kTuples = 48219 + 1;  // the demo's tuples (see the generator tests) and the heartbeat's
 
-TEST_CASE("The daemon reads the demo's blobs from Blob Storage, catch-up then live, and raises replay's alerts once") {
-  if (!HaveNode()) std::exit(77);
-  TempDir dir;
-  REQUIRE(Run({kBin, "gen", "--scenario", "demo", "--out", dir / "story"}).exit_code == 0);
-  // A later blob whose only job is to move event time past the story's end,
-  // as later hours' logs would: two hours on, so that the story's NICs are
-  // over at once (their streams silent), not idle_timeout later.
+// A later blob whose only job is to move event time past the story's end, as
+// later hours' logs would: two hours on, so that the story's NICs are over at
+// once (their streams silent), not idle_timeout later.
+void WriteHeartbeat(const TempDir& dir) {
   const std::string beat = dir / "heartbeat/resourceId=/HEARTBEAT/y=2021/m=05/d=04/h=01/m=00/macAddress=000D3A000004";
   fs::create_directories(beat);
   std::ofstream(beat + "/PT1H.json")
       << R"({"records":[{"time":"2021-05-04T01:10:30Z","macAddress":"000D3A000004","category":"NetworkSecurityGroupFlowEvent",)"
          R"("resourceId":"/HEARTBEAT","properties":{"Version":2,"flows":[{"rule":"hb","flows":[{"mac":"000D3A000004",)"
          R"("flowTuples":["1620090600,10.0.1.7,10.0.1.6,50000,9,T,O,A,B,,,,"]}]}]}}]})";
-  constexpr uint64_t kTuples = 48219 + 1;  // the demo's tuples (see the generator tests) and the heartbeat's
+}
+
+// Moves the story's last `hours` hours of blobs (all, if it has fewer) to
+// live/0, live/1, ..., to be written while the daemon runs; returns how many,
+// and in *by_hour every hour's blobs as they were in the story.
+int MoveLive(const TempDir& dir, int hours, std::map<std::string, std::vector<fs::path>>* by_hour) {
+  for (const auto& e : fs::recursive_directory_iterator(dir / "story")) {
+    if (e.path().filename() != "PT1H.json") continue;
+    const std::string p = e.path().string();
+    (*by_hour)[p.substr(p.find("/d="), 10)].push_back(e.path());  // "d=03/h=07"
+  }
+  int live = 0;
+  const auto first = std::prev(by_hour->end(), std::min<long>(hours, static_cast<long>(by_hour->size())));
+  for (auto it = first; it != by_hour->end(); ++it, ++live) {
+    for (const fs::path& blob : it->second) {
+      const fs::path to = fs::path(dir / ("live/" + std::to_string(live))) / fs::relative(blob, dir / "story");
+      fs::create_directories(to.parent_path());
+      fs::copy_file(blob, to);
+      fs::remove(blob);
+    }
+  }
+  return live;
+}
+
+DaemonConfig BlobConfig(const Azurite& az, const std::string& containers) {
+  DaemonConfig c;
+  c.blob_yaml = "    connection_string: \"" + az.connection_string() + "\"\n    containers: [" + containers +
+                "]\n    poll_interval: 200ms\n    full_list_interval: 1s\n";  // the heartbeat's is a new resource
+  // Time here runs at hundreds of times Azure's pace (an hour's blobs in a
+  // second or two), so a NIC's next hour may begin seconds after another's:
+  // the default idle_timeout holds it that long.
+  c.idle_timeout = "30s";
+  return c;
+}
+
+
+TEST_CASE("The daemon reads the demo's blobs from Blob Storage, catch-up then live, and raises replay's alerts once") {
+  if (!HaveNode()) std::exit(77);
+  TempDir dir;
+  REQUIRE(Run({kBin, "gen", "--scenario", "demo", "--out", dir / "story"}).exit_code == 0);
+  WriteHeartbeat(dir);
   // Bad input, uploaded whole: a blob in the layout whose records are not
   // flow logs or hold a broken tuple, and one outside the layout.
   const std::string bad = dir / "bad/resourceId=/BAD/y=2021/m=05/d=03/h=00/m=00/macAddress=000D3A0000FF";
@@ -40,40 +83,26 @@ TEST_CASE("The daemon reads the demo's blobs from Blob Storage, catch-up then li
       << R"({"records":[{"hello":1},{"time":"2021-05-03T00:01:00Z","macAddress":"000D3A0000FF","category":)"
          R"("NetworkSecurityGroupFlowEvent","resourceId":"/BAD","properties":{"Version":2,"flows":[{"rule":"r",)"
          R"("flows":[{"mac":"000D3A0000FF","flowTuples":["not,a,tuple"]}]}]}}]})";
+  // And a blob whose last record was cut short, in a stream that never goes
+  // on: once the newest hour is two past it, nothing will complete it.
+  const std::string cut = dir / "bad/resourceId=/BAD/y=2021/m=05/d=03/h=00/m=00/macAddress=000D3A0000FE";
+  fs::create_directories(cut);
+  std::ofstream(cut + "/PT1H.json") << R"({"records":[{"time":"2021-05-03T00:01:00Z","macAddress":"000D3A0000FE")";
   // In a second container, so that the first is listed by hours (one holding
   // a blob outside the layout is listed whole).
   fs::create_directories(dir / "other/notes");
   std::ofstream(dir / "other/notes/PT1H.json") << R"({"records":[42]})";
 
   // The last four hours' blobs go to live/0 .. live/3, to be written while the daemon runs.
-  std::map<std::string, std::vector<fs::path>> by_hour;  // "d=03/h=07" -> blobs
-  for (const auto& e : fs::recursive_directory_iterator(dir / "story")) {
-    if (e.path().filename() != "PT1H.json") continue;
-    const std::string p = e.path().string();
-    by_hour[p.substr(p.find("/d="), 10)].push_back(e.path());
-  }
+  std::map<std::string, std::vector<fs::path>> by_hour;
+  const int live_hours = MoveLive(dir, 4, &by_hour);
   REQUIRE(by_hour.size() > 4);
-  int live_hours = 0;
-  for (auto it = std::prev(by_hour.end(), 4); it != by_hour.end(); ++it, ++live_hours) {
-    for (const fs::path& blob : it->second) {
-      const fs::path to = fs::path(dir / ("live/" + std::to_string(live_hours))) / fs::relative(blob, dir / "story");
-      fs::create_directories(to.parent_path());
-      fs::copy_file(blob, to);
-      fs::remove(blob);
-    }
-  }
   fs::create_directories(dir / "azurite");
   Azurite az(dir / "azurite");
   Write(az, dir / "story", 0, 60, 15, kNsgContainer);  // catch-up: the first hours, whole
   Write(az, dir / "bad", 0, 1, 0, kNsgContainer);
   Write(az, dir / "other", 0, 1, 0, "other");
-  DaemonConfig c;
-  c.blob_yaml = "    connection_string: \"" + az.connection_string() + "\"\n    containers: [\"" + kNsgContainer +
-                "\", \"other\"]\n    poll_interval: 200ms\n    full_list_interval: 1s\n";  // the heartbeat's is a new resource
-  // Time here runs at hundreds of times Azure's pace (an hour's blobs in a
-  // second or two), so a NIC's next hour may begin seconds after another's:
-  // the default idle_timeout holds it that long.
-  c.idle_timeout = "30s";
+  const DaemonConfig c = BlobConfig(az, std::string("\"") + kNsgContainer + "\", \"other\"");
   Daemon d(dir, "d", c);
   d.Start();
   REQUIRE(WaitUntil([&] { return !d.summary().http_listen.empty(); }, 30s));
@@ -92,14 +121,15 @@ TEST_CASE("The daemon reads the demo's blobs from Blob Storage, catch-up then li
   // by kind and status.
   const auto [status, metrics] = HttpGet(d.summary().http_listen, "/metrics");
   REQUIRE(status == 200);
-  size_t blobs = 1 + 2;  // the heartbeat and the bad ones
+  size_t blobs = 1 + 3;  // the heartbeat and the bad ones
   for (const auto& [hour, paths] : by_hour) blobs += paths.size();
   CHECK(MetricValue(metrics, "flowwatch_source_objects_tracked") == static_cast<double>(blobs));
   CHECK(MetricValue(metrics, "flowwatch_source_behind_bytes") == 0);
   CHECK(MetricValue(metrics, "flowwatch_source_oldest_unread_seconds") == 0);  // nothing waits
   const double nics = static_cast<double>(by_hour.begin()->second.size());
-  CHECK(MetricValue(metrics, "flowwatch_source_streams") == nics + 2);  // and the heartbeat's and BAD's (notes/ has none)
-  CHECK(MetricValue(metrics, "flowwatch_source_streams_silent") == nics + 1);
+  // And the heartbeat's and BAD's two NICs' (notes/ has none).
+  CHECK(MetricValue(metrics, "flowwatch_source_streams") == nics + 3);
+  CHECK(MetricValue(metrics, "flowwatch_source_streams_silent") == nics + 2);
   CHECK(MetricValue(metrics, "flowwatch_source_blob_requests_total{kind=\"list\",status=\"200\"}") >= 1);
   CHECK(MetricValue(metrics, "flowwatch_source_blob_requests_total{kind=\"get\",status=\"206\"}") >= blobs);
   const std::set<std::string> served = ServedNames(metrics);
@@ -117,8 +147,9 @@ TEST_CASE("The daemon reads the demo's blobs from Blob Storage, catch-up then li
   CHECK(s.tuples == kTuples);
   CHECK(s.duplicates == 0);  // nothing was read twice: each blob's new records only
   CHECK(s.late_flows == 0);
-  // The bad blobs' records counted by error type, skipped, nothing else lost.
-  CHECK(s.errors == std::map<std::string, uint64_t>{{"bad_tuple", 1}, {"unknown_format", 2}});
+  // The bad blobs' records counted by error type (the cut one bad_json),
+  // skipped, nothing else lost.
+  CHECK(s.errors == std::map<std::string, uint64_t>{{"bad_json", 1}, {"bad_tuple", 1}, {"unknown_format", 2}});
   CHECK(d.log().find(kKey) == std::string::npos);  // the account key is never logged
   const RunResult r = Run({kBin, "replay", "-q", "--inventory", dir / "story/inventory.csv", "--alerts",
                            dir / "replay-alerts.jsonl", dir / "story", dir / "live", dir / "heartbeat", dir / "bad", dir / "other"});
@@ -137,6 +168,93 @@ TEST_CASE("The daemon reads the demo's blobs from Blob Storage, catch-up then li
   CHECK(s.tuples == kTuples);
   CHECK(s.duplicates == 0);
   CHECK(d.alerts() == alerts_before);
+}
+
+
+TEST_CASE("Killed with SIGKILL again and again while blobs are appended, the Blob daemon counts every flow once and fires each incident once") {
+  if (!HaveNode()) std::exit(77);
+  TempDir dir;
+  REQUIRE(Run({kBin, "gen", "--scenario", "demo", "--out", dir / "story"}).exit_code == 0);
+  WriteHeartbeat(dir);
+  std::map<std::string, std::vector<fs::path>> by_hour;
+  const int live_hours = MoveLive(dir, 1000, &by_hour);  // every hour, live
+  fs::create_directories(dir / "azurite");
+  Azurite az(dir / "azurite");
+  const DaemonConfig c = BlobConfig(az, std::string("\"") + kNsgContainer + "\"");
+  // Each hour's blobs appended to together, half an hour at a time, committed
+  // every quarter of an hour (write_blobs.mjs, on this thread: no REQUIRE).
+  std::atomic<bool> stop{false}, landed{false};
+  std::atomic<int> failed_writes{0};
+  std::thread lander([&] {
+    const auto write = [&](const std::string& src, int from, int to, int step) {
+      if (stop.load()) return;
+      const int rc = RunToEnd({"node", kNodeDir + "/write_blobs.mjs", az.connection_string(), kNsgContainer, src,
+                               std::to_string(from), std::to_string(to), std::to_string(step)},
+                              "", 60s);
+      if (rc != 0) failed_writes.fetch_add(1);
+    };
+    for (int h = 0; h < live_hours; ++h) {
+      write(dir / ("live/" + std::to_string(h)), 0, 30, 15);
+      write(dir / ("live/" + std::to_string(h)), 30, 60, 15);
+    }
+    write(dir / "heartbeat", 0, 1, 1);
+    landed.store(true);
+  });
+  struct Join {
+    std::atomic<bool>* stop;
+    std::thread* t;
+    ~Join() {
+      stop->store(true);
+      if (t->joinable()) t->join();
+    }
+  } join{&stop, &lander};
+
+  const unsigned seed = std::random_device{}();
+  INFO("seed " << seed);
+  std::mt19937 rng(seed);
+  std::uniform_int_distribution<int> delay_ms(300, 2000);
+  constexpr int kRounds = 10;
+  std::unique_ptr<Daemon> d;
+  std::vector<uint64_t> tuples_per_round;
+  int while_landing = 0;
+  for (int round = 0; round < kRounds; ++round) {
+    d = std::make_unique<Daemon>(dir, "d", c);  // the same container, state and alert file each time
+    d->RemoveSummary();
+    d->Start();
+    REQUIRE(WaitUntil([&] { return d->summary().present; }, 30s));  // it reads (after its restore)
+    std::this_thread::sleep_for(std::chrono::milliseconds(delay_ms(rng)));
+    while_landing += !landed.load();
+    d->Kill();
+    tuples_per_round.push_back(d->summary().tuples);
+  }
+  lander.join();
+  REQUIRE(failed_writes.load() == 0);
+  CHECK(while_landing >= kRounds / 2);  // most kills came while the blobs were still being appended
+
+  d = std::make_unique<Daemon>(dir, "d", c);
+  d->RemoveSummary();
+  d->Start();
+  // (The alert file holds every run's alerts; a summary counts its own run's.)
+  const bool done =
+      WaitUntil([&] { return d->summary().tuples >= kTuples && SortedLines(d->alerts()).size() >= 10; }, 90s);
+  INFO(d->log());
+  INFO(d->summary_text());
+  INFO(d->alerts());
+  REQUIRE(done);
+  std::this_thread::sleep_for(1s);  // nothing more is coming
+  REQUIRE(d->Stop().first == 0);
+  const Summary s = d->summary();
+  CHECK(s.tuples == kTuples);
+  CHECK(s.late_flows == 0);
+  const RunResult r = Run({kBin, "replay", "-q", "--inventory", dir / "story/inventory.csv", "--alerts",
+                           dir / "replay-alerts.jsonl", dir / "live", dir / "heartbeat"});
+  REQUIRE(r.exit_code == 0);
+  CHECK(SortedLines(d->alerts()) == SortedLines(Slurp(dir / "replay-alerts.jsonl")));
+  std::string progress;
+  for (uint64_t t : tuples_per_round) progress += std::to_string(t) + " ";
+  const size_t restores = Occurrences(d->log(), "restored ");
+  WARN("seed " << seed << "; tuples per run: " << progress << "; runs that restored a checkpoint: " << restores);
+  CHECK(restores >= kRounds / 2);
 }
 
 }  // namespace
