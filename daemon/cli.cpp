@@ -73,7 +73,10 @@ void AddPipelineFlags(CLI::App* cmd, ReplayArgs* a) {
   cmd->add_option("--decoders", a->decoders, "decoding threads (default: one per core)")->check(CLI::Range(0, 256));
   cmd->add_option("--shards", a->shards, "shard threads (default: one per core)")->check(CLI::Range(0, 256));
   cmd->add_flag("-q,--quiet", a->quiet, "no progress on stderr");
-  cmd->add_option("paths", a->paths, "flow-log files or folders (*.json, *.json.gz, *.ndjson)")->required();
+  cmd->add_option("paths", a->paths,
+                  "flow-log files or folders (*.json, *.json.gz, *.ndjson), or blob URL prefixes "
+                  "(https://ACCOUNT.blob.core.windows.net/CONTAINER/PREFIX)")
+      ->required();
 }
 
 // Applies command-line overrides to the configuration.

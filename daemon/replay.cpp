@@ -18,6 +18,7 @@
 #include "lib/common/logging.h"
 #include "lib/enrich/vm_resolver.h"
 #include "lib/shard/shard_set.h"
+#include "lib/source/blob/blob_inputs.h"
 #include "lib/source/file/input_files.h"
 
 namespace flowwatch::app {
@@ -84,6 +85,30 @@ class CollectingAlertSink : public detect::AlertSink {
   std::vector<Alert> alerts;
 };
 
+// Local paths (files and folders) and blob URL prefixes, in one (time hint,
+// name) order.
+Result<std::vector<source::InputFile>> ListInputs(const std::vector<std::string>& paths, const config::Config& cfg) {
+  std::vector<std::string> local;
+  std::vector<source::InputFile> files;
+  for (const std::string& p : paths) {
+    if (!source::IsBlobUrl(p)) {
+      local.push_back(p);
+      continue;
+    }
+    auto blobs = source::ListBlobInputs(p, cfg.azure);
+    if (!blobs.ok()) return blobs.status();
+    spdlog::info("replay: {} blobs under {}", blobs->size(), p.substr(0, p.find('?')));
+    files.insert(files.end(), std::make_move_iterator(blobs->begin()), std::make_move_iterator(blobs->end()));
+  }
+  if (!local.empty()) {
+    auto listed = source::ListInputFiles(local);
+    if (!listed.ok()) return listed.status();
+    files.insert(files.end(), std::make_move_iterator(listed->begin()), std::make_move_iterator(listed->end()));
+  }
+  source::SortByTimeHint(&files);
+  return files;
+}
+
 }  // namespace
 
 int RunReplay(const ReplayOptions& options, const std::function<void(const ReplayResult&)>& done) {
@@ -97,14 +122,14 @@ int RunReplay(const ReplayOptions& options, const std::function<void(const Repla
   }
   const auto [classifier, inventory] = enrichment.Snapshot();
 
-  auto listed = source::ListInputFiles(options.paths);
+  auto listed = ListInputs(options.paths, cfg);
   if (!listed.ok()) {
     std::fprintf(stderr, "flowwatch: %s\n", listed.status().message().c_str());
     return 2;
   }
   const std::vector<source::InputFile> files = std::move(listed.value());
   if (files.empty()) {
-    std::fprintf(stderr, "flowwatch: no flow-log files (*.json, *.json.gz, *.ndjson) under the given paths\n");
+    std::fprintf(stderr, "flowwatch: no flow-log files (*.json, *.json.gz, *.ndjson) under the given paths or URLs\n");
     return 2;
   }
   uint64_t total_bytes = 0;
@@ -172,7 +197,7 @@ int RunReplay(const ReplayOptions& options, const std::function<void(const Repla
         if (i >= files.size()) break;
         worker.BeginInput(files[i].time_hint_ms);
         size_t size = 0;
-        const Status st = source::ReadFilePadded(files[i].path, padding, &buf, &size);
+        const Status st = source::ReadInputPadded(files[i], padding, &buf, &size);
         if (!st.ok()) {
           spdlog::warn("skipping {}", st.message());
           files_failed.fetch_add(1, std::memory_order_relaxed);

@@ -34,6 +34,11 @@ class [[nodiscard]] Status {
   static Status Unavailable(std::string m) { return Status(StatusCode::kUnavailable, std::move(m)); }
   static Status Internal(std::string m) { return Status(StatusCode::kInternal, std::move(m)); }
 
+  // The same status, its message led by `context` ("what: " + message).
+  Status WithContext(const std::string& context) const {
+    return ok() ? *this : Status(code_, context + ": " + message_);
+  }
+
   bool ok() const { return code_ == StatusCode::kOk; }
   StatusCode code() const { return code_; }
   const std::string& message() const { return message_; }

@@ -144,4 +144,8 @@ Status ReadFilePadded(const std::string& path, size_t padding, std::vector<char>
   return Status::Ok();
 }
 
+Status ReadInputPadded(const InputFile& input, size_t padding, std::vector<char>* buf, size_t* size) {
+  return input.read ? input.read(padding, buf, size) : ReadFilePadded(input.path, padding, buf, size);
+}
+
 }  // namespace flowwatch::source

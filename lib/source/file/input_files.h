@@ -8,6 +8,7 @@
 #pragma once
 
 #include <cstdint>
+#include <functional>
 #include <string>
 #include <string_view>
 #include <vector>
@@ -17,9 +18,12 @@
 namespace flowwatch::source {
 
 struct InputFile {
-  std::string path;
+  std::string path;  // a local path, or what names the input in logs (a blob's URL)
   uint64_t size_bytes = 0;
   int64_t time_hint_ms = INT64_MIN;  // INT64_MIN: unknown
+  // Reads the input whole as ReadFilePadded does; empty for a local file
+  // (blob_inputs.h sets it for a blob).
+  std::function<Status(size_t padding, std::vector<char>* buf, size_t* size)> read;
 };
 
 // Expands paths: files are taken as given; folders are walked recursively for
@@ -44,5 +48,7 @@ std::string StreamOfPath(std::string_view path);
 
 // Reads a whole file into buf[0, *size), followed by `padding` zero bytes.
 Status ReadFilePadded(const std::string& path, size_t padding, std::vector<char>* buf, size_t* size);
+// The same for any input: its `read`, or the local file at its path.
+Status ReadInputPadded(const InputFile& input, size_t padding, std::vector<char>* buf, size_t* size);
 
 }  // namespace flowwatch::source

@@ -257,5 +257,61 @@ TEST_CASE("Killed with SIGKILL again and again while blobs are appended, the Blo
   CHECK(restores >= kRounds / 2);
 }
 
+TEST_CASE("replay and ports read a blob URL prefix as they read the same blobs downloaded, and say clearly when they cannot") {
+  if (!HaveNode()) std::exit(77);
+  TempDir dir;
+  REQUIRE(Run({kBin, "gen", "--scenario", "demo", "--out", dir / "story"}).exit_code == 0);
+  fs::create_directories(dir / "azurite");
+  Azurite az(dir / "azurite");
+  Write(az, dir / "story", 0, 60, 30, kNsgContainer);
+  struct Env {  // the connection string for the commands this test runs, and not beyond it
+    explicit Env(const std::string& cs) { setenv("AZURE_STORAGE_CONNECTION_STRING", cs.c_str(), 1); }
+    ~Env() { unsetenv("AZURE_STORAGE_CONNECTION_STRING"); }
+  } env(az.connection_string());
+  const std::string url = az.endpoint() + "/" + kNsgContainer;
+  const std::string inventory = dir / "story/inventory.csv";
+
+  const RunResult local = Run({kBin, "replay", "-q", "--inventory", inventory, "--alerts", dir / "local.jsonl", dir / "story"});
+  REQUIRE(local.exit_code == 0);
+  const RunResult remote = Run({kBin, "replay", "-q", "--inventory", inventory, "--alerts", dir / "remote.jsonl",
+                                "--summary", dir / "remote-summary.json", url + "/resourceId="});
+  INFO(remote.err);
+  REQUIRE(remote.exit_code == 0);
+  const std::string local_alerts = Slurp(dir / "local.jsonl");
+  CHECK(SortedLines(Slurp(dir / "remote.jsonl")) == SortedLines(local_alerts));
+  CHECK(SortedLines(local_alerts).size() == 10);  // the story's five incidents, fired and resolved
+  const std::string summary = Slurp(dir / "remote-summary.json");
+  CHECK(summary.find("\"tuples\":48219") != std::string::npos);
+  const RunResult local_ports = Run({kBin, "ports", "--json", "--inventory", inventory, dir / "story"});
+  const RunResult remote_ports = Run({kBin, "ports", "--json", "--inventory", inventory, url});
+  REQUIRE(remote_ports.exit_code == 0);
+  CHECK(remote_ports.out == local_ports.out);
+
+  // A prefix down to one hour: only its blobs (one a NIC).
+  std::string hour_prefix;
+  for (const auto& e : fs::recursive_directory_iterator(dir / "story")) {
+    const std::string p = fs::relative(e.path(), dir / "story").string();
+    if (e.path().filename() == "PT1H.json" && p.find("/h=23/") != std::string::npos) hour_prefix = p.substr(0, p.find("/h=23/") + 5);
+  }
+  REQUIRE(!hour_prefix.empty());
+  const RunResult hour = Run({kBin, "replay", "-q", "--inventory", inventory, "--summary", "-", url + "/" + hour_prefix});
+  REQUIRE(hour.exit_code == 0);
+  CHECK(hour.out.find("\"files\":4") != std::string::npos);
+
+  // What cannot be read is said, naming the URL and what to check, never the key.
+  const RunResult no_container = Run({kBin, "replay", "-q", az.endpoint() + "/no-such-container"});
+  CHECK(no_container.exit_code == 2);
+  CHECK(no_container.err.find(az.endpoint() + "/no-such-container") != std::string::npos);
+  const std::string other = "http://127.0.0.1:" + std::to_string(az.port()) + "/otheraccount/" + kNsgContainer;
+  const RunResult wrong_account = Run({kBin, "replay", "-q", other});
+  CHECK(wrong_account.exit_code == 2);
+  CHECK(wrong_account.err.find("is for account devstoreaccount1") != std::string::npos);
+  CHECK(wrong_account.err.find("names account otheraccount") != std::string::npos);
+  const RunResult no_name = Run({kBin, "replay", "-q", az.endpoint()});
+  CHECK(no_name.exit_code == 2);
+  CHECK(no_name.err.find("names no container") != std::string::npos);
+  for (const RunResult* r : {&remote, &no_container, &wrong_account, &no_name}) CHECK(r->err.find(kKey) == std::string::npos);
+}
+
 }  // namespace
 }  // namespace flowwatch::testing
