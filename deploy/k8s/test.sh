@@ -118,6 +118,13 @@ wi="$tmp/workload-identity/config/flowwatch.yaml"
 if [[ -f "$wi" ]] && ! grep -q 'event_hubs_namespace:' "$wi"; then
   fail "workload-identity: flowwatch.yaml has no source.kafka.event_hubs_namespace"
 fi
+render blob-workload-identity "$here/overlays/blob-workload-identity" \
+  --expect-kinds StatefulSet,ConfigMap,ServiceAccount
+# The overlay must really read Blob Storage with Entra ID.
+bwi="$tmp/blob-workload-identity/config/flowwatch.yaml"
+if [[ -f "$bwi" ]] && ! grep -q 'account_url:' "$bwi"; then
+  fail "blob-workload-identity: flowwatch.yaml has no source.blob.account_url"
+fi
 render keyvault-sas "$here/overlays/keyvault-sas" \
   --expect-kinds StatefulSet,ConfigMap,SecretProviderClass \
   --config-like "$here/base/flowwatch.yaml"

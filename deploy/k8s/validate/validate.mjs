@@ -109,12 +109,19 @@ function loadExample(file) {
     const m = /#\s*(?:-\s+)?([a-z_]+):/.exec(lines[i]);
     if (m) webhookKeys.add(m[1]);
   }
-  return { example, webhookKeys };
+  // source.blob is ~ in the example, its keys in the comment block above it.
+  const blobKeys = new Set();
+  const from = lines.findIndex((l) => /Set blob: to a map of these keys/.test(l));
+  for (let i = from + 1; from >= 0 && i < lines.length && !/^\s+blob:/.test(lines[i]); i++) {
+    const m = /^\s*#\s+([a-z_]+):/.exec(lines[i]);
+    if (m) blobKeys.add(m[1]);
+  }
+  return { example, webhookKeys, blobKeys };
 }
 
 const FREE_FORM = new Set(["source.kafka.librdkafka", "alerts.webhooks[].headers"]);
 
-function checkConfigKeys(cfg, ex, webhookKeys, where, errors) {
+function checkConfigKeys(cfg, ex, webhookKeys, where, errors, blobKeys = new Set()) {
   if (!isMap(cfg)) {
     errors.push(`${where || "(root)"}: expected a mapping`);
     return;
@@ -126,6 +133,12 @@ function checkConfigKeys(cfg, ex, webhookKeys, where, errors) {
       continue;
     }
     if (FREE_FORM.has(key)) continue;
+    if (key === "source.blob") {
+      if (v === null) continue;
+      if (!isMap(v)) errors.push(`${key}: expected a mapping`);
+      else for (const b of Object.keys(v)) if (!blobKeys.has(b)) errors.push(`${key}.${b}: not a source.blob key`);
+      continue;
+    }
     if (key === "alerts.webhooks") {
       if (v === null) continue;
       if (!Array.isArray(v)) {
@@ -140,7 +153,7 @@ function checkConfigKeys(cfg, ex, webhookKeys, where, errors) {
       });
       continue;
     }
-    if (isMap(ex[k])) checkConfigKeys(v, ex[k], webhookKeys, key, errors);
+    if (isMap(ex[k])) checkConfigKeys(v, ex[k], webhookKeys, key, errors, blobKeys);
   }
 }
 
@@ -219,20 +232,35 @@ function checkWorkload(sts, objects, errors) {
   const cm = objects.find((o) => o.kind === "ConfigMap" && o.metadata?.name === cmName);
   if (!cm) errors.push(`${cid}: /etc/flowwatch must be mounted from a rendered ConfigMap (got ${cmName})`);
 
-  // How it signs in to Event Hubs decides what the pod needs: the connection
-  // string from the Secret, or workload identity (Entra ID) and no secret.
+  // How it signs in to Event Hubs or Storage decides what the pod needs: the
+  // connection string from a Secret, or workload identity (Entra ID) and no secret.
   let kafka = {};
+  let blob = null;
   try {
-    kafka = YAML.parse(cm?.data?.["flowwatch.yaml"] ?? "")?.source?.kafka ?? {};
+    const source = YAML.parse(cm?.data?.["flowwatch.yaml"] ?? "")?.source ?? {};
+    kafka = source.kafka ?? {};
+    blob = isMap(source.blob) ? source.blob : null;
   } catch {
     // checkConfigMap reports an unparsable flowwatch.yaml
   }
   const env = Object.fromEntries((main.env || []).map((e) => [e.name, e]));
-  if (kafka.event_hubs_namespace) {
+  const sa = objects.find((o) => o.kind === "ServiceAccount" && o.metadata?.name === pod.serviceAccountName);
+  if (blob) {
+    if (blob.account_url) {
+      if (podLabels["azure.workload.identity/use"] !== "true") {
+        errors.push(`${id}: with source.blob.account_url (Entra ID) the pod needs the label azure.workload.identity/use: "true"`);
+      }
+      if (!sa?.metadata?.annotations?.["azure.workload.identity/client-id"]) {
+        errors.push(`${id}: with source.blob.account_url (Entra ID) the ServiceAccount needs the annotation azure.workload.identity/client-id`);
+      }
+    } else if (!env.AZURE_STORAGE_CONNECTION_STRING?.valueFrom?.secretKeyRef) {
+      errors.push(`${cid}: with source.blob.connection_string, AZURE_STORAGE_CONNECTION_STRING must come from a Secret`);
+    }
+    if (env.EVENTHUB_CONNECTION_STRING) errors.push(`${cid}: with source.blob there is no EVENTHUB_CONNECTION_STRING`);
+  } else if (kafka.event_hubs_namespace) {
     if (podLabels["azure.workload.identity/use"] !== "true") {
       errors.push(`${id}: with event_hubs_namespace (Entra ID) the pod needs the label azure.workload.identity/use: "true"`);
     }
-    const sa = objects.find((o) => o.kind === "ServiceAccount" && o.metadata?.name === pod.serviceAccountName);
     if (!sa?.metadata?.annotations?.["azure.workload.identity/client-id"]) {
       errors.push(`${id}: with event_hubs_namespace (Entra ID) the ServiceAccount needs the annotation azure.workload.identity/client-id`);
     }
@@ -258,10 +286,7 @@ function checkWorkload(sts, objects, errors) {
       errors.push(`${id}: CSI volume ${name} names SecretProviderClass ${spcName}, which is not rendered`);
     }
   }
-  const sa = pod.serviceAccountName;
-  if (!objects.some((o) => o.kind === "ServiceAccount" && o.metadata?.name === sa)) {
-    errors.push(`${id}: serviceAccountName ${sa} is not rendered`);
-  }
+  if (!sa) errors.push(`${id}: serviceAccountName ${pod.serviceAccountName} is not rendered`);
   const svc = objects.find((o) => o.kind === "Service" && o.metadata?.name === spec.serviceName);
   if (!svc) errors.push(`${id}: serviceName ${spec.serviceName} is not a rendered Service`);
 }
@@ -311,6 +336,26 @@ function checkReferences(objects, errors) {
   }
 }
 
+// source.blob in AKS: one way to sign in, never a literal secret, and not
+// beside source.kafka.
+function checkBlobSource(cfg) {
+  const blob = cfg.source.blob;
+  const errors = [];
+  if (isMap(cfg.source.kafka) && Object.keys(cfg.source.kafka).length) errors.push("source: blob and kafka are both set");
+  if (!blob.account_url === !blob.connection_string) {
+    errors.push("source.blob: set one of account_url (Entra ID) and connection_string");
+  } else if (blob.account_url) {
+    if (!String(blob.account_url).startsWith("https://")) errors.push(`source.blob.account_url must be https://, got ${blob.account_url}`);
+    if (!["workload_identity", "auto", undefined].includes(cfg?.azure?.credential)) {
+      errors.push(`azure.credential must be workload_identity (or auto) in AKS, got ${cfg.azure.credential}`);
+    }
+  } else if (blob.connection_string !== "${AZURE_STORAGE_CONNECTION_STRING}") {
+    errors.push('source.blob.connection_string must be "${AZURE_STORAGE_CONNECTION_STRING}" (a Secret), never the string itself');
+  }
+  if (!Array.isArray(blob.containers) || blob.containers.length === 0) errors.push("source.blob.containers must list the flow-log containers");
+  return errors;
+}
+
 function checkConfigMap(cm, objects, opts, errors) {
   const id = idOf(cm);
   const text = cm.data?.["flowwatch.yaml"];
@@ -319,12 +364,14 @@ function checkConfigMap(cm, objects, opts, errors) {
   if (doc.errors.length) return errors.push(`${id}: flowwatch.yaml: ${doc.errors[0].message}`);
   const cfg = doc.toJS();
   const keyErrors = [];
-  checkConfigKeys(cfg, opts.example.example, opts.example.webhookKeys, "", keyErrors);
+  checkConfigKeys(cfg, opts.example.example, opts.example.webhookKeys, "", keyErrors, opts.example.blobKeys);
   for (const e of keyErrors) errors.push(`${id}: flowwatch.yaml: ${e}`);
   if (cfg?.state?.dir !== STATE_DIR) errors.push(`${id}: flowwatch.yaml: state.dir must be ${STATE_DIR} (the volume)`);
   if (!String(cfg?.http?.listen ?? "").endsWith(`:${HTTP_PORT}`)) errors.push(`${id}: flowwatch.yaml: http.listen must use port ${HTTP_PORT}`);
   const kafka = cfg?.source?.kafka ?? {};
-  if (kafka.event_hubs_namespace) {
+  if (isMap(cfg?.source?.blob)) {
+    for (const e of checkBlobSource(cfg)) errors.push(`${id}: flowwatch.yaml: ${e}`);
+  } else if (kafka.event_hubs_namespace) {
     if (kafka.event_hubs_connection_string) {
       errors.push(`${id}: flowwatch.yaml: source.kafka: event_hubs_namespace and event_hubs_connection_string are both set`);
     }
@@ -484,11 +531,14 @@ function selfTest(opts) {
       failed++;
     }
   }
-  // A config key that flowwatch does not have.
+  // A config key that flowwatch does not have; source.blob signed in wrongly.
   const keyErrors = [];
-  checkConfigKeys({ state: { dirr: "/x" }, alerts: { webhooks: [{ url: "u", fromat: "generic" }] } },
-    opts.example.example, opts.example.webhookKeys, "", keyErrors);
-  for (const expect of [/state\.dirr: not a key/, /alerts\.webhooks\[0\]\.fromat: not a webhook key/]) {
+  checkConfigKeys({ state: { dirr: "/x" }, alerts: { webhooks: [{ url: "u", fromat: "generic" }] }, source: { blob: { acount_url: "x" } } },
+    opts.example.example, opts.example.webhookKeys, "", keyErrors, opts.example.blobKeys);
+  keyErrors.push(...checkBlobSource({ source: { blob: { connection_string: "AccountKey=abc", containers: ["c"] } } }));
+  keyErrors.push(...checkBlobSource({ source: { blob: { account_url: "https://a", connection_string: "${AZURE_STORAGE_CONNECTION_STRING}" } } }));
+  for (const expect of [/state\.dirr: not a key/, /alerts\.webhooks\[0\]\.fromat: not a webhook key/, /source\.blob\.acount_url: not a source\.blob key/,
+    /never the string itself/, /set one of account_url/, /containers must list/]) {
     const hit = keyErrors.find((e) => expect.test(e));
     if (hit) console.log(`self-test: rejected as intended: config ${hit}`);
     else {
