@@ -15,6 +15,7 @@
 
 #include "tests/integration/blob/azurite.h"
 #include "tests/integration/kafka/daemon_harness.h"
+#include "tests/integration/kafka/dashboard.h"
 
 namespace flowwatch::testing {
 namespace {
@@ -141,6 +142,17 @@ TEST_CASE("The daemon reads the demo's blobs from Blob Storage, catch-up then li
     INFO("in docs/metrics.md as served with source.blob, but not served: " << n);
     if (followed_only) CHECK(served.count(n) == 1);
   }
+  // The dashboard's row for followed sources shows what this daemon serves.
+  size_t followed_queries = 0;
+  for (const Query& q : DashboardQueries(Slurp(kDashboard))) {
+    if (!q.followed) continue;
+    ++followed_queries;
+    for (const std::string& n : MetricNames(q.expr)) {
+      INFO(q.where << ": not served with source.blob: " << n);
+      CHECK(served.count(n) == 1);
+    }
+  }
+  CHECK(followed_queries >= 4);
   auto [rc, took] = d.Stop();
   REQUIRE(rc == 0);
   Summary s = d.summary();
