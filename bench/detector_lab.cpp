@@ -39,6 +39,7 @@
 #include <cstdio>
 #include <cstring>
 #include <map>
+#include <set>
 #include <string>
 #include <unordered_map>
 #include <vector>
@@ -53,6 +54,7 @@ using namespace flowwatch::bench;
 namespace {
 
 constexpr int64_t kBucketS = 300;
+constexpr int64_t kStoryAnomaly = 1620084600;  // 2021-05-03T23:30:00Z, when the demo's anomaly begins
 constexpr int kPerDay = 288;
 
 struct KeySeries {
@@ -96,7 +98,13 @@ struct Scored {
   float e = 0, ej = 0, scale = 0, tail_p = 0, tail_m = 0;
 };
 
-std::vector<Scored> Run(const KeySeries& ks, const Params& p) {
+// A key's tail at the end of its series: decayed counts of buckets and of
+// excesses past u, and the excesses' sum (for --pooled).
+struct TailCounts {
+  double buckets = 0, excesses = 0, excess_sum = 0;
+};
+
+std::vector<Scored> Run(const KeySeries& ks, const Params& p, TailCounts* tail_out = nullptr) {
   std::vector<Scored> out;
   out.reserve(ks.points.size());
   double level = 0, scale = 0.3;  // seasonal: level and spread about mu (learnt on workdays)
@@ -247,12 +255,41 @@ std::vector<Scored> Run(const KeySeries& ks, const Params& p) {
     }
     ++n;
   }
+  if (tail_out != nullptr) *tail_out = {n_b, n_e, s_e};
   return out;
+}
+
+// --pooled 1: the tail's prior from the population (empirical Bayes): the
+// rate and mean size of excesses over every key of the seed, from a first
+// pass (offline: an online pool would learn it over the first days; `until`
+// keeps it to the points before a time, as an online pool would have them), in
+// place of the fixed p0 and m0.
+Params PooledPrior(const std::vector<KeySeries>& keys, const Params& p, int64_t until = INT64_MAX) {
+  TailCounts all;
+  for (const KeySeries& ks : keys) {
+    KeySeries before{ks.key, {}};
+    for (const auto& point : ks.points) {
+      if (point.first < until) before.points.push_back(point);
+    }
+    if (before.points.empty()) continue;
+    TailCounts t;
+    Run(before, p, &t);
+    all.buckets += t.buckets;
+    all.excesses += t.excesses;
+    all.excess_sum += t.excess_sum;
+  }
+  Params q = p;
+  if (all.buckets > 0) q.p0 = std::clamp(all.excesses / all.buckets, 1e-5, 0.05);
+  if (all.excesses > 0) q.m0 = std::clamp(all.excess_sum / all.excesses, 0.05, 2.0);
+  std::fprintf(stderr, "pooled over %zu keys: %.0f buckets, %.1f excesses: p0 %.5f m0 %.3f\n", keys.size(), all.buckets,
+               all.excesses, q.p0, q.m0);
+  return q;
 }
 
 // The same model as lib/detect builds it (detectors/surprisal_model.h: 46
 // bytes a key, fixed point, the defaults of Params), for --compact 1.
-std::vector<Scored> RunCompact(const KeySeries& ks) {
+std::vector<Scored> RunCompact(const KeySeries& ks, const Params& p) {
+  const flowwatch::detect::TailPrior prior{p.p0, p.m0};
   const flowwatch::detect::SurprisalModel model(kBucketS * 1000);
   flowwatch::detect::SurprisalState state;
   const uint64_t key_seed = flowwatch::HashString(ks.key);
@@ -260,7 +297,7 @@ std::vector<Scored> RunCompact(const KeySeries& ks) {
   out.reserve(ks.points.size());
   for (const auto& [t, bytes] : ks.points) {
     const int64_t b = t / kBucketS;
-    const auto sc = model.Observe(&state, flowwatch::HashCombine(key_seed, static_cast<uint64_t>(b)), b, bytes);
+    const auto sc = model.Observe(&state, flowwatch::HashCombine(key_seed, static_cast<uint64_t>(b)), b, bytes, prior);
     out.push_back({t, sc.surprisal, sc.cusum, sc.cusum2, sc.warm, static_cast<float>(sc.residual),
                    static_cast<float>(sc.excess), static_cast<float>(sc.sigma / 1.25), static_cast<float>(sc.tail_weight),
                    static_cast<float>(sc.tail_mean)});
@@ -288,6 +325,33 @@ std::vector<int64_t> IncidentStarts(const std::vector<Scored>& scored, double h1
   return starts;
 }
 
+// The demo story (PRODUCT.md): its five incidents in the first anomalous
+// bucket (2021-05-03T23:30Z) and nothing else, as the product must.
+void StoryCheck(const std::vector<KeySeries>& story, const Params& p, bool compact, double h1, double h2, double h3) {
+  static const std::set<std::string> kKeys = {"vm01|tcp|1433|outbound", "vm01|tcp|80|outbound", "vm02|tcp|80|inbound",
+                                              "vm03|tcp|1433|inbound", "vm04|tcp|1433|inbound"};
+  constexpr int64_t kAnomaly = kStoryAnomaly;
+  int first = 0, late = 0, other = 0;
+  std::string detail;
+  for (const KeySeries& ks : story) {
+    const std::vector<int64_t> starts = IncidentStarts(compact ? RunCompact(ks, p) : Run(ks, p), h1, h2, h3);
+    const bool story_key = kKeys.count(ks.key) != 0;
+    for (const int64_t t : starts) {
+      if (story_key && t == kAnomaly) {
+        ++first;
+      } else if (story_key && t > kAnomaly && t < kAnomaly + 900) {
+        ++late;
+        detail += " " + ks.key + " +" + std::to_string((t - kAnomaly) / 60) + "min";
+      } else {
+        ++other;
+        detail += " " + ks.key + "@" + std::to_string(t);
+      }
+    }
+  }
+  std::printf("demo story at %.0f/%.0f/%.0f: %d of 5 incidents in their first bucket, %d later, %d other%s%s\n", h1, h2, h3,
+              first, late, other, detail.empty() ? "" : ":", detail.c_str());
+}
+
 // --nab DIR: each NAB series as one key (its values as bytes, scaled so that
 // the median is 10 MiB, summed into 5-minute buckets, as detection_quality
 // maps them), scored NAB's way at thresholds h1/h2/h3.
@@ -306,7 +370,7 @@ int RunNab(const std::string& root, const Params& p, bool compact, double h1, do
     ks.key = f.name;
     for (const auto& [t, bytes] : buckets) ks.points.emplace_back(t, static_cast<uint64_t>(std::llround(bytes)));
     std::vector<int64_t> flags;
-    for (const int64_t t : IncidentStarts(compact ? RunCompact(ks) : Run(ks, p), h1, h2, h3)) flags.push_back(t * 1000);
+    for (const int64_t t : IncidentStarts(compact ? RunCompact(ks, p) : Run(ks, p), h1, h2, h3)) flags.push_back(t * 1000);
     const NabCounts c = ScoreNab(f, flags, kBucketS * 1000);
     std::printf("| %s | %d | %d | %d |\n", f.name.c_str(), c.windows, c.hits, c.outside);
     total.windows += c.windows;
@@ -321,6 +385,7 @@ int main(int argc, char** argv) {
   std::string series_path, nab;
   Params p;
   bool compact = false;  // --compact 1: lib/detect's SurprisalModel instead of Run (Params then unused)
+  bool pooled = false;   // --pooled 1: the tail's prior from each seed's keys (PooledPrior)
   double budget = 1.0;
   double show_h1 = 0, show_h2 = 0, show_h3 = 1e9;  // print the false incidents at these thresholds
   int trace = 0;
@@ -336,6 +401,7 @@ int main(int argc, char** argv) {
     else if (f == "--budget") budget = std::stod(v);
     else if (f == "--jobs") p.jobs = v == "1";
     else if (f == "--compact") compact = v == "1";
+    else if (f == "--pooled") pooled = v == "1";
     else if (f == "--level-rate") p.level_rate = std::stod(v);
     else if (f == "--day-rate") p.day_rate = std::stod(v);
     else if (f == "--u") p.u_mult = std::stod(v);
@@ -399,14 +465,20 @@ int main(int argc, char** argv) {
     std::vector<std::pair<std::string, std::vector<Scored>>> scored;
   };
   std::vector<SeedData> seeds;
+  std::vector<KeySeries> story;  // the demo's (detection_quality --series writes it under DIR/demo)
   for (auto& [d, list] : by_dir) {
+    if (d.size() >= 5 && d.compare(d.size() - 5, 5, "/demo") == 0) {
+      story = list;
+      continue;
+    }
     if (!only.empty() && d.find(only) == std::string::npos && only.find(d.substr(d.size() - 1)) == std::string::npos) continue;
     SeedData sd;
     sd.dir = d;
     sd.labels = ReadLabels(d + "/ground_truth.jsonl");
+    const Params seed_params = pooled ? PooledPrior(list, p) : p;
     for (const KeySeries& ks : list) {
       sd.key_days += static_cast<double>(ks.points.back().first - ks.points.front().first + kBucketS) / 86400;
-      sd.scored.emplace_back(ks.key, compact ? RunCompact(ks) : Run(ks, p));
+      sd.scored.emplace_back(ks.key, compact ? RunCompact(ks, seed_params) : Run(ks, seed_params));
     }
     seeds.push_back(std::move(sd));
   }
@@ -465,6 +537,7 @@ int main(int argc, char** argv) {
                 t.FalsePer1kKeyDays(), t.false_incidents);
     for (const auto& [kind, ks] : t.by_kind) std::printf(" %s %d/%d", kind.c_str(), ks.hits, ks.labels);
     std::printf(" delay %.0f\n", t.attacks.MedianDelay());
+    if (!story.empty()) StoryCheck(story, pooled ? PooledPrior(story, p, kStoryAnomaly) : p, compact, show_h1, show_h2, show_h3);
     for (const std::string& m : t.miss_list) std::printf("MISS %s\n", m.c_str());
     int shown = 0;
     for (size_t i = 0; i < seeds.size(); ++i) {
@@ -510,5 +583,6 @@ int main(int argc, char** argv) {
               best.total.shift_extra_pages);
   for (const Score& s : best.per_seed) std::printf(" %.3f/%.2f", s.attacks.Recall(), s.FalsePer1kKeyDays());
   std::printf("\n");
+  if (!story.empty()) StoryCheck(story, pooled ? PooledPrior(story, p, kStoryAnomaly) : p, compact, best.h1, best.h2, best.h3);
   return 0;
 }

@@ -25,10 +25,10 @@ constexpr double kLocalRate = 0.1, kLocalFast = 0.2, kSpreadRate = 0.02, kNoiseR
 constexpr double kSigmaPerNoise = 1.25;
 constexpr double kMinSpread = 0.02, kMinNoise = 0.01;
 constexpr double kInitialSpread = 0.3, kInitialNoise = 0.2;
-// The tail: decayed counts (kTailKeep a bucket) shrunk towards the prior
-// weight kPriorWeight over kPriorBuckets buckets and mean kPriorMean over
-// kPriorExcesses excesses.
-constexpr double kTailKeep = 0.999, kPriorWeight = 0.002, kPriorBuckets = 300, kPriorMean = 0.45, kPriorExcesses = 20;
+// The tail: decayed counts (kTailKeep a bucket) shrunk towards the prior's
+// weight over kPriorBuckets buckets and its mean over kPriorExcesses excesses.
+constexpr double kTailKeep = 0.999, kPriorBuckets = 300, kPriorExcesses = 20;
+constexpr int64_t kWarmMs = 23 * 3'600'000;
 constexpr int kJobDecaySteps = 1;  // a day, in kJobUnit steps
 
 double FromLogCode(uint8_t code) { return S::kSpreadFloor * std::exp(code / S::kSpreadSteps); }
@@ -108,6 +108,7 @@ SurprisalModel::SurprisalModel(int64_t bucket_ms)
     : bucket_ms_(bucket_ms),
       per_day_(static_cast<int>(kDayMs / bucket_ms)),
       age_unit_(std::max(1, per_day_ / 96)),
+      warm_(static_cast<int>(kWarmMs / bucket_ms)),
       class_warm_(static_cast<int>(std::min<int64_t>(kClassWarmMs / bucket_ms, S::kMaxClassWarm))),
       relearn_(static_cast<int>(std::min<int64_t>(kRelearnMs / bucket_ms, S::kMaxRun - 1))) {}
 
@@ -120,7 +121,7 @@ double SurprisalModel::Surprisal(double excess, double sigma, double tail_weight
   return std::clamp(std::min(body, tail) - std::log(2.0), 0.0, kMaxSurprisal);
 }
 
-SurprisalScores SurprisalModel::Observe(S* s, uint64_t seed, int64_t bucket, uint64_t bytes) const {
+SurprisalScores SurprisalModel::Observe(S* s, uint64_t seed, int64_t bucket, uint64_t bytes, const TailPrior& prior) const {
   SurprisalScores out;
   Draws draws(seed);
   const double x = std::log(static_cast<double>(bytes) + 1);
@@ -162,12 +163,12 @@ SurprisalScores SurprisalModel::Observe(S* s, uint64_t seed, int64_t bucket, uin
   const double sigma = kSigmaPerNoise * noise;
   const double learnt = (1 - std::pow(kTailKeep, std::max(n - 1, 0))) / (1 - kTailKeep);
   double excesses = s->excesses * S::kExcessesUnit, excess_sum = s->excess_sum * S::kExcessSumUnit;
-  const double tail_weight = (excesses + kPriorWeight * kPriorBuckets) / (learnt + kPriorBuckets);
-  const double tail_mean = (excess_sum + kPriorMean * kPriorExcesses) / (excesses + kPriorExcesses);
+  const double tail_weight = (excesses + prior.weight * kPriorBuckets) / (learnt + kPriorBuckets);
+  const double tail_mean = (excess_sum + prior.mean * kPriorExcesses) / (excesses + kPriorExcesses);
   const double excess = d - std::max(0.0, job - sigma);
   const double surprisal = Surprisal(excess, sigma, tail_weight, tail_mean);
 
-  const bool warm = s->age() * age_unit_ >= per_day_ && !class_warming;
+  const bool warm = s->age() * age_unit_ >= warm_ && !class_warming;
   const double idle = static_cast<double>(bucket - last - (n > 0 ? 1 : 0));  // empty buckets since the last
   double g = std::max(0.0, s->cusum * S::kCusumUnit - idle * kDrift);
   double g2 = std::max(0.0, s->cusum2 * S::kCusumUnit - idle * kDrift2);
@@ -221,9 +222,11 @@ SurprisalScores SurprisalModel::Observe(S* s, uint64_t seed, int64_t bucket, uin
     // The tail, from what the job memory leaves.
     excesses *= kTailKeep;
     excess_sum *= kTailKeep;
+    out.learnt = true;
     if (excess > kTailStart * sigma) {
+      out.tail_excess = std::min(excess - kTailStart * sigma, 3 * tail_mean);
       excesses += 1;
-      excess_sum += std::min(excess - kTailStart * sigma, 3 * tail_mean);
+      excess_sum += out.tail_excess;
     }
     s->excesses = AddRounded<uint16_t>(0, excesses / S::kExcessesUnit, draws.Next(), 0, 65535);
     s->excess_sum = AddRounded<uint16_t>(0, excess_sum / S::kExcessSumUnit, draws.Next(), 0, 65535);

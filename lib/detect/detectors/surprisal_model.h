@@ -22,16 +22,20 @@
 //  - the surprisal S = -ln P(an excess this large) - ln 2 under a Gaussian
 //    body (sigma = 1.25 x noise) or, past 3 sigma, the key's own exponential
 //    tail in nats (a Pareto tail in bytes), its weight and mean excess shrunk
-//    towards a prior (p 0.002, mean 0.45 nat) by decayed counts, so that a
-//    key with few bursts is not scored on two samples;
+//    towards a prior by decayed counts, so that a key with few bursts is not
+//    scored on two samples. The prior is the caller's (TailPrior): the
+//    population's rate and mean size of excesses (empirical Bayes, pooled
+//    over the shard's keys), so that a quiet estate (the demo) finds a jump
+//    rare and a bursty one does not;
 //  - two CUSUMs: G of S less 4 nats (a few loud buckets) and G2 of min(S, 8)
 //    less 1.5 (hours of a small rise; armed after two days); empty buckets
 //    take their allowance off both.
 // The model learns from every bucket, steps clipped, so what pages does not
 // change what it learns, and a run of 48 buckets with S > 6 (four hours of a
 // lasting change) moves the local offset quickly: a level shift is learnt.
-// Warm (scores that may page) after a day since the key's first bucket, and
-// outside a day class's first kClassWarmMs.
+// Warm (scores that may page) 23 hours after the key's first bucket (its
+// daily profile has seen nearly every hour), and outside a day class's first
+// kClassWarmMs.
 //
 // Stored in fixed point and updated with stochastic rounding
 // (stochastic_rounding.h); the quantization's cost on the benchmark is in
@@ -121,6 +125,15 @@ struct SurprisalState {
 };
 static_assert(sizeof(SurprisalState) == 46);
 
+// The prior a key's tail is shrunk towards: P(an excess past 3 sigma) and
+// the excesses' mean size (nats). The defaults are what the realistic
+// scenario's keys pool to (docs/benchmarks.md); a caller pools its own
+// (Pool).
+struct TailPrior {
+  double weight = 0.0033;
+  double mean = 0.47;
+};
+
 // One bucket's scores, and what they rest on (for alerts and traces).
 struct SurprisalScores {
   bool warm = false;       // the scores may page
@@ -134,6 +147,8 @@ struct SurprisalScores {
   double sigma = 0;        // the bucket noise, nats
   double tail_weight = 0;  // P(an excess past 3 sigma), shrunk
   double tail_mean = 0;    // their mean size past it (nats), shrunk
+  bool learnt = false;     // the bucket was learnt from (not the key's first)
+  double tail_excess = 0;  // how far the excess went past 3 sigma (nats, clipped as learnt; 0 if not past)
 };
 
 class SurprisalModel {
@@ -145,7 +160,8 @@ class SurprisalModel {
   // Scores a bucket with traffic (after the last one of s) and folds it into
   // s. `seed` seeds the stochastic rounding: the same seed and inputs, the
   // same state after.
-  SurprisalScores Observe(SurprisalState* s, uint64_t seed, int64_t bucket, uint64_t bytes) const;
+  SurprisalScores Observe(SurprisalState* s, uint64_t seed, int64_t bucket, uint64_t bytes,
+                          const TailPrior& prior = {}) const;
 
   // -ln P(X >= excess) - ln 2 (at most kMaxSurprisal, at least 0) for an
   // excess over the expected log bytes: Gaussian with sd sigma up to
@@ -160,6 +176,7 @@ class SurprisalModel {
   int64_t bucket_ms_;
   int per_day_;    // buckets a day
   int age_unit_;   // buckets per unit of SurprisalState::age
+  int warm_;       // buckets from the first to the first that may page
   int class_warm_;  // buckets
   int relearn_;     // buckets
 };

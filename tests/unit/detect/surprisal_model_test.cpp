@@ -93,10 +93,10 @@ TEST_CASE("The CUSUMs step by step: G adds S less 4, G2 min(S, 8) less 1.5, empt
   CHECK(peak >= kH3);  // the rise built evidence enough to page
 }
 
-TEST_CASE("Nothing pages on a key's first day, steady traffic never, a jump of 10x at once") {
+TEST_CASE("Nothing pages in a key's first 23 hours, steady traffic never, a jump of 10x at once") {
   Key k;
   const auto first = k.Feed(0, kDay);
-  for (const auto& s : first) CHECK_FALSE(s.warm);
+  for (size_t b = 0; b < first.size(); ++b) CHECK(first[b].warm == (b >= 23 * 12));
   const auto steady = k.Feed(kDay, 8 * kDay);  // Tuesday to the next Tuesday, a weekend on the way
   CHECK(CountPages(steady) == 0);
   const SurprisalScores jump = k.Observe(8 * kDay, Usual(kB0 + 8 * kDay) * 10);
@@ -106,26 +106,55 @@ TEST_CASE("Nothing pages on a key's first day, steady traffic never, a jump of 1
   CHECK(jump.residual == Approx(std::log(10.0)).margin(0.15));
 }
 
+TEST_CASE("On a quiet estate's first day, a jump of 4x at 23:30 pages in its first bucket when the prior is the estate's own") {
+  // The demo story's shape: flat traffic (5 minutes of +-15% a minute), 4x
+  // from 23:30. The prior a population of such keys pools to (the demo's:
+  // excesses past 3 sigma are noise, 0.06 nat on average) makes the jump
+  // rare; the default, a bursty estate's, does not.
+  const auto run = [](const TailPrior& prior) {
+    SurprisalModel model(kBucketMs);
+    SurprisalState state;
+    std::mt19937_64 rng(3);
+    std::uniform_real_distribution<double> minute(0.85, 1.15);
+    SurprisalScores jump;
+    for (int64_t b = 0; b <= 282; ++b) {
+      double bytes = 0;
+      for (int m = 0; m < 5; ++m) bytes += 1e6 * minute(rng);
+      if (b == 282) bytes *= 4;
+      const SurprisalScores s = model.Observe(&state, HashCombine(11, static_cast<uint64_t>(b)), kB0 + b,
+                                              static_cast<uint64_t>(bytes), prior);
+      if (b < 282) CHECK_FALSE(Pages(s));
+      jump = s;
+    }
+    return jump;
+  };
+  const SurprisalScores own = run(TailPrior{0.0045, 0.06});
+  CHECK(own.warm);
+  CHECK(own.surprisal >= kH1);
+  const SurprisalScores bursty = run(TailPrior{});
+  CHECK(bursty.surprisal < kH1);
+}
+
 TEST_CASE("A key's tail weight follows its rate of bursts, shrunk towards the prior") {
-  // A quiet key: its weight is the prior's, 0.002 x 300 buckets, over the
+  // A quiet key: its weight is the prior's, 0.0033 x 300 buckets, over the
   // ~1,000 buckets its decayed count holds (20 days: 1 - 0.999^5759 of 1,000)
-  // and those 300: 0.6 / 1,296.9.
+  // and those 300: 0.99 / 1,296.9.
   Key quiet;
   const auto q = quiet.Feed(0, 20 * kDay);
-  const double prior_only = 0.6 / ((1 - std::pow(0.999, 20 * kDay - 1)) / 0.001 + 300);
+  const double prior_only = TailPrior{}.weight * 300 / ((1 - std::pow(0.999, 20 * kDay - 1)) / 0.001 + 300);
   CHECK(q.back().tail_weight >= prior_only * 0.999);
   CHECK(q.back().tail_weight < 1.5 * prior_only);
   // Bursts of 4-8x in 5% of buckets at random times: at most 50 excesses in
   // that count, fewer where the job memory of the day before covers one, so
-  // the weight lies well above the prior's and below (50 + 0.6) / 1,296.9.
+  // the weight lies well above the prior's and below (50 + 0.99) / 1,296.9.
   Key bursty;
   std::mt19937_64 rng(5);
   std::uniform_real_distribution<double> u(0, 1);
   const auto scores = bursty.Feed(0, 20 * kDay, [&](int64_t) { return u(rng) < 0.05 ? 4 + 4 * u(rng) : 1.0; });
   const double weight = scores.back().tail_weight;
   CHECK(weight > 10 * prior_only);
-  CHECK(weight < 50.6 / 1296.9);
-  CHECK(scores.back().tail_mean > 0.45);  // bursts of 1.4-2.1 nats: past the prior's mean excess
+  CHECK(weight < 51 / 1296.9);
+  CHECK(scores.back().tail_mean > TailPrior{}.mean);  // bursts of 1.4-2.1 nats: past the prior's mean excess
   // So the same 20x burst pages on the quiet key and not on the bursty one.
   const SurprisalScores on_quiet = quiet.Observe(20 * kDay, Usual(kB0 + 20 * kDay) * 20);
   const SurprisalScores on_bursty = bursty.Observe(20 * kDay, Usual(kB0 + 20 * kDay) * 20);
@@ -152,7 +181,7 @@ TEST_CASE("A daily job is learnt within three occurrences and then never pages")
 TEST_CASE("A burst seen once is forgotten within days: it hides the same burst at that hour only for a while") {
   Key k;
   k.Feed(0, kDay + 14 * 12);
-  const SurprisalScores burst = k.Observe(kDay + 14 * 12, Usual(kB0 + kDay + 14 * 12) * 10);  // Tuesday 14:00
+  const SurprisalScores burst = k.Observe(kDay + 14 * 12, Usual(kB0 + kDay + 14 * 12) * 20);  // Tuesday 14:00
   CHECK(burst.surprisal >= kH1);
   k.Feed(kDay + 14 * 12 + 1, 2 * kDay);
   const int after_a_day = k.state.job(14);
@@ -170,7 +199,7 @@ TEST_CASE("A burst seen once is forgotten within days: it hides the same burst a
   CHECK(memory.back() <= 2);
   const int64_t later = 9 * kDay + 14 * 12;
   k.Feed(9 * kDay, later);
-  CHECK(k.Observe(later, Usual(kB0 + later) * 10).surprisal >= kH1);
+  CHECK(k.Observe(later, Usual(kB0 + later) * 20).surprisal >= kH1);
 }
 
 TEST_CASE("A lasting level shift pages at its start and is learnt within a day") {
