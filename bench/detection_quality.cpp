@@ -20,7 +20,8 @@
 //   --budget: detection.false_alerts_per_1k_key_days, for the trade-off between recall and false pages;
 //   --dump: every warm bucket with a high score, as judged (--dump-all: every bucket), and the key names;
 //   --false: each of flowwatch's false incidents (key, time, the benign label it overlaps);
-//   --series: every key's closed buckets (seconds, bytes), for bench/detector_lab (the demo story's too);
+//   --series: every key's closed buckets (seconds, bytes), for bench/detector_lab (the demo story's and
+//   a steady workload's too);
 //   --trace: one key's (vm|protocol|port|direction) series through a fresh model, bucket by bucket
 //   (*: every key's high buckets).
 #include <simdjson.h>
@@ -364,6 +365,14 @@ int main(int argc, char** argv) {
     g.out_dir = dir + "/demo";
     EnsureWorkload(g);
     RunSeed(g.out_dir, bucket_ms);
+    // And steady traffic (100 VMs x 5 ports, 3 days), which must stay silent.
+    gen::GenOptions steady;
+    steady.scenario = gen::Scenario::kSteady;
+    steady.vms = 100;
+    steady.hours = 72;
+    steady.out_dir = dir + "/steady-100-72";
+    EnsureWorkload(steady);
+    RunSeed(steady.out_dir, bucket_ms);
   }
   std::printf("\nflowwatch's new_peers: of the %d caught attacks that use an address new to the key, %d alerts named it; "
               "%d of the %d false incidents named a new peer\n",

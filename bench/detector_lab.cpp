@@ -286,7 +286,7 @@ Params PooledPrior(const std::vector<KeySeries>& keys, const Params& p, int64_t 
   return q;
 }
 
-// The same model as lib/detect builds it (detectors/surprisal_model.h: 46
+// The same model as lib/detect builds it (detectors/surprisal_model.h: 48
 // bytes a key, fixed point, the defaults of Params), for --compact 1.
 std::vector<Scored> RunCompact(const KeySeries& ks, const Params& p) {
   const flowwatch::detect::TailPrior prior{p.p0, p.m0};
@@ -350,6 +350,23 @@ void StoryCheck(const std::vector<KeySeries>& story, const Params& p, bool compa
   }
   std::printf("demo story at %.0f/%.0f/%.0f: %d of 5 incidents in their first bucket, %d later, %d other%s%s\n", h1, h2, h3,
               first, late, other, detail.empty() ? "" : ":", detail.c_str());
+}
+
+// Steady traffic (no anomaly): every incident is false.
+void SteadyCheck(const std::vector<KeySeries>& keys, const Params& p, bool compact, double h1, double h2, double h3) {
+  size_t incidents = 0;
+  double key_days = 0;
+  std::string detail;
+  for (const KeySeries& ks : keys) {
+    const std::vector<int64_t> starts = IncidentStarts(compact ? RunCompact(ks, p) : Run(ks, p), h1, h2, h3);
+    for (const int64_t t : starts) {
+      if (incidents++ < 10) detail += " " + ks.key + "@" + std::to_string(t);
+    }
+    key_days += static_cast<double>(ks.points.back().first - ks.points.front().first + kBucketS) / 86400;
+  }
+  std::printf("steady at %.0f/%.0f/%.0f: %zu incidents over %zu keys, %.0f key-days (%.2f per 1k key-days)%s%s\n", h1, h2,
+              h3, incidents, keys.size(), key_days, key_days > 0 ? 1000.0 * static_cast<double>(incidents) / key_days : 0.0,
+              detail.empty() ? "" : ":", detail.c_str());
 }
 
 // --nab DIR: each NAB series as one key (its values as bytes, scaled so that
@@ -465,10 +482,15 @@ int main(int argc, char** argv) {
     std::vector<std::pair<std::string, std::vector<Scored>>> scored;
   };
   std::vector<SeedData> seeds;
-  std::vector<KeySeries> story;  // the demo's (detection_quality --series writes it under DIR/demo)
+  std::vector<KeySeries> story;   // the demo's (detection_quality --series writes it under DIR/demo)
+  std::vector<KeySeries> steady;  // and steady traffic's (DIR/steady-*), which must stay silent
   for (auto& [d, list] : by_dir) {
     if (d.size() >= 5 && d.compare(d.size() - 5, 5, "/demo") == 0) {
       story = list;
+      continue;
+    }
+    if (d.find("/steady-") != std::string::npos) {
+      steady = list;
       continue;
     }
     if (!only.empty() && d.find(only) == std::string::npos && only.find(d.substr(d.size() - 1)) == std::string::npos) continue;
@@ -484,7 +506,9 @@ int main(int argc, char** argv) {
   }
 
   if (!trace_key.empty()) {
-    for (const auto& [k, scored] : seeds[static_cast<size_t>(trace_seed - 1)].scored) {
+    std::vector<std::pair<std::string, std::vector<Scored>>> steady_scored;  // --seed 0: the steady workload's keys
+    for (const KeySeries& ks : steady) steady_scored.emplace_back(ks.key, compact ? RunCompact(ks, p) : Run(ks, p));
+    for (const auto& [k, scored] : trace_seed == 0 ? steady_scored : seeds[static_cast<size_t>(trace_seed - 1)].scored) {
       if (k != trace_key) continue;
       for (const Scored& s : scored) {
         if (s.t < trace_from || s.t > trace_to) continue;
@@ -538,6 +562,7 @@ int main(int argc, char** argv) {
     for (const auto& [kind, ks] : t.by_kind) std::printf(" %s %d/%d", kind.c_str(), ks.hits, ks.labels);
     std::printf(" delay %.0f\n", t.attacks.MedianDelay());
     if (!story.empty()) StoryCheck(story, pooled ? PooledPrior(story, p, kStoryAnomaly) : p, compact, show_h1, show_h2, show_h3);
+    if (!steady.empty()) SteadyCheck(steady, pooled ? PooledPrior(steady, p) : p, compact, show_h1, show_h2, show_h3);
     for (const std::string& m : t.miss_list) std::printf("MISS %s\n", m.c_str());
     int shown = 0;
     for (size_t i = 0; i < seeds.size(); ++i) {
@@ -584,5 +609,6 @@ int main(int argc, char** argv) {
   for (const Score& s : best.per_seed) std::printf(" %.3f/%.2f", s.attacks.Recall(), s.FalsePer1kKeyDays());
   std::printf("\n");
   if (!story.empty()) StoryCheck(story, pooled ? PooledPrior(story, p, kStoryAnomaly) : p, compact, best.h1, best.h2, best.h3);
+  if (!steady.empty()) SteadyCheck(steady, pooled ? PooledPrior(steady, p) : p, compact, best.h1, best.h2, best.h3);
   return 0;
 }

@@ -98,7 +98,12 @@ void AdvanceJobs(S* s, int64_t last_ms, int64_t time_ms) {
 // today hold the days before's memory: today's peaks are folded later).
 double JobAt(const S& s, int64_t tod) {
   int peak = 0;
-  for (int64_t at = tod - kJobBackMs; at <= tod + kJobAheadMs; at += kJobAheadMs) peak = std::max(peak, s.job(SlotAt(at)));
+  for (int64_t at = tod - kJobBackMs; at <= tod + kJobAheadMs; at += kJobAheadMs) {
+    // Past midnight the window reads tomorrow's first hour, folded today
+    // already: without the step its fold added for the decay to come.
+    const int job = s.job(SlotAt(at));
+    peak = std::max(peak, at >= kDayMs ? std::max(0, job - kJobDecaySteps) : job);
+  }
   return peak * S::kJobUnit;
 }
 
@@ -146,12 +151,12 @@ SurprisalScores SurprisalModel::Observe(S* s, uint64_t seed, int64_t bucket, uin
     if (n > 0) s->set_class_warm(class_warm_);  // its offset is learnt first
   }
   const bool class_warming = s->class_warm() > 0;
-  int8_t& local = s->local[static_cast<size_t>(cls)];
+  int16_t& local = s->local[static_cast<size_t>(cls)];
 
   std::array<double, S::kDayNodes> w;
   const double mu = s->level * S::kLevelUnit + DayOffset(*s, tod, &w);
   const double e = x - mu;
-  const double d = e - local * S::kProfileUnit;
+  const double d = e - local * S::kLocalUnit;
   AdvanceJobs(s, last * bucket_ms_, time_ms);
   const double job = JobAt(*s, tod);
   const int step = static_cast<int>(std::ceil(std::clamp(d, 0.0, 7.0) / S::kJobUnit));
@@ -183,7 +188,7 @@ SurprisalScores SurprisalModel::Observe(S* s, uint64_t seed, int64_t bucket, uin
   out.surprisal = surprisal;
   out.cusum = s->cusum * S::kCusumUnit;
   out.cusum2 = s->cusum2 * S::kCusumUnit;
-  out.expected = std::exp(mu + local * S::kProfileUnit) - 1;
+  out.expected = std::exp(mu + local * S::kLocalUnit) - 1;
   out.residual = d;
   out.job = job;
   out.excess = excess;
@@ -216,7 +221,7 @@ SurprisalScores SurprisalModel::Observe(S* s, uint64_t seed, int64_t bucket, uin
     } else if (!young) {
       local_step = kLocalRate * std::clamp(d, -noise, noise);
     }
-    local = AddRounded<int8_t>(local, local_step / S::kProfileUnit, draws.Next(), -127, 127);
+    local = AddRounded<int16_t>(local, local_step / S::kLocalUnit, draws.Next(), -32767, 32767);
     s->noise = ToLogCode(std::max(kMinNoise, noise + kNoiseRate * boost * (std::min(std::abs(d), 2.0 * noise) - noise)),
                          draws.Next());
     // The tail, from what the job memory leaves.

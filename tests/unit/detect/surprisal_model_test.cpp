@@ -221,8 +221,8 @@ TEST_CASE("A quieter weekend is learnt as the weekend's: Monday does not page") 
   };
   std::vector<SurprisalScores> all = k.Feed(0, 21 * kDay, weekend);  // three weeks from a Monday
   CHECK(CountPages(all) == 0);
-  CHECK(k.state.local[1] * SurprisalState::kProfileUnit == Approx(std::log(0.3)).margin(0.3));
-  CHECK(k.state.local[0] * SurprisalState::kProfileUnit == Approx(0).margin(0.2));
+  CHECK(k.state.local[1] * SurprisalState::kLocalUnit == Approx(std::log(0.3)).margin(0.3));
+  CHECK(k.state.local[0] * SurprisalState::kLocalUnit == Approx(0).margin(0.2));
 }
 
 TEST_CASE("The same seeds and inputs give the same state, byte for byte") {
