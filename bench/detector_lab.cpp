@@ -41,6 +41,7 @@
 #include <map>
 #include <set>
 #include <string>
+#include <tuple>
 #include <unordered_map>
 #include <vector>
 
@@ -325,16 +326,59 @@ std::vector<int64_t> IncidentStarts(const std::vector<Scored>& scored, double h1
   return starts;
 }
 
+// --online 1: lib/detect's SurprisalModel over every key of an estate at
+// once, in event time, its tail's prior from a TailPool of them all, as a
+// detection shard would keep it (what --pooled approximates offline).
+std::vector<std::vector<Scored>> RunOnline(const std::vector<KeySeries>& keys) {
+  const flowwatch::detect::SurprisalModel model(kBucketS * 1000);
+  flowwatch::detect::TailPool pool;
+  std::vector<flowwatch::detect::SurprisalState> states(keys.size());
+  std::vector<std::vector<Scored>> out(keys.size());
+  std::vector<uint64_t> seeds(keys.size());
+  std::vector<std::tuple<int64_t, size_t, uint64_t>> events;  // (seconds, key, bytes)
+  for (size_t k = 0; k < keys.size(); ++k) {
+    seeds[k] = flowwatch::HashString(keys[k].key);
+    for (const auto& [t, bytes] : keys[k].points) events.emplace_back(t, k, bytes);
+  }
+  std::sort(events.begin(), events.end());
+  // A bucket's keys are judged against the pool as it was before it (a
+  // shard closes a bucket at once), and join it after.
+  std::vector<flowwatch::detect::SurprisalScores> closing;
+  flowwatch::detect::TailPrior prior = pool.prior();
+  int64_t bucket = INT64_MIN;
+  for (const auto& [t, k, bytes] : events) {
+    const int64_t b = t / kBucketS;
+    if (b != bucket) {
+      for (const auto& c : closing) pool.Add(c);
+      closing.clear();
+      prior = pool.prior();
+      bucket = b;
+    }
+    const auto sc = model.Observe(&states[k], flowwatch::HashCombine(seeds[k], static_cast<uint64_t>(b)), b, bytes, prior);
+    closing.push_back(sc);
+    out[k].push_back({t, sc.surprisal, sc.cusum, sc.cusum2, sc.warm, static_cast<float>(sc.residual),
+                      static_cast<float>(sc.excess), static_cast<float>(sc.sigma / 1.25),
+                      static_cast<float>(sc.tail_weight), static_cast<float>(sc.tail_mean)});
+  }
+  std::fprintf(stderr, "online pool over %zu keys: %.0f buckets, %.1f excesses: p0 %.5f m0 %.3f\n", keys.size(),
+               pool.buckets(), pool.excesses(), pool.prior().weight, pool.prior().mean);
+  return out;
+}
+
 // The demo story (PRODUCT.md): its five incidents in the first anomalous
 // bucket (2021-05-03T23:30Z) and nothing else, as the product must.
-void StoryCheck(const std::vector<KeySeries>& story, const Params& p, bool compact, double h1, double h2, double h3) {
+void StoryCheck(const std::vector<KeySeries>& story, const Params& p, bool compact, bool online, double h1, double h2,
+                double h3) {
+  const std::vector<std::vector<Scored>> scored = online ? RunOnline(story) : std::vector<std::vector<Scored>>{};
   static const std::set<std::string> kKeys = {"vm01|tcp|1433|outbound", "vm01|tcp|80|outbound", "vm02|tcp|80|inbound",
                                               "vm03|tcp|1433|inbound", "vm04|tcp|1433|inbound"};
   constexpr int64_t kAnomaly = kStoryAnomaly;
   int first = 0, late = 0, other = 0;
   std::string detail;
-  for (const KeySeries& ks : story) {
-    const std::vector<int64_t> starts = IncidentStarts(compact ? RunCompact(ks, p) : Run(ks, p), h1, h2, h3);
+  for (size_t i = 0; i < story.size(); ++i) {
+    const KeySeries& ks = story[i];
+    const std::vector<int64_t> starts =
+        IncidentStarts(online ? scored[i] : compact ? RunCompact(ks, p) : Run(ks, p), h1, h2, h3);
     const bool story_key = kKeys.count(ks.key) != 0;
     for (const int64_t t : starts) {
       if (story_key && t == kAnomaly) {
@@ -353,12 +397,16 @@ void StoryCheck(const std::vector<KeySeries>& story, const Params& p, bool compa
 }
 
 // Steady traffic (no anomaly): every incident is false.
-void SteadyCheck(const std::vector<KeySeries>& keys, const Params& p, bool compact, double h1, double h2, double h3) {
+void SteadyCheck(const std::vector<KeySeries>& keys, const Params& p, bool compact, bool online, double h1, double h2,
+                 double h3) {
+  const std::vector<std::vector<Scored>> scored = online ? RunOnline(keys) : std::vector<std::vector<Scored>>{};
   size_t incidents = 0;
   double key_days = 0;
   std::string detail;
-  for (const KeySeries& ks : keys) {
-    const std::vector<int64_t> starts = IncidentStarts(compact ? RunCompact(ks, p) : Run(ks, p), h1, h2, h3);
+  for (size_t i = 0; i < keys.size(); ++i) {
+    const KeySeries& ks = keys[i];
+    const std::vector<int64_t> starts =
+        IncidentStarts(online ? scored[i] : compact ? RunCompact(ks, p) : Run(ks, p), h1, h2, h3);
     for (const int64_t t : starts) {
       if (incidents++ < 10) detail += " " + ks.key + "@" + std::to_string(t);
     }
@@ -403,6 +451,7 @@ int main(int argc, char** argv) {
   Params p;
   bool compact = false;  // --compact 1: lib/detect's SurprisalModel instead of Run (Params then unused)
   bool pooled = false;   // --pooled 1: the tail's prior from each seed's keys (PooledPrior)
+  bool online = false;   // --online 1: SurprisalModel with a TailPool, every key of a seed in event time (RunOnline)
   double budget = 1.0;
   double show_h1 = 0, show_h2 = 0, show_h3 = 1e9;  // print the false incidents at these thresholds
   int trace = 0;
@@ -419,6 +468,7 @@ int main(int argc, char** argv) {
     else if (f == "--jobs") p.jobs = v == "1";
     else if (f == "--compact") compact = v == "1";
     else if (f == "--pooled") pooled = v == "1";
+    else if (f == "--online") online = v == "1";
     else if (f == "--level-rate") p.level_rate = std::stod(v);
     else if (f == "--day-rate") p.day_rate = std::stod(v);
     else if (f == "--u") p.u_mult = std::stod(v);
@@ -498,9 +548,11 @@ int main(int argc, char** argv) {
     sd.dir = d;
     sd.labels = ReadLabels(d + "/ground_truth.jsonl");
     const Params seed_params = pooled ? PooledPrior(list, p) : p;
-    for (const KeySeries& ks : list) {
+    const std::vector<std::vector<Scored>> online_scored = online ? RunOnline(list) : std::vector<std::vector<Scored>>{};
+    for (size_t i = 0; i < list.size(); ++i) {
+      const KeySeries& ks = list[i];
       sd.key_days += static_cast<double>(ks.points.back().first - ks.points.front().first + kBucketS) / 86400;
-      sd.scored.emplace_back(ks.key, compact ? RunCompact(ks, seed_params) : Run(ks, seed_params));
+      sd.scored.emplace_back(ks.key, online ? online_scored[i] : compact ? RunCompact(ks, seed_params) : Run(ks, seed_params));
     }
     seeds.push_back(std::move(sd));
   }
@@ -561,8 +613,8 @@ int main(int argc, char** argv) {
                 t.FalsePer1kKeyDays(), t.false_incidents);
     for (const auto& [kind, ks] : t.by_kind) std::printf(" %s %d/%d", kind.c_str(), ks.hits, ks.labels);
     std::printf(" delay %.0f\n", t.attacks.MedianDelay());
-    if (!story.empty()) StoryCheck(story, pooled ? PooledPrior(story, p, kStoryAnomaly) : p, compact, show_h1, show_h2, show_h3);
-    if (!steady.empty()) SteadyCheck(steady, pooled ? PooledPrior(steady, p) : p, compact, show_h1, show_h2, show_h3);
+    if (!story.empty()) StoryCheck(story, pooled ? PooledPrior(story, p, kStoryAnomaly) : p, compact, online, show_h1, show_h2, show_h3);
+    if (!steady.empty()) SteadyCheck(steady, pooled ? PooledPrior(steady, p) : p, compact, online, show_h1, show_h2, show_h3);
     for (const std::string& m : t.miss_list) std::printf("MISS %s\n", m.c_str());
     int shown = 0;
     for (size_t i = 0; i < seeds.size(); ++i) {
@@ -608,7 +660,7 @@ int main(int argc, char** argv) {
               best.total.shift_extra_pages);
   for (const Score& s : best.per_seed) std::printf(" %.3f/%.2f", s.attacks.Recall(), s.FalsePer1kKeyDays());
   std::printf("\n");
-  if (!story.empty()) StoryCheck(story, pooled ? PooledPrior(story, p, kStoryAnomaly) : p, compact, best.h1, best.h2, best.h3);
-  if (!steady.empty()) SteadyCheck(steady, pooled ? PooledPrior(steady, p) : p, compact, best.h1, best.h2, best.h3);
+  if (!story.empty()) StoryCheck(story, pooled ? PooledPrior(story, p, kStoryAnomaly) : p, compact, online, best.h1, best.h2, best.h3);
+  if (!steady.empty()) SteadyCheck(steady, pooled ? PooledPrior(steady, p) : p, compact, online, best.h1, best.h2, best.h3);
   return 0;
 }

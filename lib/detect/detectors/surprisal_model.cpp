@@ -229,9 +229,9 @@ SurprisalScores SurprisalModel::Observe(S* s, uint64_t seed, int64_t bucket, uin
     excess_sum *= kTailKeep;
     out.learnt = true;
     if (excess > kTailStart * sigma) {
-      out.tail_excess = std::min(excess - kTailStart * sigma, 3 * tail_mean);
+      out.tail_excess = excess - kTailStart * sigma;
       excesses += 1;
-      excess_sum += out.tail_excess;
+      excess_sum += std::min(out.tail_excess, 3 * tail_mean);
     }
     s->excesses = AddRounded<uint16_t>(0, excesses / S::kExcessesUnit, draws.Next(), 0, 65535);
     s->excess_sum = AddRounded<uint16_t>(0, excess_sum / S::kExcessSumUnit, draws.Next(), 0, 65535);

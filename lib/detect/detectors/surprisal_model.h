@@ -148,7 +148,47 @@ struct SurprisalScores {
   double tail_weight = 0;  // P(an excess past 3 sigma), shrunk
   double tail_mean = 0;    // their mean size past it (nats), shrunk
   bool learnt = false;     // the bucket was learnt from (not the key's first)
-  double tail_excess = 0;  // how far the excess went past 3 sigma (nats, clipped as learnt; 0 if not past)
+  double tail_excess = 0;  // how far the excess went past 3 sigma (nats; 0 if not past)
+};
+
+// The population's tail, for TailPrior (empirical Bayes): decayed sums over
+// every key's learnt buckets - how many, how many went past 3 sigma, and by
+// how much - shrunk towards the default prior by kPriorBuckets buckets and
+// kPriorExcesses excesses, so that a new estate leans on the default for its
+// first hours and a quiet one soon finds its jumps rare. Owned by one
+// detection shard; not thread-safe.
+class TailPool {
+ public:
+  static constexpr double kPriorBuckets = 300, kPriorExcesses = 2;
+  // An excess counts at most this much (nats): the default mean's three
+  // times, fixed, so that what the pool says cannot raise what it takes in.
+  static constexpr double kClip = 3 * 0.47;
+
+  // horizon_buckets: key-buckets over which a sample's weight fades by 1/e.
+  explicit TailPool(double horizon_buckets = 1e6) : keep_(1 - 1 / horizon_buckets) {}
+
+  // A bucket of any key, as Observe scored it.
+  void Add(const SurprisalScores& s) {
+    if (!s.learnt) return;
+    buckets_ = buckets_ * keep_ + 1;
+    excesses_ *= keep_;
+    excess_sum_ *= keep_;
+    if (s.tail_excess > 0) {
+      excesses_ += 1;
+      excess_sum_ += std::min(s.tail_excess, kClip);
+    }
+  }
+  TailPrior prior() const {
+    const TailPrior d;
+    return {(excesses_ + d.weight * kPriorBuckets) / (buckets_ + kPriorBuckets),
+            (excess_sum_ + d.mean * kPriorExcesses) / (excesses_ + kPriorExcesses)};
+  }
+  double buckets() const { return buckets_; }
+  double excesses() const { return excesses_; }
+
+ private:
+  double keep_;
+  double buckets_ = 0, excesses_ = 0, excess_sum_ = 0;
 };
 
 class SurprisalModel {

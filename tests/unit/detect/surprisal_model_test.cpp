@@ -273,4 +273,24 @@ TEST_CASE("SurprisalState's packed fields do not overlap") {
   CHECK(s.firing());
 }
 
+TEST_CASE("TailPool: the default prior at first, then the population's rate and mean excess, each excess clipped") {
+  TailPool pool(1e9);  // (no fading here)
+  CHECK(pool.prior().weight == Approx(TailPrior{}.weight));
+  CHECK(pool.prior().mean == Approx(TailPrior{}.mean));
+  SurprisalScores first;  // a key's first bucket is not learnt from: it does not count
+  first.tail_excess = 5;
+  pool.Add(first);
+  CHECK(pool.buckets() == 0);
+  // 100,000 buckets, 1% of them past 3 sigma by 0.2 nat, and one by 50 nats.
+  for (int i = 0; i < 100000; ++i) {
+    SurprisalScores s;
+    s.learnt = true;
+    s.tail_excess = i % 100 == 0 ? (i == 0 ? 50.0 : 0.2) : 0.0;
+    pool.Add(s);
+  }
+  // (1000 + 0.0033 x 300) / (100,000 + 300); (999 x 0.2 + 1.41 + 0.47 x 2) / (1000 + 2).
+  CHECK(pool.prior().weight == Approx((1000 + TailPrior{}.weight * 300) / 100300.0).epsilon(1e-6));
+  CHECK(pool.prior().mean == Approx((999 * 0.2 + TailPool::kClip + TailPrior{}.mean * 2) / 1002.0).epsilon(1e-6));
+}
+
 }  // namespace flowwatch::detect
