@@ -11,8 +11,6 @@
 // SIGKILL again and again: restarted from its checkpoints, it counts every
 // flow once and fires each incident once, as replay does on the same blobs.
 // Skipped (77) without the npm packages (tests/integration/blob).
-#include <random>
-
 #include "tests/integration/blob/azurite.h"
 #include "tests/integration/kafka/daemon_harness.h"
 #include "tests/integration/kafka/dashboard.h"
@@ -212,40 +210,13 @@ TEST_CASE("Killed with SIGKILL again and again while blobs are appended, the Blo
     write(dir / "heartbeat", 0, 1, 1);
     landed.store(true);
   });
-  struct Join {
-    std::atomic<bool>* stop;
-    std::thread* t;
-    ~Join() {
-      stop->store(true);
-      if (t->joinable()) t->join();
-    }
-  } join{&stop, &lander};
-
-  const unsigned seed = std::random_device{}();
-  INFO("seed " << seed);
-  std::mt19937 rng(seed);
-  std::uniform_int_distribution<int> delay_ms(300, 2000);
+  StopAndJoin join{&stop, &lander};
   constexpr int kRounds = 10;
-  std::unique_ptr<Daemon> d;
-  std::vector<uint64_t> tuples_per_round;
-  int while_landing = 0;
-  for (int round = 0; round < kRounds; ++round) {
-    d = std::make_unique<Daemon>(dir, "d", c);  // the same container, state and alert file each time
-    d->RemoveSummary();
-    d->Start();
-    REQUIRE(WaitUntil([&] { return d->summary().present; }, 30s));  // it reads (after its restore)
-    std::this_thread::sleep_for(std::chrono::milliseconds(delay_ms(rng)));
-    while_landing += !landed.load();
-    d->Kill();
-    tuples_per_round.push_back(d->summary().tuples);
-  }
+  KillLoop kills = KillRepeatedly(dir, c, kRounds, [&] { return !landed.load(); });
   lander.join();
   REQUIRE(failed_writes.load() == 0);
-  CHECK(while_landing >= kRounds / 2);  // most kills came while the blobs were still being appended
-
-  d = std::make_unique<Daemon>(dir, "d", c);
-  d->RemoveSummary();
-  d->Start();
+  CHECK(kills.while_busy >= kRounds / 2);  // most kills came while the blobs were still being appended
+  const std::unique_ptr<Daemon>& d = kills.daemon;
   // (The alert file holds every run's alerts; a summary counts its own run's.)
   const bool done =
       WaitUntil([&] { return d->summary().tuples >= kTuples && SortedLines(d->alerts()).size() >= 10; }, 90s);
@@ -263,9 +234,9 @@ TEST_CASE("Killed with SIGKILL again and again while blobs are appended, the Blo
   REQUIRE(r.exit_code == 0);
   CHECK(SortedLines(d->alerts()) == SortedLines(Slurp(dir / "replay-alerts.jsonl")));
   std::string progress;
-  for (uint64_t t : tuples_per_round) progress += std::to_string(t) + " ";
+  for (uint64_t t : kills.tuples_per_kill) progress += std::to_string(t) + " ";
   const size_t restores = Occurrences(d->log(), "restored ");
-  WARN("seed " << seed << "; tuples per run: " << progress << "; runs that restored a checkpoint: " << restores);
+  WARN("seed " << kills.seed << "; tuples per run: " << progress << "; runs that restored a checkpoint: " << restores);
   CHECK(restores >= kRounds / 2);
 }
 

@@ -10,6 +10,11 @@
 #include <catch2/catch.hpp>
 
 #include <algorithm>
+#include <thread>
+#include <random>
+#include <memory>
+#include <functional>
+#include <atomic>
 #include <map>
 #include <mutex>
 #include <set>
@@ -204,6 +209,49 @@ class Daemon {
   std::string alerts_;
   std::unique_ptr<Process> process_;
 };
+
+// Sets a stop flag and joins a thread when it goes out of scope, so that a
+// failing REQUIRE does not leave a helper thread running.
+struct StopAndJoin {
+  std::atomic<bool>* stop;
+  std::thread* thread;
+  ~StopAndJoin() {
+    stop->store(true);
+    if (thread->joinable()) thread->join();
+  }
+};
+
+// Kills a followed-source daemon (SIGKILL) `rounds` times, each a random
+// 0.3-2 s after it starts reading (its summary appears, after any restore),
+// with the same state and alert file each time, then starts it once more
+// and returns it running. In the result: its summary's tuples at each kill,
+// how many kills came while `busy` held (input still arriving), and the
+// random seed (the caller prints it).
+struct KillLoop {
+  std::unique_ptr<Daemon> daemon;
+  std::vector<uint64_t> tuples_per_kill;
+  int while_busy = 0;
+  unsigned seed = 0;
+};
+inline KillLoop KillRepeatedly(const TempDir& dir, const DaemonConfig& c, int rounds, const std::function<bool()>& busy) {
+  KillLoop out;
+  out.seed = std::random_device{}();
+  INFO("seed " << out.seed);
+  std::mt19937 rng(out.seed);
+  std::uniform_int_distribution<int> delay_ms(300, 2000);
+  for (int round = 0; round <= rounds; ++round) {
+    out.daemon = std::make_unique<Daemon>(dir, "d", c);
+    out.daemon->RemoveSummary();
+    out.daemon->Start();
+    if (round == rounds) break;
+    REQUIRE(WaitUntil([&] { return out.daemon->summary().present; }, 30s));
+    std::this_thread::sleep_for(std::chrono::milliseconds(delay_ms(rng)));
+    out.while_busy += busy();
+    out.daemon->Kill();
+    out.tuples_per_kill.push_back(out.daemon->summary().tuples);
+  }
+  return out;
+}
 
 // How many times `what` occurs in text (e.g. a line in a log).
 inline size_t Occurrences(const std::string& text, const std::string& what) {

@@ -169,39 +169,12 @@ TEST_CASE("Killed with SIGKILL again and again while blobs land, the folder daem
     Land(blobs, c.files, 120ms, stop);
     landed.store(true);
   });
-  struct Join {
-    std::atomic<bool>* stop;
-    std::thread* t;
-    ~Join() {
-      stop->store(true);
-      if (t->joinable()) t->join();
-    }
-  } join{&stop, &lander};
-
-  const unsigned seed = std::random_device{}();
-  INFO("seed " << seed);
-  std::mt19937 rng(seed);
-  std::uniform_int_distribution<int> delay_ms(300, 2000);
+  StopAndJoin join{&stop, &lander};
   constexpr int kRounds = 10;
-  std::unique_ptr<Daemon> d;
-  std::vector<uint64_t> tuples_per_round;
-  int while_landing = 0;
-  for (int round = 0; round < kRounds; ++round) {
-    d = std::make_unique<Daemon>(dir, "d", c);  // the same folder, state and alert file each time
-    d->RemoveSummary();
-    d->Start();
-    REQUIRE(WaitUntil([&] { return d->summary().present; }, 30s));  // it reads (after its restore)
-    std::this_thread::sleep_for(std::chrono::milliseconds(delay_ms(rng)));
-    while_landing += !landed.load();
-    d->Kill();
-    tuples_per_round.push_back(d->summary().tuples);
-  }
+  KillLoop kills = KillRepeatedly(dir, c, kRounds, [&] { return !landed.load(); });
   lander.join();
-  CHECK(while_landing >= kRounds / 2);  // most kills came while the blobs were still landing
-
-  d = std::make_unique<Daemon>(dir, "d", c);
-  d->RemoveSummary();
-  d->Start();
+  CHECK(kills.while_busy >= kRounds / 2);  // most kills came while the blobs were still landing
+  const std::unique_ptr<Daemon>& d = kills.daemon;
   // (The alert file holds every run's alerts; a summary counts its own run's.)
   const bool done = WaitUntil([&] { return d->summary().tuples >= tuples && SortedLines(d->alerts()).size() >= 10; }, 90s);
   INFO(d->log());
@@ -220,9 +193,9 @@ TEST_CASE("Killed with SIGKILL again and again while blobs land, the folder daem
   CHECK(WithoutTruncatedPeers(live_ports) == WithoutTruncatedPeers(replay_ports));
   CHECK(SortedLines(d->alerts()) == replay_alerts);
   std::string progress;
-  for (uint64_t t : tuples_per_round) progress += std::to_string(t) + " ";
+  for (uint64_t t : kills.tuples_per_kill) progress += std::to_string(t) + " ";
   const size_t restores = Occurrences(d->log(), "restored ");
-  WARN("seed " << seed << "; tuples per run: " << progress << "; runs that restored a checkpoint: " << restores);
+  WARN("seed " << kills.seed << "; tuples per run: " << progress << "; runs that restored a checkpoint: " << restores);
   CHECK(restores >= kRounds / 2);
 }
 
