@@ -169,6 +169,7 @@ size_t ValueScanner::Feed(std::string_view piece) {
   for (size_t i = 0; i < piece.size(); ++i) {
     const char c = piece[i];
     if (!started_) {
+      if (IsSpace(c) || c == ',') continue;  // separators before it
       started_ = true;
       scalar_ = c != '{' && c != '[' && c != '"';
       if (scalar_) continue;  // one byte at least, as ValueEnd

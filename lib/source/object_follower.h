@@ -123,10 +123,10 @@ struct RecordSpan {
 RecordSpan WholeRecords(std::string_view text, size_t from, bool at_file_start, bool ndjson, size_t max_bytes);
 
 // Where a JSON value ends, its text fed piece by piece from its first byte
-// (its depth, whether inside a string and a pending backslash carry from one
-// piece to the next): the same end WholeRecords finds, without holding the
-// value, so that a record longer than any read can be stepped over. Exposed
-// for its tests and fuzzing.
+// (separators before it skipped; its depth, whether inside a string and a
+// pending backslash carry from one piece to the next): the same end
+// WholeRecords finds, without holding the value, so that a record longer
+// than any read can be stepped over. Exposed for its tests and fuzzing.
 class ValueScanner {
  public:
   // Just past the value's end in `piece` (the value's next bytes), or npos
