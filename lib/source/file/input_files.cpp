@@ -104,7 +104,7 @@ Result<std::vector<InputFile>> ListInputFiles(const std::vector<std::string>& pa
     const fs::file_status st = fs::status(p, ec);
     if (ec || !fs::exists(st)) return Status::NotFound(p + ": no such file or folder");
     if (fs::is_regular_file(st)) {
-      files.push_back({p, static_cast<uint64_t>(fs::file_size(p, ec)), TimeHintFromPath(p)});
+      files.push_back({p, static_cast<uint64_t>(fs::file_size(p, ec)), TimeHintFromPath(p), {}});
       continue;
     }
     if (!fs::is_directory(st)) return Status::InvalidArgument(p + ": not a file or folder");
@@ -114,7 +114,7 @@ Result<std::vector<InputFile>> ListInputFiles(const std::vector<std::string>& pa
       if (ec) return Status::IoError(p + ": " + ec.message());
       if (!it->is_regular_file(ec) || !HasInputExtension(it->path().filename().string())) continue;
       const std::string path = it->path().string();
-      files.push_back({path, static_cast<uint64_t>(it->file_size(ec)), TimeHintFromPath(path)});
+      files.push_back({path, static_cast<uint64_t>(it->file_size(ec)), TimeHintFromPath(path), {}});
     }
   }
   SortByTimeHint(&files);
