@@ -398,8 +398,18 @@ void ObjectFollower::Poll(const std::atomic<bool>& stop) {
         const int64_t size = static_cast<int64_t>(found[j].size);
         // Nothing new: the size it had when last read (a JSON blob keeps its
         // trailer beyond the last record read), or a position from the
-        // checkpoint with no more than a trailer after it.
-        if (size == static_cast<int64_t>(g.size) || (g.size == 0 && size <= g.read + kTrailerSlack)) continue;
+        // checkpoint with no more than a trailer after it. Such a blob from
+        // the checkpoint may still grow, as before the restart it was held:
+        // it joins too (holding event time at its hour's start until it
+        // delivers or retires), or its NIC's next records would be late
+        // for the buckets the others close meanwhile.
+        if (size == static_cast<int64_t>(g.size) || (g.size == 0 && size <= g.read + kTrailerSlack)) {
+          if (g.resumed && !g.assigned && g.hint != INT64_MIN) {
+            Assign(&g);
+            handler_->OnProgressFloor(g.id, g.hint);
+          }
+          continue;
+        }
         Assign(&g);
         handler_->OnBacklog(g.id, std::max<int64_t>(1, size - g.read));
         if (g.hint != INT64_MIN) handler_->OnProgressFloor(g.id, g.hint);  // its records are of that hour

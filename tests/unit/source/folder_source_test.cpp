@@ -418,6 +418,35 @@ TEST_CASE("A NIC's hour holds event time until that NIC's next hour begins, or t
   CHECK(backlog.oldest_unread_ms == -1);
 }
 
+TEST_CASE("After a restart a NIC's blob read to its end still holds event time, as it did before, until it retires") {
+  Folder dir;
+  const auto path = [&](const char* nic) {
+    const fs::path p = dir.root / ("y=2021/m=05/d=03/h=00/m=00/macAddress=" + std::string(nic) + "/PT1H.json");
+    fs::create_directories(p.parent_path());
+    return p.string();
+  };
+  { std::ofstream(path("A")) << R"({"records":[{"n":1}]})"; }
+  { std::ofstream(path("B")) << R"({"records":[{"n":2}]})"; }
+  FolderSourceOptions o;
+  o.folders = {dir.root.string()};
+  o.idle_timeout = std::chrono::seconds(30);  // never, here
+  Recorder r;
+  o.resume = RunUntil(o, &r, [&] { return r.Bodies().size() == 2; }).files;
+  REQUIRE(o.resume.size() == 2);
+  // Restarted: A has grown, B has not (yet). Both join: B's next records
+  // must not be late for the buckets A's close.
+  {
+    std::fstream f(path("A"), std::ios::in | std::ios::out);
+    f.seekp(-2, std::ios::end);
+    f << R"(,{"n":3}]})";
+  }
+  Recorder r2;
+  RunUntil(o, &r2, [&] { return r2.Bodies().size() == 1; });
+  CHECK(r2.Bodies() == std::vector<std::string>{R"([{"n":3}])"});
+  CHECK(r2.assigned == 2);
+  CHECK(r2.revoked == 0);
+}
+
 TEST_CASE("Bytes listed and not yet read (a record still being written) are measured, and how long they have waited") {
   Folder dir;
   const std::string partial = R"({"n":2,"text":"a record still being written)";
