@@ -75,6 +75,9 @@ Result<std::unique_ptr<source::Source>> MakeSource(const config::Config& cfg, co
                                                    const CheckpointMeta& restored, const CheckpointFn& checkpoint,
                                                    const std::shared_ptr<azure::TokenCache>& tokens, DecoderPool* pool,
                                                    SourceKinds* kinds) {
+  // A followed source's messages are whole records in `[...]`: with the
+  // brackets, no larger than the decoder takes (decode.max_body_bytes).
+  const size_t room = static_cast<size_t>(std::max<uint64_t>(cfg.decode.max_body_bytes, 3) - 2);
   if (cfg.source.blob_configured) {
     const config::BlobConfig& b = cfg.source.blob;
     Result<azure::BlobAccount> account =
@@ -90,8 +93,8 @@ Result<std::unique_ptr<source::Source>> MakeSource(const config::Config& cfg, co
     o.parallel_reads = b.parallel_reads;
     o.full_list_interval = b.full_list_interval;
     o.idle_timeout = std::max(cfg.source.idle_timeout, 2 * b.poll_interval);  // a blob grows once a poll at most
-    o.max_record_bytes = cfg.decode.max_body_bytes;
-    o.max_message_bytes = std::min<size_t>(o.max_message_bytes, cfg.decode.max_body_bytes);  // or no body decodes
+    o.max_record_bytes = room;
+    o.max_message_bytes = std::min(o.max_message_bytes, room);
     o.checkpoint = checkpoint;
     o.checkpoint_interval = cfg.state.checkpoint_interval;
     o.resume = restored.files;
@@ -111,8 +114,8 @@ Result<std::unique_ptr<source::Source>> MakeSource(const config::Config& cfg, co
     o.folders = cfg.source.files;
     o.poll_interval = cfg.source.poll_interval;
     o.idle_timeout = cfg.source.idle_timeout;
-    o.max_record_bytes = cfg.decode.max_body_bytes;
-    o.max_message_bytes = std::min<size_t>(o.max_message_bytes, cfg.decode.max_body_bytes);  // or no body decodes
+    o.max_record_bytes = room;
+    o.max_message_bytes = std::min(o.max_message_bytes, room);
     o.checkpoint = checkpoint;
     o.checkpoint_interval = cfg.state.checkpoint_interval;
     o.resume = restored.files;
