@@ -268,7 +268,7 @@ TEST_CASE("replay and ports read a blob URL prefix as they read the same blobs d
   const RunResult local_ports = Run({kBin, "ports", "--json", "--inventory", inventory, dir / "story"});
   const RunResult remote_ports = Run({kBin, "ports", "--json", "--inventory", inventory, url});
   REQUIRE(remote_ports.exit_code == 0);
-  CHECK(remote_ports.out == local_ports.out);
+  CHECK(WithoutTruncatedPeers(remote_ports.out) == WithoutTruncatedPeers(local_ports.out));
 
   // A prefix down to one hour: only its blobs (one a NIC).
   std::string hour_prefix;

@@ -112,15 +112,6 @@ std::pair<std::vector<std::string>, std::string> ReplayFolder(const TempDir& dir
   return {SortedLines(Slurp(dir / "replay-alerts.jsonl")), ports.out};
 }
 
-// A port inventory without the top peers of keys whose peer list is truncated:
-// past ports.max_peers_per_key a key keeps the peers that came first, and the
-// hours decoded side by side (by two decoders, here and in replay) arrive in
-// an order of their own. Every count stays exact.
-std::string WithoutTruncatedPeers(const std::string& json) {
-  static const std::regex kTruncated(R"re(("peers_truncated":true,)"top_peers":\[[^\]]*\],)re");
-  return std::regex_replace(json, kTruncated, "$1");
-}
-
 DaemonConfig FolderConfig(const TempDir& dir) {
   DaemonConfig c;
   c.files = dir / "in";
