@@ -52,6 +52,19 @@ metrics::MetricFamilies DaemonMetrics(const DaemonSnapshot& s) {
               "Blob Storage requests, by kind (list, get) and HTTP status (0: no answer).", d(n),
               {{"kind", kind_status.first}, {"status", kind_status.second}});
   }
+  if (const source::BlobEventCounters* e = s.blob_events) {
+    const char* help = "BlobCreated events, by outcome: followed (the blob read), ignored (not a flow-log blob of the "
+                       "configured account and containers), missing (the blob gone), retried (Storage failed; tried again).";
+    m.Counter("flowwatch_source_blob_events_total", help, d(e->followed.value()), {{"outcome", "followed"}});
+    m.Counter("flowwatch_source_blob_events_total", help, d(e->ignored.value()), {{"outcome", "ignored"}});
+    m.Counter("flowwatch_source_blob_events_total", help, d(e->missing.value()), {{"outcome", "missing"}});
+    m.Counter("flowwatch_source_blob_events_total", help, d(e->retried.value()), {{"outcome", "retried"}});
+    m.Counter("flowwatch_source_blob_event_records_total", "Records read from the blobs BlobCreated events name.",
+              d(e->records.value()));
+    const char* problems = "Blobs read again from their start (rewritten) and records stepped over (too_large).";
+    m.Counter("flowwatch_source_blob_event_problems_total", problems, d(e->rewritten.value()), {{"kind", "rewritten"}});
+    m.Counter("flowwatch_source_blob_event_problems_total", problems, d(e->too_large.value()), {{"kind", "too_large"}});
+  }
   m.Counter("flowwatch_azure_token_requests_total", "Entra ID token exchanges, by result (ok, failed).",
             s.tokens ? d(s.tokens->fetched.value()) : 0, {{"result", "ok"}});
   m.Counter("flowwatch_azure_token_requests_total", "Entra ID token exchanges, by result (ok, failed).",

@@ -18,6 +18,7 @@
 #include "lib/azure/credential.h"
 #include "lib/decode/decode_stats.h"
 #include "lib/metrics/metric_families.h"
+#include "lib/source/blob/blob_events.h"
 #include "lib/source/kafka/kafka_source.h"
 #include "lib/source/object_follower.h"
 
@@ -41,6 +42,7 @@ struct DaemonSnapshot {
   int64_t lag = -1;                              // their sum; -1 unknown
   std::optional<source::ObjectFollower::Backlog> followed;  // source.files, source.blob
   std::map<std::pair<std::string, std::string>, uint64_t> blob_requests;  // source.blob: (kind, status) -> requests
+  const source::BlobEventCounters* blob_events = nullptr;  // source.kafka.follow_blob_events
   std::vector<size_t> shard_queued;              // per shard: flows waiting in its rings
   std::vector<uint64_t> decoder_backpressure_ns;  // per decoder: time waiting on full rings
   std::vector<alert::SinkStats> sinks;            // per webhook, in configuration order

@@ -31,6 +31,7 @@
 #include "lib/metrics/http_server.h"
 #include "lib/ports/port_report.h"
 #include "lib/shard/shard_set.h"
+#include "lib/source/blob/blob_events.h"
 #include "lib/source/blob/blob_source.h"
 #include "lib/source/file/folder_source.h"
 #include "lib/source/kafka/client_config.h"
@@ -66,7 +67,8 @@ using CheckpointFn = std::function<void(const source::SourcePositions&, bool fin
 struct SourceKinds {
   source::kafka::KafkaSource* kafka = nullptr;
   source::ObjectFollower* follower = nullptr;  // source.files or source.blob
-  std::shared_ptr<azure::BlobClient> blob;     // source.blob
+  std::shared_ptr<azure::BlobClient> blob;     // source.blob (alone, or for follow_blob_events)
+  std::unique_ptr<source::BlobEventReader> events;  // source.kafka.follow_blob_events: in front of the pipeline
 };
 
 // The configured source (Kafka, followed folders or Blob Storage), resuming at
@@ -78,11 +80,21 @@ Result<std::unique_ptr<source::Source>> MakeSource(const config::Config& cfg, co
   // A followed source's messages are whole records in `[...]`: with the
   // brackets, no larger than the decoder takes (decode.max_body_bytes).
   const size_t room = static_cast<size_t>(std::max<uint64_t>(cfg.decode.max_body_bytes, 3) - 2);
+  const bool follow_events = cfg.source.kafka_configured && cfg.source.kafka.follow_blob_events;
   if (cfg.source.blob_configured) {
     const config::BlobConfig& b = cfg.source.blob;
     Result<azure::BlobAccount> account =
         b.account_url.empty() ? azure::ParseConnectionString(b.connection_string) : azure::AccountFromUrl(b.account_url);
     if (!account.ok()) return Status::InvalidArgument("source.blob: " + account.status().message());
+    kinds->blob = std::make_shared<azure::BlobClient>(*account, b.account_url.empty() ? nullptr : tokens);
+    spdlog::info("source.blob: account {} ({}), containers {}, {}{}", account->name, account->endpoint,
+                 fmt::join(b.containers, ", "),
+                 b.account_url.empty() ? (account->key.empty() ? "SAS" : "account key")
+                                       : std::string("Entra ID with ") + tokens->credential().kind(),
+                 follow_events ? ", the blobs named by Event Grid's events on source.kafka" : "");
+  }
+  if (cfg.source.blob_configured && !follow_events) {
+    const config::BlobConfig& b = cfg.source.blob;
     source::BlobSourceOptions o;
     o.containers = b.containers;
     o.prefix = b.prefix;
@@ -98,13 +110,7 @@ Result<std::unique_ptr<source::Source>> MakeSource(const config::Config& cfg, co
     o.checkpoint = checkpoint;
     o.checkpoint_interval = cfg.state.checkpoint_interval;
     o.resume = restored.files;
-    auto client = std::make_shared<azure::BlobClient>(*account, b.account_url.empty() ? nullptr : tokens);
-    spdlog::info("source.blob: account {} ({}), containers {}, {}", account->name, account->endpoint,
-                 fmt::join(b.containers, ", "),
-                 b.account_url.empty() ? (account->key.empty() ? "SAS" : "account key")
-                                       : std::string("Entra ID with ") + tokens->credential().kind());
-    kinds->blob = client;
-    auto created = source::BlobSource::Create(o, std::move(client), pool);
+    auto created = source::BlobSource::Create(o, kinds->blob, pool);
     if (!created.ok()) return created.status();
     kinds->follower = created->get();
     return std::unique_ptr<source::Source>(std::move(created).value());
@@ -131,10 +137,23 @@ Result<std::unique_ptr<source::Source>> MakeSource(const config::Config& cfg, co
   o.commit_interval = cfg.source.kafka.commit_interval;
   o.checkpoint_interval = cfg.state.checkpoint_interval;
   o.resume_offsets = restored.offsets;
-  o.checkpoint = [checkpoint](const std::map<int32_t, int64_t>& offsets, bool final) {
-    checkpoint(source::SourcePositions{offsets, {}}, final);
+  source::MessageHandler* handler = pool;
+  if (follow_events) {
+    // Each BlobCreated event's blob is read in front of the pipeline; its
+    // position is checkpointed with the offsets.
+    source::BlobEventOptions e;
+    e.containers = cfg.source.blob.containers;
+    e.prefix = cfg.source.blob.prefix;
+    e.max_message_bytes = room + 2;
+    e.resume = restored.files;
+    kinds->events = std::make_unique<source::BlobEventReader>(e, kinds->blob, pool);
+    handler = kinds->events.get();
+  }
+  o.checkpoint = [checkpoint, events = kinds->events.get()](const std::map<int32_t, int64_t>& offsets, bool final) {
+    checkpoint(source::SourcePositions{offsets, events ? events->positions() : std::map<std::string, source::FilePosition>{}},
+               final);
   };
-  auto created = source::kafka::KafkaSource::Create(o, pool);
+  auto created = source::kafka::KafkaSource::Create(o, handler);
   if (!created.ok()) return created.status();
   kinds->kafka = created->get();
   return std::unique_ptr<source::Source>(std::move(created).value());
@@ -156,7 +175,10 @@ int RunDaemon(const RunOptions& options) {
 
   // Followed objects (folders or blobs), or Kafka.
   const bool from_files = !cfg.source.kafka_configured;
-  const bool from_blob = cfg.source.blob_configured;
+  // source.blob alone; with source.kafka.follow_blob_events it only names the
+  // account whose blobs the events name.
+  const bool follow_events = cfg.source.kafka_configured && cfg.source.kafka.follow_blob_events;
+  const bool from_blob = cfg.source.blob_configured && !follow_events;
   if (from_files && !from_blob && cfg.source.files.empty()) {
     spdlog::error("{}: configure source.kafka (Kafka / Event Hubs), source.blob (Blob Storage) or source.files "
                   "(folders of blobs)",
@@ -168,8 +190,11 @@ int RunDaemon(const RunOptions& options) {
     return kExitConfig;
   }
   if (from_blob && (cfg.source.kafka_configured || !cfg.source.files.empty())) {
-    spdlog::error("{}: source.blob and source.{} are both set; choose one", options.config_path,
-                  cfg.source.kafka_configured ? "kafka" : "files");
+    spdlog::error("{}: source.blob and source.{} are both set; choose one{}", options.config_path,
+                  cfg.source.kafka_configured ? "kafka" : "files",
+                  cfg.source.kafka_configured
+                      ? " (or set source.kafka.follow_blob_events: true to read the blobs Event Grid's events name)"
+                      : "");
     return kExitConfig;
   }
   Result<source::kafka::ClientConfig> client = source::kafka::ClientConfig{};
@@ -181,16 +206,19 @@ int RunDaemon(const RunOptions& options) {
   // Entra ID for Event Hubs: the credential is checked now; its first token is
   // fetched when the consumer starts.
   std::shared_ptr<azure::TokenCache> tokens;
-  const std::string scope = from_blob && !cfg.source.blob.account_url.empty() ? azure::kStorageScope : client->oauth_scope;
-  if (!scope.empty()) {
+  // One cache for both scopes when the events come from Event Hubs and the blobs from Storage with Entra ID.
+  const bool storage_tokens = cfg.source.blob_configured && !cfg.source.blob.account_url.empty();
+  const std::string scope = storage_tokens ? azure::kStorageScope : client->oauth_scope;
+  if (storage_tokens || !client->oauth_scope.empty()) {
     auto credential = azure::MakeCredential(cfg.azure);
     if (!credential.ok()) {
       spdlog::error("{}: {}", options.config_path, credential.status().message());
       return kExitConfig;
     }
     tokens = std::make_shared<azure::TokenCache>(std::move(credential).value());
-    spdlog::info("azure: Entra ID tokens for {} with {} ({})", scope, tokens->credential().kind(),
-                 tokens->credential().principal());
+    spdlog::info("azure: Entra ID tokens for {}{} with {} ({})", scope,
+                 storage_tokens && !client->oauth_scope.empty() ? " and " + client->oauth_scope : "",
+                 tokens->credential().kind(), tokens->credential().principal());
   }
   if (Status s = PrepareStateDir(cfg.state.dir); !s.ok()) {
     spdlog::error("{}", s.message());
@@ -373,6 +401,7 @@ int RunDaemon(const RunOptions& options) {
     s.lag = source_ptr->lag();
     if (kinds.follower) s.followed = kinds.follower->backlog();
     if (kinds.blob) s.blob_requests = kinds.blob->requests();
+    if (kinds.events) s.blob_events = &kinds.events->counters();
     for (int i = 0; i < shards.shard_count(); ++i) s.shard_queued.push_back(shards.queued(i));
     for (int i = 0; i < set_options.producers; ++i) s.decoder_backpressure_ns.push_back(shards.producer(i).backpressure_ns());
     return s;

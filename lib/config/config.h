@@ -37,6 +37,7 @@ struct KafkaConfig {
   std::map<std::string, std::string> librdkafka;  // passed through to librdkafka
   std::string dead_letter_topic;             // copy undecodable messages here; "" = don't
   Millis commit_interval{5000};
+  bool follow_blob_events = false;  // messages are Event Grid BlobCreated events: read those blobs (with source.blob's account)
 };
 
 // `source.blob`: flow-log blobs read straight from Storage.

@@ -89,6 +89,17 @@ class Reader {
     *out = static_cast<int>(v);
   }
 
+  void Bool(const YAML::Node& map, std::string_view path, const char* key, bool* out) {
+    std::string text;
+    YAML::Node at;
+    if (!Scalar(map, path, key, &text, &at)) return;
+    if (text == "true" || text == "false") {
+      *out = text == "true";
+    } else {
+      Error(at, Join(path, key), "expected true or false" + Got(path, text));
+    }
+  }
+
   void Double(const YAML::Node& map, std::string_view path, const char* key, double* out, double min, double max) {
     std::string text;
     YAML::Node at;
@@ -217,7 +228,8 @@ void ReadSource(Reader& r, const YAML::Node& n, SourceConfig* c) {
     const YAML::Node k = n["kafka"];
     c->kafka_configured = true;
     if (r.Map(k, "source.kafka", {"brokers", "topic", "group_id", "event_hubs_connection_string", "event_hubs_namespace",
-                                  "group_instance_id", "librdkafka", "dead_letter_topic", "commit_interval"})) {
+                                  "group_instance_id", "librdkafka", "dead_letter_topic", "commit_interval",
+                                  "follow_blob_events"})) {
       r.String(k, "source.kafka", "dead_letter_topic", &c->kafka.dead_letter_topic);
       r.Duration(k, "source.kafka", "commit_interval", &c->kafka.commit_interval, Millis(100));
       r.String(k, "source.kafka", "brokers", &c->kafka.brokers);
@@ -226,6 +238,7 @@ void ReadSource(Reader& r, const YAML::Node& n, SourceConfig* c) {
       r.String(k, "source.kafka", "event_hubs_connection_string", &c->kafka.event_hubs_connection_string);
       r.String(k, "source.kafka", "event_hubs_namespace", &c->kafka.event_hubs_namespace);
       r.String(k, "source.kafka", "group_instance_id", &c->kafka.group_instance_id);
+      r.Bool(k, "source.kafka", "follow_blob_events", &c->kafka.follow_blob_events);
       if (!c->kafka.event_hubs_connection_string.empty() && !c->kafka.event_hubs_namespace.empty()) {
         r.Error(k["event_hubs_namespace"], "source.kafka.event_hubs_namespace",
                 "set either it (Entra ID) or event_hubs_connection_string (SAS), not both");
@@ -260,6 +273,11 @@ void ReadSource(Reader& r, const YAML::Node& n, SourceConfig* c) {
                     c->blob.start.substr(0, 80) + "')");
       }
     }
+  }
+  if (c->kafka.follow_blob_events && !c->blob_configured) {
+    r.Error(n["kafka"]["follow_blob_events"], "source.kafka.follow_blob_events",
+            "needs source.blob: the storage account and its credentials (connection_string or account_url), and the "
+            "containers (and prefix) whose events are followed");
   }
 }
 

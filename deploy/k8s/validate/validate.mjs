@@ -337,11 +337,13 @@ function checkReferences(objects, errors) {
 }
 
 // source.blob in AKS: one way to sign in, never a literal secret, and not
-// beside source.kafka.
+// beside source.kafka unless that follows the blobs' Event Grid events.
 function checkBlobSource(cfg) {
   const blob = cfg.source.blob;
   const errors = [];
-  if (isMap(cfg.source.kafka) && Object.keys(cfg.source.kafka).length) errors.push("source: blob and kafka are both set");
+  if (isMap(cfg.source.kafka) && Object.keys(cfg.source.kafka).length && cfg.source.kafka.follow_blob_events !== true) {
+    errors.push("source: blob and kafka are both set (set source.kafka.follow_blob_events: true to read the blobs its events name)");
+  }
   if (!blob.account_url === !blob.connection_string) {
     errors.push("source.blob: set one of account_url (Entra ID) and connection_string");
   } else if (blob.account_url) {

@@ -7,7 +7,11 @@
 // not the key, Storage down then up losing and repeating nothing, and between
 // full listings only the hours that can still change listed, a deleted
 // container forgetting nothing, and a 503 storm (through a proxy,
-// fault_proxy.h) retried with Retry-After honoured.
+// fault_proxy.h) retried with Retry-After honoured. And the reader of the
+// blobs Event Grid's BlobCreated events name (blob_events.h): events in both
+// schemas, each blob's new whole records once, a refused message offered again
+// as it was, positions resumed, a rewritten blob read again, other accounts'
+// and containers' events never fetched, Storage down then up.
 // Skipped (77) when the npm packages are not installed (scripts/test.sh
 // installs them: npm ci in this folder).
 #include <catch2/catch.hpp>
@@ -16,6 +20,7 @@
 #include <set>
 
 #include "lib/azure/blob_client.h"
+#include "lib/source/blob/blob_events.h"
 #include "lib/source/blob/blob_source.h"
 #include "tests/integration/blob/azurite.h"
 #include "tests/integration/blob/fault_proxy.h"
@@ -369,6 +374,246 @@ TEST_CASE("A 503 storm: two requests in three answered Server Busy with Retry-Af
     CHECK(seen[i + 1].at - seen[i].at >= 950ms);
   }
   CHECK(busy >= 6);
+}
+
+
+// Event Grid's BlobCreated event for a blob (as Event Grid delivers it to an
+// Event Hub: an array of one event), or in the CloudEvents schema.
+// Without a length, the event names none (the reader then reads to the end).
+std::string Length(int64_t length) {
+  return length < 0 ? std::string() : R"("contentLength":)" + std::to_string(length) + ",";
+}
+std::string EventGridEvent(const std::string& url, int64_t length = -1,
+                           const std::string& type = "Microsoft.Storage.BlobCreated") {
+  return R"([{"topic":"/subscriptions/SUB/resourceGroups/RG/providers/Microsoft.Storage/storageAccounts/devstoreaccount1",)"
+         R"("subject":"/blobServices/default/containers/c/blobs/b","eventType":")" + type +
+         R"(","id":"6f4c","data":{"api":"PutBlockList","requestId":"r","eTag":"0x8D","contentType":"application/octet-stream",)" +
+         Length(length) + R"("blobType":"BlockBlob","url":")" + url +
+         R"(","sequencer":"0000000000000000000000000001","storageDiagnostics":{"batchId":"b"}},)"
+         R"("dataVersion":"","metadataVersion":"1","eventTime":"2026-12-07T04:05:00Z"}])";
+}
+std::string CloudEvent(const std::string& url, int64_t length = -1) {
+  return R"({"specversion":"1.0","type":"Microsoft.Storage.BlobCreated","source":"/subscriptions/SUB/resourceGroups/RG/)"
+         R"(providers/Microsoft.Storage/storageAccounts/devstoreaccount1","id":"9a1b","time":"2026-12-07T04:05:00Z",)"
+         R"("subject":"/blobServices/default/containers/c/blobs/b","data":{"api":"PutBlockList",)" + Length(length) +
+         R"("blobType":"BlockBlob","url":")" + url + R"("}})";
+}
+
+TEST_CASE("BlobCreated events are told from other events and from records, in both schemas") {
+  std::vector<source::BlobCreatedEvent> events;
+  CHECK(source::ParseBlobCreatedEvents(EventGridEvent("https://a.blob.core.windows.net/c/x/PT1H.json", 1234), &events));
+  REQUIRE(events.size() == 1);
+  CHECK(events[0].url == "https://a.blob.core.windows.net/c/x/PT1H.json");
+  CHECK(events[0].content_length == 1234);
+  events.clear();
+  CHECK(source::ParseBlobCreatedEvents(CloudEvent("https://a.blob.core.windows.net/c/y/PT1H.json", 99), &events));
+  REQUIRE(events.size() == 1);
+  CHECK(events[0].content_length == 99);
+  events.clear();
+  // Other events (left to the decoder), records, broken JSON and an event without a url name nothing to read.
+  CHECK_FALSE(source::ParseBlobCreatedEvents(EventGridEvent("https://a/c/z", 5, "Microsoft.Storage.BlobDeleted"), &events));
+  CHECK_FALSE(source::ParseBlobCreatedEvents(R"({"records":[{"time":"2026-12-07T04:05:00Z"}]})", &events));
+  CHECK(source::ParseBlobCreatedEvents(EventGridEvent("https://a/c/z"), &events));
+  REQUIRE(events.size() == 1);
+  CHECK(events[0].content_length == -1);
+  events.clear();
+  CHECK_FALSE(source::ParseBlobCreatedEvents(R"([{"eventType":"Microsoft.Storage.BlobCreated")", &events));
+  CHECK_FALSE(source::ParseBlobCreatedEvents(R"({"eventType":"Microsoft.Storage.BlobCreated","data":{}})", &events));
+  CHECK(events.empty());
+}
+
+// Takes (or refuses) messages and keeps each one's text.
+class Taker : public Recorder {
+ public:
+  bool Offer(SourceMessage& m) override {
+    offers.emplace_back(m.data, m.size);
+    if (refuse > 0) {
+      --refuse;
+      return false;
+    }
+    taken.push_back(offers.back());
+    return Recorder::Offer(m);
+  }
+  int refuse = 0;
+  std::vector<std::string> offers, taken;
+};
+
+// A message the reader built is `[` the event message's elements, then `,`
+// and the records, `]`: the records' text (with its leading comma), and how
+// many records it holds.
+std::string RecordsText(const std::string& body, const std::string& event) {
+  const std::string inner = event[0] == '[' ? event.substr(1, event.size() - 2) : event;
+  REQUIRE(body.rfind("[" + inner, 0) == 0);
+  return body.substr(1 + inner.size(), body.size() - 2 - inner.size());
+}
+size_t RecordsIn(const std::string& body, const std::string& event) {
+  const std::string text = RecordsText(body, event);
+  return text.empty() ? 0 : source::WholeRecords("[" + text.substr(1) + "]", 0, true, false, SIZE_MAX).records;
+}
+
+TEST_CASE("A blob named by BlobCreated events is read once, its new whole records joining the event's message") {
+  if (!HaveNode()) std::exit(77);
+  TempDir dir;
+  fs::create_directories(dir / "azurite");
+  MakeBlobs(dir / "src");
+  Azurite az(dir / "azurite");
+  auto client = Client(az.connection_string());
+  Write(az, dir / "src", 0, 3);
+  std::vector<azure::BlobItem> items;
+  REQUIRE(client->List(kContainer, "", &items).ok());
+  REQUIRE(items.size() == 2);
+  const std::string url = client->Url(kContainer, items[0].name);
+  const auto gets = [&] {
+    uint64_t n = 0;
+    for (const auto& [kind_status, count] : client->requests()) n += kind_status.first == "get" ? count : 0;
+    return n;
+  };
+  const auto size_now = [&](const std::string& name) {
+    std::vector<azure::BlobItem> now;
+    REQUIRE(client->List(kContainer, "", &now).ok());
+    for (const azure::BlobItem& i : now) {
+      if (i.name == name) return static_cast<int64_t>(i.size);
+    }
+    return int64_t{-1};
+  };
+
+  Taker t;
+  source::BlobEventOptions o;
+  o.containers = {kContainer};
+  o.retry_interval = 100ms;
+  source::FilePosition after3;
+  std::string first, ce;  // the events of the last two minutes
+  {
+    source::BlobEventReader reader(o, client, &t);
+    std::string ev = EventGridEvent(url, size_now(items[0].name));
+    SourceMessage m{0, 7, ev.data(), ev.size(), std::make_shared<int>(0)};
+    REQUIRE(reader.Offer(m));
+    CHECK_FALSE(m.owner);  // taken
+    REQUIRE(t.taken.size() == 1);
+    CHECK(RecordsIn(t.taken[0], ev) == 3);
+    CHECK(RecordsText(t.taken[0], ev).rfind(",{\"time\":\"2026-12-07T04:00:00Z\"", 0) == 0);  // its event, then the records
+    CHECK(reader.counters().followed.value() == 1);
+    after3 = reader.positions().at(url);
+
+    // The same event again (Event Grid delivers at least once): nothing new, and no request.
+    const uint64_t before_again = gets();
+    SourceMessage again{0, 8, ev.data(), ev.size(), std::make_shared<int>(0)};
+    REQUIRE(reader.Offer(again));
+    CHECK(RecordsIn(t.taken[1], ev) == 0);
+    CHECK(gets() == before_again);
+
+    // Two more minutes, committed one at a time: the first commit's event
+    // reads only its record, even when the blob has grown since.
+    Write(az, dir / "src", 3, 4);
+    const int64_t at4 = size_now(items[0].name);
+    Write(az, dir / "src", 4, 5);
+    first = CloudEvent(url, at4);
+    SourceMessage one{1, 2, first.data(), first.size(), std::make_shared<int>(0)};
+    REQUIRE(reader.Offer(one));
+    CHECK(RecordsIn(t.taken[2], first) == 1);
+    // The pipeline refuses the next once: offered again as it was, the position moved only once taken.
+    const source::FilePosition after4 = reader.positions().at(url);
+    ce = CloudEvent(url, size_now(items[0].name));
+    t.refuse = 1;
+    SourceMessage next{1, 3, ce.data(), ce.size(), std::make_shared<int>(0)};
+    CHECK_FALSE(reader.Offer(next));
+    CHECK(reader.positions().at(url) == after4);
+    const uint64_t before = gets();
+    REQUIRE(reader.Offer(next));
+    CHECK(gets() == before);  // not read again
+    REQUIRE(t.offers.size() == 5);
+    CHECK(t.offers[3] == t.offers[4]);
+    CHECK(RecordsIn(t.taken[3], ce) == 1);
+    CHECK(reader.positions().at(url).bytes > after4.bytes);
+
+    // Other accounts', containers' and names' events cost no request; records pass through untouched.
+    const uint64_t before_others = gets();
+    for (const std::string& other :
+         {std::string("https://evil.example.com/devstoreaccount1/") + kContainer + "/x/PT1H.json",
+          client->Url("other", items[0].name), client->Url(kContainer, "notes/readme.txt")}) {
+      std::string e = EventGridEvent(other, 100000);
+      SourceMessage om{2, 1, e.data(), e.size(), std::make_shared<int>(0)};
+      REQUIRE(reader.Offer(om));
+      CHECK(RecordsText(t.taken.back(), e).empty());
+    }
+    CHECK(gets() == before_others);
+    CHECK(reader.counters().ignored.value() == 3);
+    std::string records = R"({"records":[{"time":"2026-12-07T04:05:00Z"}]})";
+    SourceMessage rm{2, 2, records.data(), records.size(), std::make_shared<int>(0)};
+    REQUIRE(reader.Offer(rm));
+    CHECK(t.taken.back() == records);
+  }
+
+  // Resumed at the first position (a checkpoint taken after the first event): only what came after it.
+  {
+    Taker t2;
+    o.resume = {{url, after3}};
+    source::BlobEventReader reader(o, client, &t2);
+    std::string ev = EventGridEvent(url, size_now(items[0].name));
+    SourceMessage m{0, 9, ev.data(), ev.size(), std::make_shared<int>(0)};
+    REQUIRE(reader.Offer(m));
+    CHECK(RecordsIn(t2.taken[0], ev) == 2);
+    CHECK(RecordsText(t2.taken[0], ev) == RecordsText(t.taken[2], first) + RecordsText(t.taken[3], ce));
+  }
+
+  // Rewritten with other bytes: read again from its start. Gone: skipped.
+  {
+    Taker t3;
+    o.resume = {{url, after3}};
+    source::BlobEventReader reader(o, client, &t3);
+    fs::remove_all(dir / "src");
+    MakeBlob(dir / "src2", 4, "000D3A100009", 80);  // longer than the position it is resumed at
+    DeleteContainer(az);
+    Write(az, dir / "src2", 0, 80, 80);
+    std::vector<azure::BlobItem> now;
+    REQUIRE(client->List(kContainer, "", &now).ok());
+    REQUIRE(now.size() == 1);
+    const std::string url2 = client->Url(kContainer, now[0].name);
+    o.resume = {{url2, after3}};  // as if it had been read to there before it was rewritten
+    source::BlobEventReader rewritten(o, client, &t3);
+    REQUIRE(static_cast<int64_t>(now[0].size) > after3.bytes);
+    std::string ev = EventGridEvent(url2, static_cast<int64_t>(now[0].size));
+    SourceMessage m{0, 1, ev.data(), ev.size(), std::make_shared<int>(0)};
+    REQUIRE(rewritten.Offer(m));
+    CHECK(RecordsIn(t3.taken[0], ev) == 80);
+    CHECK(rewritten.counters().rewritten.value() == 1);
+    std::string gone = EventGridEvent(url);
+    SourceMessage g{0, 2, gone.data(), gone.size(), std::make_shared<int>(0)};
+    REQUIRE(reader.Offer(g));
+    CHECK(RecordsIn(t3.taken[1], gone) == 0);
+    CHECK(reader.counters().missing.value() == 1);
+  }
+}
+
+TEST_CASE("Storage down: a BlobCreated event's message is refused and tried again, then read once Storage is back") {
+  if (!HaveNode()) std::exit(77);
+  TempDir dir;
+  fs::create_directories(dir / "azurite");
+  MakeBlobs(dir / "src");
+  auto az = std::make_unique<Azurite>(dir / "azurite");
+  const int port = az->port();
+  Write(*az, dir / "src", 0, 2);
+  auto client = Client(az->connection_string(), 1);
+  std::vector<azure::BlobItem> items;
+  REQUIRE(client->List(kContainer, "", &items).ok());
+  const std::string url = client->Url(kContainer, items[0].name);
+  az.reset();
+  Taker t;
+  source::BlobEventOptions o;
+  o.containers = {kContainer};
+  o.retry_interval = 300ms;
+  source::BlobEventReader reader(o, client, &t);
+  std::string ev = EventGridEvent(url);
+  SourceMessage m{0, 1, ev.data(), ev.size(), std::make_shared<int>(0)};
+  CHECK_FALSE(reader.Offer(m));
+  CHECK(t.offers.empty());  // nothing reached the pipeline
+  CHECK(reader.counters().retried.value() == 1);
+  const auto t0 = std::chrono::steady_clock::now();
+  reader.WaitForRoom(0, 5s);  // waits out the retry interval
+  CHECK(std::chrono::steady_clock::now() - t0 >= 250ms);
+  az = std::make_unique<Azurite>(dir / "azurite", port);
+  REQUIRE(reader.Offer(m));
+  CHECK(RecordsIn(t.taken[0], ev) == 2);
 }
 
 }  // namespace

@@ -10,6 +10,9 @@
 // all of the story's hours written live while the daemon is killed with
 // SIGKILL again and again: restarted from its checkpoints, it counts every
 // flow once and fires each incident once, as replay does on the same blobs.
+// The same through Kafka (the test broker): Event Grid's BlobCreated events
+// for every commit, produced as the blobs grow, the daemon killed again and
+// again, reading each named blob's new records once.
 // Skipped (77) without the npm packages (tests/integration/blob).
 #include "tests/integration/blob/azurite.h"
 #include "tests/integration/kafka/daemon_harness.h"
@@ -136,9 +139,10 @@ TEST_CASE("The daemon reads the demo's blobs from Blob Storage, catch-up then li
     INFO("served but not in docs/metrics.md: " << n);
     CHECK(DocumentedNames().count(n) == 1);
   }
-  for (const auto& [n, followed_only] : DocumentedNames()) {
+  for (const auto& [n, by] : DocumentedNames()) {
     INFO("in docs/metrics.md as served with source.blob, but not served: " << n);
-    if (followed_only) CHECK(served.count(n) == 1);
+    if (by == Served::kFollowed) CHECK(served.count(n) == 1);
+    if (by == Served::kBlobEvents) CHECK(served.count(n) == 0);
   }
   // The dashboard's row for followed sources shows what this daemon serves.
   size_t followed_queries = 0;
@@ -238,6 +242,104 @@ TEST_CASE("Killed with SIGKILL again and again while blobs are appended, the Blo
   const size_t restores = Occurrences(d->log(), "restored ");
   WARN("seed " << kills.seed << "; tuples per run: " << progress << "; runs that restored a checkpoint: " << restores);
   CHECK(restores >= kRounds / 2);
+}
+
+TEST_CASE("Event Grid's BlobCreated events on Kafka as the work queue: killed again and again, the daemon reads each blob's new records once and raises replay's alerts") {
+  if (!HaveNode()) std::exit(77);
+  TempDir dir;
+  REQUIRE(Run({kBin, "gen", "--scenario", "demo", "--out", dir / "story"}).exit_code == 0);
+  WriteHeartbeat(dir);
+  std::map<std::string, std::vector<fs::path>> by_hour;
+  const int live_hours = MoveLive(dir, 1000, &by_hour);  // every hour, live
+  fs::create_directories(dir / "azurite");
+  Azurite az(dir / "azurite");
+  MockBroker broker(kMockBroker, 1, kTopic, 4, dir / "broker.log");
+  DaemonConfig c = BlobConfig(az, std::string("\"") + kNsgContainer + "\"");
+  c.follow_blob_events = true;
+  // Each hour's blobs appended to together, half an hour at a time, committed
+  // every two minutes (Azure commits every minute), and the commits' events
+  // (write_blobs.mjs: both schemas, keyed by subject) produced after each
+  // half hour (on this thread: no REQUIRE).
+  std::atomic<bool> stop{false}, landed{false};
+  std::atomic<int> failed{0};
+  std::atomic<size_t> events{0};
+  std::thread lander([&] {
+    const auto write = [&](const std::string& src, int from, int to, int step, const std::string& events_file) {
+      if (stop.load()) return;
+      if (RunToEnd({"node", kNodeDir + "/write_blobs.mjs", az.connection_string(), kNsgContainer, src,
+                    std::to_string(from), std::to_string(to), std::to_string(step), events_file},
+                   "", 60s) != 0) {
+        failed.fetch_add(1);
+      }
+    };
+    const auto produce = [&](const std::string& events_file) {
+      if (stop.load()) return;
+      events += SortedLines(Slurp(events_file)).size();
+      if (RunToEnd({"kcat", "-P", "-b", broker.bootstrap(), "-t", kTopic, "-K", "\t", "-l", events_file}) != 0) {
+        failed.fetch_add(1);
+      }
+    };
+    for (int h = 0; h < live_hours; ++h) {
+      for (int half = 0; half < 2; ++half) {
+        const std::string events_file = dir / ("events-" + std::to_string(h) + "-" + std::to_string(half) + ".txt");
+        write(dir / ("live/" + std::to_string(h)), 30 * half, 30 * half + 30, 2, events_file);
+        produce(events_file);
+      }
+    }
+    write(dir / "heartbeat", 0, 1, 1, dir / "events-heartbeat.txt");
+    produce(dir / "events-heartbeat.txt");
+    landed.store(true);
+  });
+  StopAndJoin join{&stop, &lander};
+  constexpr int kRounds = 6;
+  KillLoop kills = KillRepeatedly(dir, c, kRounds, [&] { return !landed.load(); }, &broker);
+  lander.join();
+  REQUIRE(failed.load() == 0);
+  CHECK(kills.while_busy >= kRounds / 2);
+  const std::unique_ptr<Daemon>& d = kills.daemon;
+  // Events the daemon must not follow, in the last run: another container's
+  // blob, a deletion, and one naming another host (a forged event).
+  const std::string other = az.endpoint() + "/other/resourceId=/X/y=2021/m=05/d=03/h=00/m=00/macAddress=00/PT1H.json";
+  const std::string forged = std::string("http://203.0.113.9/devstoreaccount1/") + kNsgContainer + "/resourceId=/X/PT1H.json";
+  std::ofstream(dir / "bad-events.txt")
+      << "a\t[{\"eventType\":\"Microsoft.Storage.BlobCreated\",\"subject\":\"a\",\"data\":{\"url\":\"" << other << "\"}}]\n"
+      << "b\t[{\"eventType\":\"Microsoft.Storage.BlobDeleted\",\"subject\":\"b\",\"data\":{\"url\":\"" << other << "\"}}]\n"
+      << "c\t{\"type\":\"Microsoft.Storage.BlobCreated\",\"subject\":\"c\",\"data\":{\"url\":\"" << forged << "\"}}\n";
+  Produce(broker, dir / "bad-events.txt");
+  const bool done = WaitUntil(
+      [&] {
+        const Summary s = d->summary();
+        return s.tuples >= kTuples && SortedLines(d->alerts()).size() >= 10 && CommittedAll(s, EndOffsets(broker));
+      },
+      120s);
+  INFO(d->log());
+  INFO(d->summary_text());
+  REQUIRE(done);
+  const auto [status, metrics] = HttpGet(d->summary().http_listen, "/metrics");
+  REQUIRE(status == 200);
+  CHECK(MetricValue(metrics, "flowwatch_source_blob_events_total{outcome=\"ignored\"}") == 2);
+  CHECK(MetricValue(metrics, "flowwatch_source_blob_events_total{outcome=\"retried\"}") == 0);
+  const std::set<std::string> served = ServedNames(metrics);
+  for (const std::string& n : served) {
+    INFO("served but not in docs/metrics.md: " << n);
+    CHECK(DocumentedNames().count(n) == 1);
+  }
+  for (const auto& [n, by] : DocumentedNames()) {
+    INFO("in docs/metrics.md as served with follow_blob_events, but not served: " << n);
+    if (by == Served::kBlobEvents) CHECK(served.count(n) == 1);
+  }
+  CHECK(served.count("flowwatch_source_blob_requests_total") == 1);
+  REQUIRE(d->Stop().first == 0);
+  const Summary s = d->summary();
+  CHECK(s.tuples == kTuples);
+  CHECK(s.late_flows == 0);
+  CHECK(d->log().find(kKey) == std::string::npos);  // the account key is never logged
+  const RunResult r = Run({kBin, "replay", "-q", "--inventory", dir / "story/inventory.csv", "--alerts",
+                           dir / "replay-alerts.jsonl", dir / "live", dir / "heartbeat"});
+  REQUIRE(r.exit_code == 0);
+  CHECK(SortedLines(d->alerts()) == SortedLines(Slurp(dir / "replay-alerts.jsonl")));
+  const size_t restores = Occurrences(d->log(), "restored ");
+  WARN("seed " << kills.seed << "; " << events.load() << " events; runs that restored a checkpoint: " << restores);
 }
 
 TEST_CASE("replay and ports read a blob URL prefix as they read the same blobs downloaded, and say clearly when they cannot") {

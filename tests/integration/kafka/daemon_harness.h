@@ -131,6 +131,7 @@ struct DaemonConfig {
   std::string extra_yaml;  // more top-level configuration
   std::string files;       // source.files: this folder instead of Kafka
   std::string blob_yaml;   // source.blob instead of Kafka: its keys, each line indented by 4
+  bool follow_blob_events = false;  // with a broker: Kafka carries BlobCreated events for source.blob's blobs
   std::string idle_timeout = "2s";
 };
 
@@ -149,7 +150,7 @@ class Daemon {
     std::ofstream cfg(config_);
     if (!c.files.empty()) {
       cfg << "source:\n  files: [\"" << c.files << "\"]\n  poll_interval: 200ms\n";
-    } else if (!c.blob_yaml.empty()) {
+    } else if (!c.blob_yaml.empty() && !c.follow_blob_events) {
       cfg << "source:\n  blob:\n" << c.blob_yaml;
     } else {
       cfg << "source:\n  kafka:\n    brokers: \"" << broker->bootstrap() << "\"\n    topic: " << kTopic
@@ -159,6 +160,7 @@ class Daemon {
       cfg << "    librdkafka:\n      session.timeout.ms: \"" << c.session_timeout_ms
           << "\"\n      heartbeat.interval.ms: \"" << c.session_timeout_ms / 6 << "\"\n";
       for (const auto& [k, v] : c.librdkafka) cfg << "      " << k << ": \"" << v << "\"\n";
+      if (c.follow_blob_events) cfg << "    follow_blob_events: true\n  blob:\n" << c.blob_yaml;
     }
     cfg << "  idle_timeout: " << c.idle_timeout << "\ninventory:\n  file: " << (c.inventory.empty() ? dir / "story/inventory.csv" : c.inventory)
         << "\nstate:\n  dir: " << dir_
@@ -222,7 +224,7 @@ struct StopAndJoin {
   }
 };
 
-// Kills a followed-source daemon (SIGKILL) `rounds` times, each a random
+// Kills a daemon (SIGKILL; of a followed source, or of `broker`) `rounds` times, each a random
 // 0.3-2 s after it starts reading (its summary appears, after any restore),
 // with the same state and alert file each time, then starts it once more
 // and returns it running. In the result: its summary's tuples at each kill,
@@ -234,14 +236,15 @@ struct KillLoop {
   int while_busy = 0;
   unsigned seed = 0;
 };
-inline KillLoop KillRepeatedly(const TempDir& dir, const DaemonConfig& c, int rounds, const std::function<bool()>& busy) {
+inline KillLoop KillRepeatedly(const TempDir& dir, const DaemonConfig& c, int rounds, const std::function<bool()>& busy,
+                               const MockBroker* broker = nullptr) {
   KillLoop out;
   out.seed = std::random_device{}();
   INFO("seed " << out.seed);
   std::mt19937 rng(out.seed);
   std::uniform_int_distribution<int> delay_ms(300, 2000);
   for (int round = 0; round <= rounds; ++round) {
-    out.daemon = std::make_unique<Daemon>(dir, "d", c);
+    out.daemon = broker ? std::make_unique<Daemon>(dir, "d", *broker, c) : std::make_unique<Daemon>(dir, "d", c);
     out.daemon->RemoveSummary();
     out.daemon->Start();
     if (round == rounds) break;
@@ -315,18 +318,27 @@ inline std::set<std::string> ServedNames(const std::string& text) {
   return names;
 }
 
-// Metric names that docs/metrics.md lists, and whether each is served by a
-// daemon following files or blobs only (its row says "with `source.files` or
-// `source.blob`", or "with `source.blob`").
-inline std::map<std::string, bool> DocumentedNames() {
-  std::map<std::string, bool> names;
+// Which daemons serve a metric, as its row in docs/metrics.md says.
+enum class Served {
+  kAlways,
+  kFollowed,    // only a daemon following files or blobs ("with `source.files` or `source.blob`", "with `source.blob`")
+  kBlobEvents,  // only with BlobCreated events on Kafka ("with `source.kafka.follow_blob_events`")
+};
+// Metric names that docs/metrics.md lists, and which daemons serve each.
+inline std::map<std::string, Served> DocumentedNames() {
+  std::map<std::string, Served> names;
   std::istringstream in(Slurp(std::string(FW_SOURCE_DIR) + "/docs/metrics.md"));
   std::string line;
   while (std::getline(in, line)) {
     if (line.rfind("| `flowwatch_", 0) != 0) continue;
-    names[line.substr(3, line.find('`', 3) - 3)] =
-        line.find("| with `source.files` or `source.blob`") != std::string::npos ||
-        line.find("| with `source.blob`") != std::string::npos;
+    Served& s = names[line.substr(3, line.find('`', 3) - 3)];
+    s = Served::kAlways;
+    if (line.find("| with `source.files` or `source.blob`") != std::string::npos ||
+        line.find("| with `source.blob`") != std::string::npos) {
+      s = Served::kFollowed;
+    } else if (line.find("| with `source.kafka.follow_blob_events`") != std::string::npos) {
+      s = Served::kBlobEvents;
+    }
   }
   return names;
 }

@@ -113,7 +113,7 @@ TEST_CASE("Every dashboard and alert-rule query names served metrics, passes pro
   all.insert(all.end(), rules.begin(), rules.end());
   // The followed sources' row names what only source.blob or source.files
   // serves (documented so; blob_test.cpp checks that a Blob daemon serves it).
-  const std::map<std::string, bool> documented = DocumentedNames();
+  const std::map<std::string, Served> documented = DocumentedNames();
   size_t followed = 0;
   for (const Query& q : all) {
     const std::set<std::string> names = MetricNames(q.expr);
@@ -123,7 +123,7 @@ TEST_CASE("Every dashboard and alert-rule query names served metrics, passes pro
     for (const std::string& n : names) {
       if (q.followed) {
         INFO("not documented as served with source.blob or source.files: " << n);
-        CHECK((documented.count(n) == 1 && documented.at(n)));
+        CHECK((documented.count(n) == 1 && documented.at(n) == Served::kFollowed));
       } else {
         INFO("not served: " << n);
         CHECK(served.count(n) == 1);

@@ -232,5 +232,24 @@ TEST_CASE("source.blob: its defaults, its start, and one way to authenticate") {
   for (const std::string& e : bad.errors) CHECK(e.find("hunter2") == std::string::npos);
 }
 
+TEST_CASE("source.kafka.follow_blob_events: true or false, and only with source.blob naming the account") {
+  LoadResult r = LoadConfigText("source:\n  kafka:\n    brokers: \"127.0.0.1:9092\"\n", "f.yaml");
+  REQUIRE(r.ok());
+  CHECK_FALSE(r.config.source.kafka.follow_blob_events);
+  r = LoadConfigText("source:\n  kafka:\n    brokers: \"127.0.0.1:9092\"\n    follow_blob_events: true\n  blob:\n"
+                     "    account_url: https://a.blob.core.windows.net\n",
+                     "f.yaml");
+  REQUIRE(r.ok());
+  CHECK(r.config.source.kafka.follow_blob_events);
+  CHECK(r.config.source.blob_configured);
+  const LoadResult alone = LoadConfigText("source:\n  kafka:\n    brokers: \"127.0.0.1:9092\"\n    follow_blob_events: true\n",
+                                          "f.yaml");
+  REQUIRE_FALSE(alone.ok());
+  CHECK(HasError(alone, "f.yaml:4: source.kafka.follow_blob_events: needs source.blob"));
+  const LoadResult bad = LoadConfigText("source:\n  kafka:\n    follow_blob_events: yes please\n", "f.yaml");
+  REQUIRE_FALSE(bad.ok());
+  CHECK(HasError(bad, "f.yaml:3: source.kafka.follow_blob_events: expected true or false"));
+}
+
 }  // namespace
 }  // namespace flowwatch::config
