@@ -362,10 +362,13 @@ int RunDaemon(const RunOptions& options) {
 
   const auto started = std::chrono::steady_clock::now();
   // What /readyz answers (and flowwatch_ready says): partitions assigned (the
-  // checkpoint, if any, is restored before the consumer starts) and the last
-  // checkpoint written.
+  // checkpoint, if any, is restored before the consumer starts), the blobs
+  // events name readable (follow_blob_events) and the last checkpoint written.
   auto readiness = [&]() -> std::pair<bool, std::string> {
     if (const std::string why = source_ptr->not_ready(); !why.empty()) return {false, "not ready: " + why};
+    if (kinds.events && kinds.events->failing()) {
+      return {false, "not ready: source.kafka.follow_blob_events: the last blob read failed (the log says why)"};
+    }
     if (const std::string e = checkpoints.stats().last_error; !e.empty()) {
       return {false, "not ready: the last checkpoint failed: " + e};
     }

@@ -184,6 +184,7 @@ BlobEventReader::Read BlobEventReader::ReadBlob(const std::string& container, co
   // no request.
   if (content_length >= 0 && content_length <= at.bytes + kTrailer) return Read::kOk;
   auto fail = [&](const Status& s) {
+    failing_.store(true, std::memory_order_relaxed);
     uint64_t suppressed = 0;
     if (log_limiter_.Allow("blob-event-read", &suppressed)) {
       spdlog::warn("source.kafka.follow_blob_events: {}; trying again in {} ms ({} more)", s.message(),
@@ -204,6 +205,7 @@ BlobEventReader::Read BlobEventReader::ReadBlob(const std::string& container, co
       return Read::kOk;  // gone: nothing to read
     }
     if (!s.ok()) return fail(s.WithContext(url));
+    failing_.store(false, std::memory_order_relaxed);
     if (at.bytes == 0 ||
         (static_cast<int64_t>(text.size()) >= tail && TailHash(std::string_view(text).substr(0, tail), at.bytes) == at.hash)) {
       break;

@@ -39,8 +39,9 @@
 // was; no other message of the same blob goes ahead of it. Storage
 // unavailable (after BlobClient's retries) or refusing the credentials: the
 // message is refused and tried again retry_interval later (the Kafka source
-// pauses the partition meanwhile); a blob or container gone: the event is
-// skipped.
+// pauses the partition meanwhile), and failing() holds until a read
+// succeeds (the daemon is then not ready); a blob or container gone: the
+// event is skipped.
 //
 // Several replicas in one consumer group share the partitions. A blob's
 // events must all reach one partition (the Event Grid subscription's
@@ -52,6 +53,7 @@
 // Threads: every MessageHandler call and positions() on the source's thread.
 #pragma once
 
+#include <atomic>
 #include <chrono>
 #include <cstdint>
 #include <map>
@@ -118,6 +120,9 @@ class BlobEventReader : public MessageHandler {
   // hold), for a checkpoint.
   const std::map<std::string, FilePosition>& positions() const { return positions_; }
   const BlobEventCounters& counters() const { return counters_; }
+  // The last read of a blob failed (Storage down, credentials refused) and
+  // none has succeeded since: for readiness. Any thread.
+  bool failing() const { return failing_.load(std::memory_order_relaxed); }
 
  private:
   // A message built and refused: offered again as it is.
@@ -143,6 +148,7 @@ class BlobEventReader : public MessageHandler {
   int64_t newest_hint_ = INT64_MIN;  // the newest hour a blob read names
   int64_t forgot_at_ = INT64_MIN;    // newest_hint_ when positions were last forgotten
   BlobEventCounters counters_;
+  std::atomic<bool> failing_{false};
   LogLimiter log_limiter_;
 };
 

@@ -53,6 +53,7 @@ Result<BlobUrl> ParseBlobUrl(const std::string& url) {
     next = 1;
   } else {
     out.account.name = host.substr(0, host.find('.'));
+    if (out.account.name.empty()) return Status::InvalidArgument(out.shown + " names no account (ACCOUNT.blob.core.windows.net)");
   }
   if (segments.size() <= next || segments[next].empty()) return Status::InvalidArgument(out.shown + " names no container");
   out.container = segments[next];

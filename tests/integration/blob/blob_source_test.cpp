@@ -585,7 +585,7 @@ TEST_CASE("A blob named by BlobCreated events is read once, its new whole record
   }
 }
 
-TEST_CASE("Storage down: a BlobCreated event's message is refused and tried again, then read once Storage is back") {
+TEST_CASE("Storage down or the key refused: a BlobCreated event's message is refused and tried again, then read once Storage is back") {
   if (!HaveNode()) std::exit(77);
   TempDir dir;
   fs::create_directories(dir / "azurite");
@@ -608,12 +608,21 @@ TEST_CASE("Storage down: a BlobCreated event's message is refused and tried agai
   CHECK_FALSE(reader.Offer(m));
   CHECK(t.offers.empty());  // nothing reached the pipeline
   CHECK(reader.counters().retried.value() == 1);
+  CHECK(reader.failing());
   const auto t0 = std::chrono::steady_clock::now();
   reader.WaitForRoom(0, 5s);  // waits out the retry interval
   CHECK(std::chrono::steady_clock::now() - t0 >= 250ms);
   az = std::make_unique<Azurite>(dir / "azurite", port);
+  // The wrong key: refused, and tried again; the pipeline sees nothing.
+  Taker refused;
+  const std::string wrong = "AAAAbbbbCCCCddddEEEEffffGGGGhhhhIIIIjjjjKKKKllllMMMMnnnnOOOOppppQQQQrrrrSSSStttt0000111122==";
+  source::BlobEventReader with_wrong_key(o, Client(az->connection_string(wrong), 1), &refused);
+  CHECK_FALSE(with_wrong_key.Offer(m));
+  CHECK(with_wrong_key.failing());
+  CHECK(refused.offers.empty());
   REQUIRE(reader.Offer(m));
   CHECK(RecordsIn(t.taken[0], ev) == 2);
+  CHECK_FALSE(reader.failing());
 }
 
 }  // namespace

@@ -42,6 +42,9 @@ TEST_CASE("A blob URL without a container or account is refused by name, its SAS
   u = ParseBlobUrl("http://127.0.0.1:10000/");
   REQUIRE_FALSE(u.ok());
   CHECK(u.status().message().find("names no account") != std::string::npos);
+  u = ParseBlobUrl("https://.blob.core.windows.net/c/x");  // found by fuzz_blob_events: an empty first label
+  REQUIRE_FALSE(u.ok());
+  CHECK(u.status().message().find("names no account") != std::string::npos);
   u = ParseBlobUrl("http://127.0.0.1:10000/devstoreaccount1");
   REQUIRE_FALSE(u.ok());
   CHECK(u.status().message().find("names no container") != std::string::npos);
