@@ -8,7 +8,8 @@
 # start (startup and the first listing included) until /metrics (polled every
 # 50 ms) counts every tuple replay applied; peak RSS from /proc. Prints a
 # Markdown table; exits 1 if the daemon falls short. The caller's EXIT trap
-# should kill "$pid" (the daemon running, if any).
+# should kill "$pid" (the daemon running, if any). In RUN_CFG, @ROUND@ is
+# replaced by the round's number (a consumer group of its own).
 
 run_vs_replay() {
   local fw="$1" work="$2" dir="$3" rounds="$4" replay_cfg="$5" run_cfg="$6" label="$7"
@@ -21,7 +22,8 @@ run_vs_replay() {
     tuples=$(sed -n 's/.*"tuples":\([0-9]*\).*/\1/p' "$work/replay.json")
     rm -rf "$work/state"
     t0=$($now)
-    "$fw" run --config "$run_cfg" > "$work/run.log" 2>&1 & pid=$!
+    sed "s/@ROUND@/$round/g" "$run_cfg" > "$work/run-round.yaml"
+    "$fw" run --config "$work/run-round.yaml" > "$work/run.log" 2>&1 & pid=$!
     for _ in $(seq 1 500); do [ -s "$work/state/summary.json" ] && break; sleep 0.02; done
     api=$(sed -n 's/.*"http_listen":"\([^"]*\)".*/\1/p' "$work/state/summary.json")
     applied=0

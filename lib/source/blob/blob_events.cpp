@@ -137,7 +137,6 @@ bool BlobEventReader::Offer(SourceMessage& message) {
       for (const auto& [partition, other] : pending_) {
         if (other.moves.count(url) != 0) return false;  // another message of this blob goes first
       }
-      if (p.moves.count(url) != 0) continue;  // named twice: read once
       if (ReadBlob(u->container, u->prefix, url, ev.content_length, room > records.size() ? room - records.size() : 0,
                    &records, &p.moves) == Read::kRetry) {
         counters_.retried.Add();
@@ -176,8 +175,12 @@ bool BlobEventReader::Offer(SourceMessage& message) {
 BlobEventReader::Read BlobEventReader::ReadBlob(const std::string& container, const std::string& name,
                                                 const std::string& url, int64_t content_length, size_t budget,
                                                 std::string* records, std::map<std::string, FilePosition>* moves) {
-  FilePosition at;
-  if (auto it = positions_.find(url); it != positions_.end()) at = it->second;
+  FilePosition at;  // where this message has got to (a blob named twice in it), else where the last left it
+  if (auto it = moves->find(url); it != moves->end()) {
+    at = it->second;
+  } else if (auto p = positions_.find(url); p != positions_.end()) {
+    at = p->second;
+  }
   // Up to the size the event names (its commit's records: a backlog of events
   // is read commit by commit, in the order the blobs grew), else to the end.
   // An event for no more than what was read (delivered again, or late) costs

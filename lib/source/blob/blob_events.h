@@ -133,7 +133,9 @@ class BlobEventReader : public MessageHandler {
   };
   enum class Read { kOk, kRetry };
   // Appends the blob's new whole records (`,` before each run) to *records,
-  // at most `budget` bytes of them, and its position after them to *moves.
+  // at most `budget` bytes of them, up to content_length (-1: its end), and
+  // its position after them to *moves; from its position in *moves if it is
+  // there already (a message naming a blob twice), else in positions_.
   Read ReadBlob(const std::string& container, const std::string& name, const std::string& url, int64_t content_length,
                 size_t budget, std::string* records, std::map<std::string, FilePosition>* moves);
   // Forgets the positions of blobs 6 hours older than the newest hour read.

@@ -511,6 +511,17 @@ TEST_CASE("A blob named by BlobCreated events is read once, its new whole record
     SourceMessage one{1, 2, first.data(), first.size(), std::make_shared<int>(0)};
     REQUIRE(reader.Offer(one));
     CHECK(RecordsIn(t.taken[2], first) == 1);
+    // Two commits' events in one message: both commits, once.
+    {
+      Taker both;
+      source::BlobEventOptions o2 = o;
+      o2.resume = {{url, after3}};
+      source::BlobEventReader twice(o2, client, &both);
+      std::string two = "[" + first + "," + CloudEvent(url, size_now(items[0].name)) + "]";
+      SourceMessage tm{5, 1, two.data(), two.size(), std::make_shared<int>(0)};
+      REQUIRE(twice.Offer(tm));
+      CHECK(source::WholeRecords(both.taken[0], 0, true, false, SIZE_MAX).records == 2 + 2);  // two events, two records
+    }
     // The pipeline refuses the next once: offered again as it was, the position moved only once taken.
     const source::FilePosition after4 = reader.positions().at(url);
     ce = CloudEvent(url, size_now(items[0].name));

@@ -10,7 +10,8 @@
 // the records [FROM, TO) of its "records" array are added to the blob (FROM 0
 // creates it), the block list committed every STEP records (default 1: every
 // record). The blobs are written side by side, as a flow log's NICs are.
-// STEP 0 uploads each file whole in one request, 16 at a time (for benchmarks).
+// STEP 0 uploads each file whole in one request, 16 at a time (for benchmarks;
+// with EVENTS_FILE, one event a blob).
 // Prints the number of records written. With EVENTS_FILE, each commit's
 // Microsoft.Storage.BlobCreated event is appended to it as Event Grid would
 // deliver it to an Event Hub, one line `SUBJECT<TAB>EVENT` (the subject as
@@ -93,7 +94,9 @@ if (step === 0) {
   const paths = [...walk(srcDir)];
   const next = async () => {
     for (let path = paths.pop(); path; path = paths.pop()) {
-      await container.getBlockBlobClient(relative(srcDir, path)).uploadFile(path);
+      const blob = container.getBlockBlobClient(relative(srcDir, path));
+      const response = await blob.uploadFile(path);
+      event(blob, relative(srcDir, path), written, response, statSync(path).size);
       ++written;
     }
   };
