@@ -111,6 +111,10 @@ bool BlobEventReader::Offer(SourceMessage& message) {
   if (pending == pending_.end()) {
     std::vector<BlobCreatedEvent> events;
     if (!ParseBlobCreatedEvents(text, &events)) return next_->Offer(message);
+    if (auto r = retry_at_.find(message.partition);
+        r != retry_at_.end() && r->second > std::chrono::steady_clock::now()) {
+      return false;  // Storage failed for it: not before retry_interval
+    }
     Pending p;
     p.offset = message.offset;
     std::string records;

@@ -620,6 +620,8 @@ TEST_CASE("Storage down or the key refused: a BlobCreated event's message is ref
   CHECK(t.offers.empty());  // nothing reached the pipeline
   CHECK(reader.counters().retried.value() == 1);
   CHECK(reader.failing());
+  CHECK_FALSE(reader.Offer(m));  // within the retry interval: not even tried
+  CHECK(reader.counters().retried.value() == 1);
   const auto t0 = std::chrono::steady_clock::now();
   reader.WaitForRoom(0, 5s);  // waits out the retry interval
   CHECK(std::chrono::steady_clock::now() - t0 >= 250ms);
