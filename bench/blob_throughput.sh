@@ -24,23 +24,8 @@ command -v curl >/dev/null || { echo "curl is missing (apt-get install curl)" >&
 work="$(mktemp -d)"
 pid="" azurite=""
 trap '[ -n "$pid" ] && kill "$pid" 2>/dev/null; [ -n "$azurite" ] && kill "$azurite" 2>/dev/null; rm -rf "$work"' EXIT
-port=$(python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])')
-mkdir -p "$work/azurite"
-"$node_dir/node_modules/.bin/azurite-blob" --blobHost 127.0.0.1 --blobPort "$port" --location "$work/azurite" \
-  --loose --skipApiVersionCheck --silent > "$work/azurite.log" 2>&1 & azurite=$!
-key="Eby8vdM02xNOcqFlqUwJPLlmEtlCDXJ1OUzFT50uSRZ6IFsuFq2UVErCz4I6tq/K1SZFPTOtr/KBHBeksoGMGw=="
-cs="DefaultEndpointsProtocol=http;AccountName=devstoreaccount1;AccountKey=$key;BlobEndpoint=http://127.0.0.1:$port/devstoreaccount1;"
-for _ in $(seq 1 100); do curl -s "http://127.0.0.1:$port/" > /dev/null && break; sleep 0.1; done
-t0=$(date +%s.%N)
-blobs=$(node "$node_dir/write_blobs.mjs" "$cs" flowlogs "$dir" 0 1000000000 0)
-echo "uploaded $blobs blobs in $(printf '%.0f' "$(echo "$(date +%s.%N) - $t0" | bc)") s"
-inventory=""
-[ -f "$dir/inventory.csv" ] && inventory="inventory: {file: \"$dir/inventory.csv\"}"
-common="state: {dir: \"$work/state\", checkpoint_interval: 30s}
-alerts: {file: \"$work/alerts.jsonl\"}
-http: {listen: \"127.0.0.1:0\"}
-pipeline: {decoders: 1, shards: 1}
-$inventory"
+start_azurite "$node_dir" "$work" "$dir"
+common="$(bench_common_config "$work" "$dir")"
 printf 'source: {files: ["%s"], idle_timeout: 5s}\n%s\n' "$dir" "$common" > "$work/replay.yaml"
 printf 'source:\n  blob: {connection_string: "%s", containers: [flowlogs], poll_interval: 1s, parallel_reads: %s}\n  idle_timeout: 5s\n%s\n' \
   "$cs" "${PARALLEL_READS:-8}" "$common" > "$work/run.yaml"
