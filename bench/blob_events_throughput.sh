@@ -10,7 +10,8 @@
 #
 # The blobs are uploaded whole once (write_blobs.mjs, STEP 0), one
 # BlobCreated event a blob written beside (the Event Grid and CloudEvents
-# schemas alternating, keyed by subject) and produced once to the mock broker
+# schemas alternating, keyed by subject), put in the order of the blobs'
+# hours (as Azure's would come) and produced once to the mock broker
 # (tests/integration/kafka/mock_broker, 8 partitions). 1 decoder and 1 shard
 # for both. Each event costs one ranged Get Blob, made one after another on
 # the consumer's thread: this measures that bound. Needs the npm packages of
@@ -33,6 +34,10 @@ work="$(mktemp -d)"
 pid="" azurite="" broker=""
 trap '[ -n "$pid" ] && kill "$pid" 2>/dev/null; [ -n "$azurite" ] && kill "$azurite" 2>/dev/null; [ -n "$broker" ] && kill "$broker" 2>/dev/null; rm -rf "$work"' EXIT
 start_azurite "$node_dir" "$work" "$dir" "$work/events.txt"
+# The uploads finish in any order; Azure's events come as the hours go by:
+# produce them in the order of the hour each blob's path names.
+sed -E 's|^(.*/y=([0-9]+)/m=([0-9]+)/d=([0-9]+)/h=([0-9]+)/.*)$|\2\3\4\5\t\1|' "$work/events.txt" |
+  sort -s -t $'\t' -k1,1 | cut -f2- > "$work/events.sorted" && mv "$work/events.sorted" "$work/events.txt"
 
 mkfifo "$work/broker.in"
 "$mock" 1 events 8 <"$work/broker.in" >"$work/broker.out" 2>"$work/broker.log" & broker=$!
