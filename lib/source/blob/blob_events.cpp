@@ -229,7 +229,6 @@ BlobEventReader::Read BlobEventReader::ReadBlob(const std::string& container, co
     records->push_back(',');
     records->append(text, span.first, span.end - span.first);
     counters_.records.Add(span.records);
-    counters_.bytes.Add(span.end - span.first);
   } else if (budget > 0 && text.size() >= static_cast<size_t>(tail) + budget &&
              (content_length < 0 || at.bytes + static_cast<int64_t>(budget) < content_length)) {
     // A record longer than a message may be: stepped over without holding it.

@@ -98,7 +98,6 @@ struct BlobEventCounters {
   Counter rewritten;    // blobs read again from their start
   Counter too_large;    // records longer than max_message_bytes, stepped over
   Counter records;      // records read
-  Counter bytes;        // record bytes read
 };
 
 class BlobEventReader : public MessageHandler {

@@ -62,12 +62,18 @@ class Azurite {
 // Adds records [from, to) of every PT1H.json under src to the container
 // (write_blobs.mjs), committing every `step` records; with events_file, the
 // BlobCreated event of each commit is appended to it, keyed by its subject.
-inline void Write(const Azurite& az, const std::string& src, int from, int to, int step = 1,
-                  const std::string& container = kContainer, const std::string& events_file = "") {
+// The writer's exit code: callable from a thread of the test's own.
+inline int WriteExitCode(const Azurite& az, const std::string& src, int from, int to, int step = 1,
+                         const std::string& container = kContainer, const std::string& events_file = "") {
   std::vector<std::string> argv = {"node", kNodeDir + "/write_blobs.mjs", az.connection_string(), container, src,
                                    std::to_string(from), std::to_string(to), std::to_string(step)};
   if (!events_file.empty()) argv.push_back(events_file);
-  REQUIRE(RunToEnd(argv, "", 60s) == 0);
+  return RunToEnd(argv, "", 60s);
+}
+// The same, on the test's thread: the write must succeed.
+inline void Write(const Azurite& az, const std::string& src, int from, int to, int step = 1,
+                  const std::string& container = kContainer) {
+  REQUIRE(WriteExitCode(az, src, from, to, step, container) == 0);
 }
 
 // Deletes the container (delete_container.mjs).

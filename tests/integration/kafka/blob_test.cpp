@@ -202,10 +202,7 @@ TEST_CASE("Killed with SIGKILL again and again while blobs are appended, the Blo
   std::thread lander([&] {
     const auto write = [&](const std::string& src, int from, int to, int step) {
       if (stop.load()) return;
-      const int rc = RunToEnd({"node", kNodeDir + "/write_blobs.mjs", az.connection_string(), kNsgContainer, src,
-                               std::to_string(from), std::to_string(to), std::to_string(step)},
-                              "", 60s);
-      if (rc != 0) failed_writes.fetch_add(1);
+      if (WriteExitCode(az, src, from, to, step, kNsgContainer) != 0) failed_writes.fetch_add(1);
     };
     for (int h = 0; h < live_hours; ++h) {
       write(dir / ("live/" + std::to_string(h)), 0, 30, 15);
@@ -266,11 +263,7 @@ TEST_CASE("Event Grid's BlobCreated events on Kafka as the work queue: killed ag
   std::thread lander([&] {
     const auto write = [&](const std::string& src, int from, int to, int step, const std::string& events_file) {
       if (stop.load()) return;
-      if (RunToEnd({"node", kNodeDir + "/write_blobs.mjs", az.connection_string(), kNsgContainer, src,
-                    std::to_string(from), std::to_string(to), std::to_string(step), events_file},
-                   "", 60s) != 0) {
-        failed.fetch_add(1);
-      }
+      if (WriteExitCode(az, src, from, to, step, kNsgContainer, events_file) != 0) failed.fetch_add(1);
     };
     const auto produce = [&](const std::string& events_file) {
       if (stop.load()) return;
