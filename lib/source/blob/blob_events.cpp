@@ -97,9 +97,7 @@ bool ParseBlobCreatedEvents(std::string_view message, std::vector<BlobCreatedEve
 
 BlobEventReader::BlobEventReader(const BlobEventOptions& options, std::shared_ptr<azure::BlobClient> client,
                                  MessageHandler* next)
-    : options_(options), client_(std::move(client)), next_(next), positions_(options.resume) {
-  for (const auto& [url, position] : positions_) newest_hint_ = std::max(newest_hint_, TimeHintFromPath(url));
-}
+    : options_(options), client_(std::move(client)), next_(next), positions_(options.resume) {}
 
 bool BlobEventReader::Offer(SourceMessage& message) {
   const std::string_view text(message.data, message.size);
@@ -166,7 +164,8 @@ bool BlobEventReader::Offer(SourceMessage& message) {
   built.owner = pending->second.body;
   if (!next_->Offer(built)) return false;
   for (auto& [url, position] : pending->second.moves) {
-    newest_hint_ = std::max(newest_hint_, TimeHintFromPath(url));
+    int64_t& newest = partition_hint_[message.partition];
+    newest = std::max(newest, TimeHintFromPath(url));
     positions_[url] = position;
   }
   pending_.erase(pending);
@@ -277,20 +276,37 @@ void BlobEventReader::WaitForRoom(int32_t partition, std::chrono::milliseconds t
   next_->WaitForRoom(partition, timeout);
 }
 
+void BlobEventReader::OnAssigned(const std::vector<int32_t>& partitions) {
+  assigned_.insert(partitions.begin(), partitions.end());
+  next_->OnAssigned(partitions);
+}
+
 void BlobEventReader::OnRevoked(const std::vector<int32_t>& partitions) {
   for (int32_t p : partitions) {
     pending_.erase(p);
     retry_at_.erase(p);
+    partition_hint_.erase(p);
+    assigned_.erase(p);
   }
   next_->OnRevoked(partitions);
 }
 
 void BlobEventReader::Forget() {
-  if (newest_hint_ == forgot_at_) return;  // once an hour
-  forgot_at_ = newest_hint_;
+  // Each partition's events come in the order the blobs grew: a blob 6 hours
+  // older than the newest hour every assigned partition has read gets no
+  // more. Until each has read one (after a restart, say), nothing is forgotten.
+  if (partition_hint_.size() < assigned_.size()) return;
+  int64_t oldest = INT64_MAX;
+  for (int32_t p : assigned_) {
+    auto it = partition_hint_.find(p);
+    if (it == partition_hint_.end()) return;
+    oldest = std::min(oldest, it->second);
+  }
+  if (oldest == INT64_MIN || oldest == INT64_MAX || oldest == forgot_at_) return;  // once an hour
+  forgot_at_ = oldest;
   std::erase_if(positions_, [&](const auto& entry) {
     const int64_t hint = TimeHintFromPath(entry.first);
-    return hint != INT64_MIN && hint < newest_hint_ - kForgetAfterMs;
+    return hint != INT64_MIN && hint < oldest - kForgetAfterMs;
   });
 }
 

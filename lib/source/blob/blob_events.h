@@ -48,7 +48,7 @@
 // PartitionKey delivery property set to the event's subject, see
 // docs/deploy.md), or two replicas would each read it from their own
 // position. Positions of blobs whose hour is 6 hours older than the newest
-// hour seen are forgotten.
+// hour every assigned partition has read are forgotten.
 //
 // Threads: every MessageHandler call and positions() on the source's thread.
 #pragma once
@@ -58,6 +58,7 @@
 #include <cstdint>
 #include <map>
 #include <memory>
+#include <set>
 #include <string>
 #include <string_view>
 #include <vector>
@@ -112,7 +113,7 @@ class BlobEventReader : public MessageHandler {
   }
   void OnBacklog(int32_t partition, int64_t backlog) override { next_->OnBacklog(partition, backlog); }
   void OnProgressFloor(int32_t partition, int64_t ms) override { next_->OnProgressFloor(partition, ms); }
-  void OnAssigned(const std::vector<int32_t>& partitions) override { next_->OnAssigned(partitions); }
+  void OnAssigned(const std::vector<int32_t>& partitions) override;
   void OnRevoked(const std::vector<int32_t>& partitions) override;
 
   // Every blob's position applied (with the pipeline drained: what the shards
@@ -137,7 +138,8 @@ class BlobEventReader : public MessageHandler {
   // there already (a message naming a blob twice), else in positions_.
   Read ReadBlob(const std::string& container, const std::string& name, const std::string& url, int64_t content_length,
                 size_t budget, std::string* records, std::map<std::string, FilePosition>* moves);
-  // Forgets the positions of blobs 6 hours older than the newest hour read.
+  // Forgets the positions of blobs 6 hours older than the newest hour every
+  // assigned partition has read.
   void Forget();
 
   const BlobEventOptions options_;
@@ -146,8 +148,9 @@ class BlobEventReader : public MessageHandler {
   std::map<std::string, FilePosition> positions_;
   std::map<int32_t, Pending> pending_;  // by partition: its front message, refused
   std::map<int32_t, std::chrono::steady_clock::time_point> retry_at_;
-  int64_t newest_hint_ = INT64_MIN;  // the newest hour a blob read names
-  int64_t forgot_at_ = INT64_MIN;    // newest_hint_ when positions were last forgotten
+  std::set<int32_t> assigned_;
+  std::map<int32_t, int64_t> partition_hint_;  // partition -> the newest hour a blob it named names
+  int64_t forgot_at_ = INT64_MIN;              // the oldest of those when positions were last forgotten
   BlobEventCounters counters_;
   std::atomic<bool> failing_{false};
   LogLimiter log_limiter_;
