@@ -87,7 +87,7 @@ void DecoderPool::Run(int index) {
       }
     }
     if (batch.empty()) {
-      if ((progress = Progress(progress)) != INT64_MIN) producer.Progress(progress);
+      if ((progress = Progress()) != INT64_MIN) producer.Progress(progress);
       continue;
     }
     d.room.notify_one();
@@ -98,7 +98,7 @@ void DecoderPool::Run(int index) {
       std::lock_guard<std::mutex> lock(d.mu);
       progress = LiveProgressLocked(index, Clock::now());
     }
-    if ((progress = Progress(progress)) != INT64_MIN) producer.Progress(progress);
+    if ((progress = Progress()) != INT64_MIN) producer.Progress(progress);
   }
   producer.Finish();
 }
@@ -167,10 +167,16 @@ void DecoderPool::LogStateLocked(int index, int64_t live) const {
                 state);
 }
 
-int64_t DecoderPool::Progress(int64_t live) const {
-  if (live != INT64_MAX) return live;
-  // No live partition: follow the slowest decoder that has one, so an idle
-  // decoder holds no one back and pushes no one ahead.
+int64_t DecoderPool::Progress() const {
+  // The slowest live partition of all, not this decoder's own slowest: a unit
+  // of work can hand its hold on event time over to another decoder's
+  // partition (a followed NIC's next hour is assigned, then its last hour
+  // retires), and a decoder's own minimum, computed before that assignment
+  // and reported after it, would let the others' reports close the buckets
+  // the new partition is about to fill. Every change of partitions publishes
+  // the changed decoder's figure (Rebalance) under rebalance_mu_, so this
+  // snapshot never misses a hold. A decoder with none follows the others,
+  // holding no one back and pushing no one ahead.
   std::lock_guard<std::mutex> lock(rebalance_mu_);
   int64_t slowest = INT64_MAX;
   for (int i = 0; i < options_.decoders; ++i) slowest = std::min(slowest, live_progress_[i].load(std::memory_order_relaxed));
@@ -178,9 +184,9 @@ int64_t DecoderPool::Progress(int64_t live) const {
   // None has one. With partitions assigned, they are all idle (caught up):
   // event time may move to the largest seen, so the last buckets close. With
   // none (between a revocation and an assignment), nothing moves, unless the
-  // source says that none means caught up (followed files).
-  return assigned_ > 0 || options_.caught_up_when_unassigned ? global_max_ms_.load(std::memory_order_relaxed)
-                                                             : INT64_MIN;
+  // source has said that none means caught up (followed files, once each was
+  // read: see OnCaughtUp).
+  return assigned_ > 0 || caught_up_.load() ? global_max_ms_.load(std::memory_order_relaxed) : INT64_MIN;
 }
 
 bool DecoderPool::Applied(int index, const Ack& ack) const {

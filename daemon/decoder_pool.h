@@ -50,10 +50,6 @@ struct DecoderPoolOptions {
   size_t queue_messages = 64;            // per decoder
   size_t queue_bytes = 32u << 20;        // per decoder (a message over it is taken alone)
   std::chrono::milliseconds idle_timeout{30000};
-  // With no partition assigned, event time stays put (Kafka: mid-rebalance),
-  // or moves to the largest seen (followed files: every file was read to its
-  // end and retired, so nothing older is coming).
-  bool caught_up_when_unassigned = false;
   decode::DecoderOptions decode;
 };
 
@@ -79,6 +75,7 @@ class DecoderPool : public source::MessageHandler {
   void OnProgressFloor(int32_t partition, int64_t ms) override;
   void OnAssigned(const std::vector<int32_t>& partitions) override;
   void OnRevoked(const std::vector<int32_t>& partitions) override;
+  void OnCaughtUp() override { caught_up_.store(true); }
 
   // The largest event time of any message (INT64_MIN: none), and the restored
   // checkpoint's: once every unit of work is caught up, the buckets before it
@@ -126,10 +123,10 @@ class DecoderPool : public source::MessageHandler {
   int64_t LiveProgressLocked(int index, std::chrono::steady_clock::time_point now) const;
   // Once a second at debug level: each partition's event time and backlog. Its mu must be held.
   void LogStateLocked(int index, int64_t live) const;
-  // What a decoder reports: its live progress, or the slowest other decoder's
-  // when it has no live partition (INT64_MIN: nothing to report). No decoder
-  // mu may be held (takes rebalance_mu_).
-  int64_t Progress(int64_t live) const;
+  // What a decoder reports, once its own figure is published: the slowest
+  // of every decoder's live partitions (INT64_MIN: nothing to report). No
+  // decoder mu may be held (takes rebalance_mu_).
+  int64_t Progress() const;
   // Applies change to each partition under rebalance_mu_ and its decoder's mu,
   // then refreshes that decoder's live progress.
   void Rebalance(const std::vector<int32_t>& partitions, const std::function<void(Decoder&, int32_t)>& change);
@@ -142,7 +139,8 @@ class DecoderPool : public source::MessageHandler {
   DeadLetterFn dead_letter_;
   std::vector<std::unique_ptr<Decoder>> decoders_;
   // Per decoder: the minimum over its live partitions (INT64_MIN: one has not
-  // delivered yet; INT64_MAX: it has none), for decoders without any to follow.
+  // delivered yet; INT64_MAX: it has none), published under its mu whenever
+  // it computes it and whenever its partitions change (Rebalance).
   std::unique_ptr<std::atomic<int64_t>[]> live_progress_;
   // Held while a rebalance changes partitions (across all decoders) and while a
   // decoder reads the others' live_progress_, so it never sees a half-revoked
@@ -150,6 +148,7 @@ class DecoderPool : public source::MessageHandler {
   mutable std::mutex rebalance_mu_;
   int assigned_ = 0;  // partitions assigned, over all decoders; under rebalance_mu_
   std::atomic<int64_t> global_max_ms_{INT64_MIN};  // the largest event time any decoder has seen
+  std::atomic<bool> caught_up_{false};              // OnCaughtUp: with none assigned, time moves to the largest
   SharedCounter poison_;    // added to by every decoder
   SharedCounter messages_;
 };

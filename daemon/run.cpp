@@ -320,7 +320,6 @@ int RunDaemon(const RunOptions& options) {
   DecoderPoolOptions pool_options;
   pool_options.decoders = set_options.producers;
   pool_options.idle_timeout = cfg.source.idle_timeout;
-  pool_options.caught_up_when_unassigned = from_files;
   pool_options.decode.max_body_bytes = cfg.decode.max_body_bytes;
   DecoderPool pool(pool_options, &names, &resolver, &shards,
                    [&](int32_t partition, int64_t offset, const char* data, size_t size) {

@@ -57,6 +57,14 @@ class MessageHandler {
   // holds event time back at `ms`, not from moving at all. Optional.
   virtual void OnProgressFloor(int32_t /*partition*/, int64_t /*ms*/) {}
 
+  // A source whose partitions are objects it follows (files, blobs) says so
+  // once everything it lists has been read to its end once since it started:
+  // from then on, with no partition assigned, nothing older than what was
+  // read is coming, and event time may move to the newest seen. Not before:
+  // a restarted daemon knows the newest event time of its checkpoint before it
+  // has listed the objects that were behind it. Optional (Kafka never is).
+  virtual void OnCaughtUp() {}
+
   // The group gave or took partitions. Messages of a revoked partition that
   // are still in flight may finish, but must no longer be reported complete.
   virtual void OnAssigned(const std::vector<int32_t>& partitions) = 0;

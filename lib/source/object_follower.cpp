@@ -391,8 +391,6 @@ void ObjectFollower::Poll(const std::atomic<bool>& stop) {
         if (!g.stream.empty()) stream_hint_[g.stream] = std::max(stream_hint_[g.stream], g.hint);
       }
       Collect();
-      Retire(stop);
-      Measure(false);
       for (size_t j = i; j < found.size() && found[j].time_hint_ms == found[i].time_hint_ms; ++j) {
         Object& g = objects_[found[j].name];
         const int64_t size = static_cast<int64_t>(found[j].size);
@@ -414,6 +412,12 @@ void ObjectFollower::Poll(const std::atomic<bool>& stop) {
         handler_->OnBacklog(g.id, std::max<int64_t>(1, size - g.read));
         if (g.hint != INT64_MIN) handler_->OnProgressFloor(g.id, g.hint);  // its records are of that hour
       }
+      // Then the earlier hours' objects whose streams this hour goes on: not
+      // before, or for a moment the others' records would close the buckets
+      // this hour's new objects are about to deliver. (This hour's own, just
+      // assigned and not read yet, retire after the poll if at all.)
+      Retire(stop, found[i].time_hint_ms);
+      Measure(false);
     }
     Object& o = objects_[found[i].name];
     if (Settled(found[i], o)) continue;
@@ -427,6 +431,10 @@ void ObjectFollower::Poll(const std::atomic<bool>& stop) {
     }
   }
   Measure(true);
+  if (complete && !caught_up_) {  // every object listed was read to its end once
+    caught_up_ = true;
+    handler_->OnCaughtUp();
+  }
 }
 
 ObjectFollower::Backlog ObjectFollower::backlog() const {
@@ -757,6 +765,7 @@ void ObjectFollower::Assign(Object* o) {
   if (o->assigned) return;
   o->assigned = true;
   handler_->OnAssigned({o->id});
+  spdlog::debug("{}: unit {} follows {} from byte {}", store_->key(), o->id, by_id_[o->id], o->read);
 }
 
 bool ObjectFollower::OfferAll(int32_t id, std::string body, int64_t end, const std::atomic<bool>& stop) {
@@ -792,11 +801,11 @@ void ObjectFollower::Collect() {
   lag_.store(static_cast<int64_t>(counters_.messages.value() - completed_));
 }
 
-void ObjectFollower::Retire(const std::atomic<bool>& stop) {
+void ObjectFollower::Retire(const std::atomic<bool>& stop, int64_t before_hint) {
   const auto now = Clock::now();
   for (auto& [name, o] : objects_) {
     if (stop.load()) return;
-    if (!o.assigned || o.applied != o.read) continue;
+    if (!o.assigned || o.applied != o.read || o.hint >= before_hint) continue;
     // A stream's hour is over once its next hour's object is listed (Azure
     // writes the current hour's blob), or once the newest hour listed is more
     // than an hour later (the stream stopped): applied, it retires at once,
@@ -812,6 +821,8 @@ void ObjectFollower::Retire(const std::atomic<bool>& stop) {
       if (o.applied != o.read) continue;
     }
     if (!hour_over && now - o.changed < options_.idle_timeout) continue;
+    spdlog::debug("{}: unit {} retired at byte {} ({})", store_->key(), o.id, o.read,
+                  hour_over ? "its stream's hour is over" : "still for idle_timeout");
     o.assigned = false;
     o.head.clear();  // read again if it grows
     o.head.shrink_to_fit();

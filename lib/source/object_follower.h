@@ -57,6 +57,11 @@
 // shards then hold exactly the bytes below them. On start, an object resumes
 // at its position in resume (the restored checkpoint), checked as above.
 //
+// Restarted, the handler knows the newest event time of the checkpoint before
+// the objects behind it are listed: it is told (OnCaughtUp) only after the
+// first poll whose listing was complete, so that until then having nothing
+// assigned does not move event time on.
+//
 // Readiness: false until the first listing, and while the last one failed
 // (Storage unreachable, credentials refused).
 //
@@ -221,7 +226,9 @@ class ObjectFollower : public Source {
   // Brings backlog_ up to date; streams counted only at a poll's end (at_end).
   void Measure(bool at_end);
   void Checkpoint(bool final);
-  void Retire(const std::atomic<bool>& stop);
+  // Revokes the objects read to their end whose hour is over (or that were
+  // still for idle_timeout), of the hours before `before_hint` only.
+  void Retire(const std::atomic<bool>& stop, int64_t before_hint = INT64_MAX);
   void Assign(Object* o);
   void Forget(std::map<std::string, Object>::iterator it);
   void ReadError(const std::string& name, const Status& s);
@@ -238,6 +245,7 @@ class ObjectFollower : public Source {
   std::map<int32_t, std::string> by_id_;
   int32_t next_id_ = 0;
   int64_t newest_hint_ = INT64_MIN;  // the newest hour any object's name names
+  bool caught_up_ = false;            // told the handler (OnCaughtUp): the first complete poll is over
   std::map<std::string, int64_t> stream_hint_;  // stream -> the newest hour of it listed
   std::vector<std::pair<int32_t, int64_t>> done_;
   SourceCounters counters_;

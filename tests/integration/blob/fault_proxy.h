@@ -36,6 +36,8 @@ class FaultProxy {
   // While > 0, of every `pass_every` requests all but the last get 503
   // (with "Retry-After: retry_after_s" when that is > 0).
   std::atomic<int> pass_every{0};
+  // While > 0, the next request gets 503 (and this is counted down).
+  std::atomic<int> fail_next{0};
   std::atomic<int> retry_after_s{0};
 
   std::vector<Seen> seen() const {
@@ -47,7 +49,7 @@ class FaultProxy {
   void Handle(const httplib::Request& req, httplib::Response& res) {
     const int every = pass_every.load();
     const int n = ++count_;
-    if (every > 0 && n % every != 0) {
+    if (fail_next.fetch_sub(1) > 0 || (every > 0 && n % every != 0)) {
       res.status = 503;
       if (retry_after_s.load() > 0) res.set_header("Retry-After", std::to_string(retry_after_s.load()));
       res.set_content("<?xml version=\"1.0\" encoding=\"utf-8\"?><Error><Code>ServerBusy</Code>"

@@ -10,11 +10,14 @@
 // all of the story's hours written live while the daemon is killed with
 // SIGKILL again and again: restarted from its checkpoints, it counts every
 // flow once and fires each incident once, as replay does on the same blobs.
+// Restarted while one NIC is ahead of the others and the first listing waits
+// out a 503, it lets no flow be late.
 // The same through Kafka (the test broker): Event Grid's BlobCreated events
 // for every commit, produced as the blobs grow, the daemon killed again and
 // again, reading each named blob's new records once.
 // Skipped (77) without the npm packages (tests/integration/blob).
 #include "tests/integration/blob/azurite.h"
+#include "tests/integration/blob/fault_proxy.h"
 #include "tests/integration/kafka/daemon_harness.h"
 #include "tests/integration/kafka/dashboard.h"
 
@@ -60,9 +63,15 @@ int MoveLive(const TempDir& dir, int hours, std::map<std::string, std::vector<fs
   return live;
 }
 
-DaemonConfig BlobConfig(const Azurite& az, const std::string& containers) {
+// Through a proxy on `port` (FaultProxy), if given.
+DaemonConfig BlobConfig(const Azurite& az, const std::string& containers, int port = 0) {
+  std::string connection = az.connection_string();
+  if (port != 0) {
+    const std::string direct = std::to_string(az.port());
+    connection.replace(connection.find(direct), direct.size(), std::to_string(port));
+  }
   DaemonConfig c;
-  c.blob_yaml = "    connection_string: \"" + az.connection_string() + "\"\n    containers: [" + containers +
+  c.blob_yaml = "    connection_string: \"" + connection + "\"\n    containers: [" + containers +
                 "]\n    poll_interval: 200ms\n    full_list_interval: 1s\n";  // the heartbeat's is a new resource
   // Time here runs at hundreds of times Azure's pace (an hour's blobs in a
   // second or two), so a NIC's next hour may begin seconds after another's:
@@ -239,6 +248,75 @@ TEST_CASE("Killed with SIGKILL again and again while blobs are appended, the Blo
   const size_t restores = Occurrences(d->log(), "restored ");
   WARN("seed " << kills.seed << "; tuples per run: " << progress << "; runs that restored a checkpoint: " << restores);
   CHECK(restores >= kRounds / 2);
+}
+
+// Restarted, the daemon knows the newest event time of its checkpoint (one
+// NIC's, ahead of the others) before it has listed the blobs that were behind
+// it; Storage slow to answer that first listing (503 with Retry-After) must
+// not let event time jump there and make the other NICs' next records late.
+TEST_CASE("Restarted while one NIC is ahead of the others and Storage is slow to answer, the Blob daemon makes no flow late") {
+  if (!HaveNode()) std::exit(77);
+  TempDir dir;
+  REQUIRE(Run({kBin, "gen", "--scenario", "demo", "--out", dir / "story"}).exit_code == 0);
+  WriteHeartbeat(dir);
+  std::map<std::string, std::vector<fs::path>> by_hour;
+  REQUIRE(MoveLive(dir, 1, &by_hour) == 1);  // the last hour to live/0
+  fs::create_directories(dir / "azurite");
+  Azurite az(dir / "azurite");
+  Write(az, dir / "story", 0, 60, 15, kNsgContainer);
+  Write(az, dir / "live/0", 0, 15, 15, kNsgContainer);  // every NIC's first quarter hour
+  // One NIC goes on to minute 45 (its blob moved to live/ahead).
+  const fs::path first = by_hour.rbegin()->second.front();
+  const fs::path ahead = dir / "live/ahead" / fs::relative(first, dir / "story");
+  fs::create_directories(ahead.parent_path());
+  fs::rename(dir / "live/0" / fs::relative(first, dir / "story"), ahead);
+  Write(az, dir / "live/ahead", 15, 45, 15, kNsgContainer);
+  const size_t blobs = [&] {
+    size_t n = 0;
+    for (const auto& [hour, paths] : by_hour) n += paths.size();
+    return n;
+  }();
+  // Through the proxy from the start (the checkpoint names blobs by URL).
+  FaultProxy proxy(az.port());
+  const DaemonConfig c = BlobConfig(az, std::string("\"") + kNsgContainer + "\"", proxy.port());
+  {
+    Daemon d(dir, "d", c);
+    d.Start();
+    REQUIRE(WaitUntil([&] { return !d.summary().http_listen.empty(); }, 30s));
+    const bool read = WaitUntil([&] {
+      const auto [status, metrics] = HttpGet(d.summary().http_listen, "/metrics");
+      return status == 200 && MetricValue(metrics, "flowwatch_source_objects_tracked") == static_cast<double>(blobs) &&
+             MetricValue(metrics, "flowwatch_source_behind_bytes") == 0;
+    }, 60s);
+    INFO(d.log());
+    REQUIRE(read);
+    REQUIRE(d.Stop().first == 0);  // its checkpoint: that NIC at minute 45, the others at 15
+  }
+  Write(az, dir / "live/0", 15, 60, 15, kNsgContainer);
+  Write(az, dir / "live/ahead", 45, 60, 15, kNsgContainer);
+  Write(az, dir / "heartbeat", 0, 1, 1, kNsgContainer);
+
+  // The first listing waits out a 503's Retry-After: the decoders wake meanwhile.
+  const size_t before = proxy.seen().size();
+  proxy.fail_next = 1;
+  proxy.retry_after_s = 2;
+  Daemon d(dir, "d", c);
+  d.RemoveSummary();
+  d.Start();
+  const bool done = WaitUntil([&] { return d.summary().tuples >= kTuples; }, 90s);
+  INFO(d.log());
+  REQUIRE(done);
+  std::this_thread::sleep_for(1s);  // nothing more is coming
+  REQUIRE(d.Stop().first == 0);
+  const Summary s = d.summary();
+  CHECK(s.tuples == kTuples);
+  CHECK(s.duplicates == 0);
+  CHECK(s.late_flows == 0);
+  CHECK(proxy.seen()[before].status == 503);
+  const RunResult r = Run({kBin, "replay", "-q", "--inventory", dir / "story/inventory.csv", "--alerts",
+                           dir / "replay-alerts.jsonl", dir / "story", dir / "live", dir / "heartbeat"});
+  REQUIRE(r.exit_code == 0);
+  CHECK(SortedLines(d.alerts()) == SortedLines(Slurp(dir / "replay-alerts.jsonl")));
 }
 
 TEST_CASE("Event Grid's BlobCreated events on Kafka as the work queue: killed again and again, the daemon reads each blob's new records once and raises replay's alerts") {

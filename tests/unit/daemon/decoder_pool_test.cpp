@@ -11,6 +11,7 @@
 #include <atomic>
 #include <map>
 #include <string>
+#include <thread>
 #include <vector>
 
 #include "lib/enrich/inventory.h"
@@ -37,6 +38,31 @@ class CountingProcessor : public shard::ShardProcessor {
   std::atomic<int64_t>* max_progress_;
 };
 
+// Two decoders feeding two shards that count what they apply and the
+// furthest event time they were told of.
+struct Pool {
+  static shard::ShardSetOptions SetOptions() {
+    shard::ShardSetOptions o;
+    o.producers = 2;
+    o.shards = 2;
+    o.ring_capacity = 64;  // small: back-pressure between decoders and shards
+    return o;
+  }
+  static DecoderPoolOptions Options() {
+    DecoderPoolOptions o;
+    o.decoders = 2;
+    o.queue_messages = 8;  // small: Offer says "no room" often
+    o.idle_timeout = std::chrono::milliseconds(50);
+    return o;
+  }
+  NameTables names;
+  enrich::VmResolver resolver{std::make_shared<const enrich::Inventory>(), &names.vms};
+  std::atomic<uint64_t> flows{0};
+  std::atomic<int64_t> max_progress{INT64_MIN};
+  shard::ShardSet shards{SetOptions(), [this](int) { return std::make_unique<CountingProcessor>(&flows, &max_progress); }};
+  DecoderPool pool{Options(), &names, &resolver, &shards, nullptr};
+};
+
 // One NSG v2 record with `tuples` flow tuples at event time `t` seconds.
 std::string Message(int64_t t, int tuples, int mac) {
   char mac_text[16];
@@ -56,20 +82,11 @@ TEST_CASE("DecoderPool reports completions in order, only once applied, and lose
   constexpr int kPartitions = 4;
   constexpr int kPerPartition = 300;
   constexpr int kTuples = 5;
-  NameTables names;
-  enrich::VmResolver resolver(std::make_shared<const enrich::Inventory>(), &names.vms);
-  std::atomic<uint64_t> flows{0};
-  std::atomic<int64_t> max_progress{INT64_MIN};
-  shard::ShardSetOptions set_options;
-  set_options.producers = 2;
-  set_options.shards = 2;
-  set_options.ring_capacity = 64;  // small: back-pressure between decoders and shards
-  shard::ShardSet shards(set_options, [&](int) { return std::make_unique<CountingProcessor>(&flows, &max_progress); });
-  DecoderPoolOptions options;
-  options.decoders = 2;
-  options.queue_messages = 8;  // small: Offer says "no room" often
-  options.idle_timeout = std::chrono::milliseconds(50);
-  DecoderPool pool(options, &names, &resolver, &shards, nullptr);
+  Pool under_test;
+  DecoderPool& pool = under_test.pool;
+  std::atomic<uint64_t>& flows = under_test.flows;
+  std::atomic<int64_t>& max_progress = under_test.max_progress;
+  shard::ShardSet& shards = under_test.shards;
   shards.Start();
   pool.Start();
 
@@ -132,6 +149,40 @@ TEST_CASE("DecoderPool reports completions in order, only once applied, and lose
   pool.Stop();
   shards.Join();
   REQUIRE(flows.load() == offered_tuples);
+}
+
+// A restarted daemon following blobs knows the newest event time of its
+// checkpoint before it has listed the blobs that were behind it: until the
+// source says it has read what it lists, having nothing assigned must not move
+// event time there, or those blobs' next records are late.
+TEST_CASE("Restarted, with nothing assigned, event time stays put until the followed source has caught up") {
+  using namespace std::chrono_literals;
+  constexpr int64_t kRestored = 1620003600000;  // the checkpoint's newest event time
+  Pool under_test;
+  DecoderPool& pool = under_test.pool;
+  pool.SeedEventTime(kRestored);
+  under_test.shards.Start();
+  pool.Start();
+  std::this_thread::sleep_for(1500ms);  // the decoders wake every second
+  CHECK(under_test.max_progress.load() == INT64_MIN);
+
+  // A blob behind the restored time, read and retired within the first poll.
+  pool.OnAssigned({7});
+  pool.OnProgressFloor(7, kRestored - 3600000);
+  auto body = std::make_shared<std::string>(Message(kRestored / 1000 - 1800, 3, 7));
+  source::SourceMessage m{7, 0, body->data(), body->size(), body};
+  REQUIRE(pool.Offer(m));
+  REQUIRE(pool.Drain({7}, 10s));
+  pool.OnRevoked({7});
+  std::this_thread::sleep_for(1500ms);
+  CHECK(under_test.max_progress.load() <= (kRestored / 1000 - 1800) * 1000);
+
+  pool.OnCaughtUp();  // the first poll is over: nothing older is coming
+  for (int i = 0; i < 40 && under_test.max_progress.load() < kRestored; ++i) std::this_thread::sleep_for(100ms);
+  CHECK(under_test.max_progress.load() == kRestored);
+  pool.Stop();
+  under_test.shards.Join();
+  CHECK(under_test.flows.load() == 3);
 }
 
 }  // namespace
