@@ -361,6 +361,10 @@ void ObjectFollower::Poll(const std::atomic<bool>& stop) {
     }
   }
   polled_.store(true);
+  if (complete && !resume_checked_) {
+    resume_checked_ = true;
+    WarnIfResumeUnmatched();
+  }
   // Deleted objects are forgotten (their work, if any is in flight, finishes);
   // not after a listing that failed (a mount that blinked, Storage down),
   // which would forget every position, nor those it did not cover.
@@ -759,6 +763,17 @@ bool ObjectFollower::SkipCutShort(const std::string& name, Object* o, const std:
   if (i == rest.size() || (!o->ndjson && rest[i] == ']')) return true;  // the trailer, or nothing
   return SkipRecord(name, o, o->read + static_cast<int64_t>(i), std::string_view(rest).substr(i), size, true,
                     "a record cut short", stop) != Skip::kStopped;
+}
+
+void ObjectFollower::WarnIfResumeUnmatched() const {
+  const auto& resume = options_.resume;
+  if (resume.empty() || objects_.empty()) return;
+  if (std::any_of(resume.begin(), resume.end(), [&](const auto& r) { return objects_.count(r.first) > 0; })) return;
+  spdlog::warn("{}: none of the checkpoint's {} positions names an object listed now (the checkpoint has {}, the "
+               "listing {}): if the folders or the account's endpoint changed, each object is read again from its "
+               "start and its flows count again; to keep the positions, start with the names the checkpoint was "
+               "written with",
+               store_->key(), resume.size(), resume.begin()->first, objects_.begin()->first);
 }
 
 void ObjectFollower::Assign(Object* o) {

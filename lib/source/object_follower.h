@@ -55,7 +55,10 @@
 // reading, drains what is in flight, and calls checkpoint(positions, final)
 // with every object's applied position (SourcePositions::files, by name): the
 // shards then hold exactly the bytes below them. On start, an object resumes
-// at its position in resume (the restored checkpoint), checked as above.
+// at its position in resume (the restored checkpoint), checked as above. The
+// positions name objects by path or URL: if none of them is listed (a folder
+// moved, the account reached through another endpoint), that is logged as a
+// warning before anything is read.
 //
 // Restarted, the handler knows the newest event time of the checkpoint before
 // the objects behind it are listed: it is told (OnCaughtUp) only after the
@@ -226,6 +229,9 @@ class ObjectFollower : public Source {
   // Brings backlog_ up to date; streams counted only at a poll's end (at_end).
   void Measure(bool at_end);
   void Checkpoint(bool final);
+  // Warns when the checkpoint names objects and none of them is listed: the
+  // names changed (another folder, another endpoint for the account).
+  void WarnIfResumeUnmatched() const;
   // Revokes the objects read to their end whose hour is over (or that were
   // still for idle_timeout), of the hours before `before_hint` only.
   void Retire(const std::atomic<bool>& stop, int64_t before_hint = INT64_MAX);
@@ -246,6 +252,7 @@ class ObjectFollower : public Source {
   int32_t next_id_ = 0;
   int64_t newest_hint_ = INT64_MIN;  // the newest hour any object's name names
   bool caught_up_ = false;            // told the handler (OnCaughtUp): the first complete poll is over
+  bool resume_checked_ = false;       // WarnIfResumeUnmatched ran, at the first complete listing
   std::map<std::string, int64_t> stream_hint_;  // stream -> the newest hour of it listed
   std::vector<std::pair<int32_t, int64_t>> done_;
   SourceCounters counters_;

@@ -6,12 +6,15 @@
 
 #include "lib/decode/decoder.h"
 
+#include <spdlog/sinks/ostream_sink.h>
+
 #include <catch2/catch.hpp>
 
 #include <filesystem>
 #include <fstream>
 #include <optional>
 #include <set>
+#include <sstream>
 #include <thread>
 
 namespace flowwatch::source {
@@ -160,6 +163,44 @@ TEST_CASE("A blob growing as Azure writes it is read record by record, each once
   at = RunUntil(o, &r3, [&] { return r3.Bodies().size() == 1; });
   CHECK(r3.Bodies() == std::vector<std::string>{R"([{"n":3}])"});
   CHECK(at.files.begin()->second.bytes == static_cast<int64_t>(fs::file_size(dir.blob())) - 2);
+}
+
+TEST_CASE("A checkpoint none of whose positions names a file listed now is said so, not silently read again") {
+  Folder dir;
+  { std::ofstream(dir.blob()) << R"({"records":[{"n":1}]})"; }
+  FolderSourceOptions o;
+  o.folders = {dir.root.string()};
+  Recorder r;
+  const SourcePositions at = RunUntil(o, &r, [&] { return r.Bodies().size() == 1; });
+  REQUIRE(at.files.size() == 1);
+  // The folder moved: the same file under another name.
+  const fs::path moved = dir.root.string() + "-moved";
+  fs::remove_all(moved);
+  fs::rename(dir.root, moved);
+  std::ostringstream captured;
+  auto logger = std::make_shared<spdlog::logger>("capture", std::make_shared<spdlog::sinks::ostream_sink_mt>(captured));
+  auto previous = spdlog::default_logger();
+  spdlog::set_default_logger(logger);
+  o.folders = {moved.string()};
+  o.resume = at.files;
+  Recorder r2;
+  RunUntil(o, &r2, [&] { return r2.Bodies().size() == 1; });
+  spdlog::set_default_logger(previous);
+  fs::rename(moved, dir.root);
+  CHECK(r2.Bodies() == std::vector<std::string>{R"([{"n":1}])"});  // read from its start
+  INFO(captured.str());
+  CHECK(captured.str().find("none of the checkpoint's 1 positions names an object listed now (the checkpoint has " +
+                            at.files.begin()->first) != std::string::npos);
+  // Where the names match, nothing is said.
+  std::ostringstream quiet;
+  spdlog::set_default_logger(std::make_shared<spdlog::logger>("quiet", std::make_shared<spdlog::sinks::ostream_sink_mt>(quiet)));
+  o.folders = {dir.root.string()};
+  Recorder r3;
+  RunUntil(o, &r3, [&] { return r3.assigned >= 1; });  // listed, and taken up where it was left
+  spdlog::set_default_logger(previous);
+  CHECK(r3.assigned >= 1);
+  CHECK(r3.Bodies().empty());
+  CHECK(quiet.str().find("none of the checkpoint's") == std::string::npos);
 }
 
 TEST_CASE("A blob is read in chunks: records across a chunk's end, or larger than one, come out whole and once") {
