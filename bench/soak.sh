@@ -141,7 +141,12 @@ start=$(date +%s)
 end=$(( start + minutes * 60 ))
 warm_end=$(( start + minutes * 20 ))
 rebalance_every="${REBALANCE_EVERY:-120}" outage_every="${OUTAGE_EVERY:-300}"
-next_sample=$(( start + 30 )) next_rebalance=$(( start + rebalance_every )) next_outage=$(( start + outage_every ))
+# On fixed schedules, the joins a quarter of their period after the outages'
+# (the defaults: joins at 30-45 s of every 2 minutes, outages at 0-10 s or
+# 60-70 s), so that no member is stopped while the broker is down: one that
+# cannot leave stalls the group's next rebalance for max.poll.interval.ms.
+next_sample=$(( start + 30 )) next_rebalance=$(( start + rebalance_every + rebalance_every / 4 ))
+next_outage=$(( start + outage_every ))
 warm_peak=0 after_peak=0 max_lag=0 outages=0 joins=0
 while [ "$(date +%s)" -lt "$end" ]; do
   now=$(date +%s)
@@ -149,11 +154,11 @@ while [ "$(date +%s)" -lt "$end" ]; do
   if [ "$now" -ge "$next_rebalance" ]; then
     timeout 15 kcat -b "$bootstrap" -G soak -X partition.assignment.strategy=cooperative-sticky \
       -X enable.auto.commit=false -q flowlogs >/dev/null 2>&1 &
-    joins=$((joins + 1)) next_rebalance=$(( now + rebalance_every ))
+    joins=$((joins + 1)) next_rebalance=$(( next_rebalance + rebalance_every ))
   fi
   if [ "$now" -ge "$next_outage" ]; then
     broker "down 1"; sleep 10; broker "up 1"
-    outages=$((outages + 1)) next_outage=$(( now + outage_every ))
+    outages=$((outages + 1)) next_outage=$(( next_outage + outage_every ))
   fi
   if [ "$now" -ge "$next_sample" ]; then
     rss=$(rss_mb) lag=$(metric flowwatch_source_consumer_lag_messages)
