@@ -96,7 +96,7 @@ void DecoderPool::Run(int index) {
     d.worker->Flush();
     {
       std::lock_guard<std::mutex> lock(d.mu);
-      progress = LiveProgressLocked(index, Clock::now());
+      LiveProgressLocked(index, Clock::now());  // published for Progress()
     }
     if ((progress = Progress()) != INT64_MIN) producer.Progress(progress);
   }

@@ -49,7 +49,10 @@ class FaultProxy {
   void Handle(const httplib::Request& req, httplib::Response& res) {
     const int every = pass_every.load();
     const int n = ++count_;
-    if (fail_next.fetch_sub(1) > 0 || (every > 0 && n % every != 0)) {
+    int pending = fail_next.load();
+    while (pending > 0 && !fail_next.compare_exchange_weak(pending, pending - 1)) {
+    }
+    if (pending > 0 || (every > 0 && n % every != 0)) {
       res.status = 503;
       if (retry_after_s.load() > 0) res.set_header("Retry-After", std::to_string(retry_after_s.load()));
       res.set_content("<?xml version=\"1.0\" encoding=\"utf-8\"?><Error><Code>ServerBusy</Code>"

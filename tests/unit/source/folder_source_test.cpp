@@ -117,6 +117,22 @@ struct Folder {
   fs::path root;
 };
 
+// What spdlog logs while it lives (the default logger swapped for one that
+// writes here), restored when it goes.
+class CapturedLog {
+ public:
+  CapturedLog() : previous_(spdlog::default_logger()) {
+    spdlog::set_default_logger(
+        std::make_shared<spdlog::logger>("capture", std::make_shared<spdlog::sinks::ostream_sink_mt>(text_)));
+  }
+  ~CapturedLog() { spdlog::set_default_logger(previous_); }
+  std::string str() const { return text_.str(); }
+
+ private:
+  std::ostringstream text_;
+  std::shared_ptr<spdlog::logger> previous_;
+};
+
 // Runs the source until pred holds (or 10 s), then stops it; the positions of
 // its final checkpoint, and in *backlog what it last measured.
 SourcePositions RunUntil(FolderSourceOptions o, Recorder* r, const std::function<bool()>& pred,
@@ -177,30 +193,32 @@ TEST_CASE("A checkpoint none of whose positions names a file listed now is said 
   const fs::path moved = dir.root.string() + "-moved";
   fs::remove_all(moved);
   fs::rename(dir.root, moved);
-  std::ostringstream captured;
-  auto logger = std::make_shared<spdlog::logger>("capture", std::make_shared<spdlog::sinks::ostream_sink_mt>(captured));
-  auto previous = spdlog::default_logger();
-  spdlog::set_default_logger(logger);
   o.folders = {moved.string()};
   o.resume = at.files;
   Recorder r2;
-  RunUntil(o, &r2, [&] { return r2.Bodies().size() == 1; });
-  spdlog::set_default_logger(previous);
+  std::string captured;
+  {
+    CapturedLog log;
+    RunUntil(o, &r2, [&] { return r2.Bodies().size() == 1; });
+    captured = log.str();
+  }
   fs::rename(moved, dir.root);
   CHECK(r2.Bodies() == std::vector<std::string>{R"([{"n":1}])"});  // read from its start
-  INFO(captured.str());
-  CHECK(captured.str().find("none of the checkpoint's 1 positions names an object listed now (the checkpoint has " +
-                            at.files.begin()->first) != std::string::npos);
+  INFO(captured);
+  CHECK(captured.find("none of the checkpoint's 1 positions names an object listed now (the checkpoint has " +
+                      at.files.begin()->first) != std::string::npos);
   // Where the names match, nothing is said.
-  std::ostringstream quiet;
-  spdlog::set_default_logger(std::make_shared<spdlog::logger>("quiet", std::make_shared<spdlog::sinks::ostream_sink_mt>(quiet)));
   o.folders = {dir.root.string()};
   Recorder r3;
-  RunUntil(o, &r3, [&] { return r3.assigned >= 1; });  // listed, and taken up where it was left
-  spdlog::set_default_logger(previous);
+  std::string quiet;
+  {
+    CapturedLog log;
+    RunUntil(o, &r3, [&] { return r3.assigned >= 1; });  // listed, and taken up where it was left
+    quiet = log.str();
+  }
   CHECK(r3.assigned >= 1);
   CHECK(r3.Bodies().empty());
-  CHECK(quiet.str().find("none of the checkpoint's") == std::string::npos);
+  CHECK(quiet.find("none of the checkpoint's") == std::string::npos);
 }
 
 TEST_CASE("A blob is read in chunks: records across a chunk's end, or larger than one, come out whole and once") {
