@@ -1,5 +1,6 @@
 #!/usr/bin/env bash
-# A long run of every libFuzzer target: ./scripts/fuzz.sh [SECONDS per target, default 600]
+# A long run of libFuzzer targets: ./scripts/fuzz.sh [SECONDS per target, default 600] [TARGET...]
+# (every target unless some are named: decode, checkpoint, config, ...).
 # Builds the targets with clang (build/fuzz), runs each from its seed corpus
 # (tests/fuzz/corpus/<target>) for SECONDS, prints its executions and speed,
 # and merges into the seed corpus the inputs that reached new coverage (so
@@ -10,7 +11,12 @@ set -euo pipefail
 source "$(dirname "$0")/common.sh"
 
 SECONDS_PER_TARGET="${1:-600}"
-case "$SECONDS_PER_TARGET" in '' | *[!0-9]* | 0) echo "usage: $0 [SECONDS per target]" >&2; exit 2 ;; esac
+case "$SECONDS_PER_TARGET" in '' | *[!0-9]* | 0) echo "usage: $0 [SECONDS per target] [TARGET...]" >&2; exit 2 ;; esac
+shift || true
+ONLY=("$@")
+for name in "${ONLY[@]}"; do
+  [ -f "$FLOWWATCH_ROOT/tests/fuzz/fuzz_$name.cpp" ] || { echo "no fuzz target '$name' (tests/fuzz/fuzz_$name.cpp)" >&2; exit 2; }
+done
 ensure_packages "${BUILD_PACKAGES[@]}" clang libclang-rt-14-dev
 log "building the fuzz targets (clang, build/fuzz)"
 CC=clang CXX=clang++ cmake_build "$FLOWWATCH_ROOT/build/fuzz" RelWithDebInfo -DFLOWWATCH_FUZZ=ON \
@@ -20,6 +26,7 @@ printf '| target | seconds | executions | executions/s | seed inputs before | af
 for target in "$FLOWWATCH_ROOT"/build/fuzz/tests/fuzz/fuzz_*; do
   [ -x "$target" ] || continue
   name="$(basename "$target")"
+  if [ "${#ONLY[@]}" -gt 0 ] && [[ " ${ONLY[*]} " != *" ${name#fuzz_} "* ]]; then continue; fi
   corpus="$FLOWWATCH_ROOT/tests/fuzz/corpus/${name#fuzz_}"
   work="$(mktemp -d)"
   before="$(find "$corpus" -type f | wc -l)"

@@ -16,9 +16,9 @@
 #include <cstdint>
 #include <memory>
 #include <mutex>
-#include <string>
 #include <string_view>
 #include <unordered_map>
+#include <vector>
 
 namespace flowwatch {
 
@@ -44,14 +44,29 @@ class StringInterner {
   static constexpr uint32_t kChunkSize = 1u << kChunkBits;
   static constexpr uint32_t kMaxChunks = 1u << 12;  // 16.7 M entries at most
 
+  static constexpr size_t kBlockSize = 64 * 1024;  // characters, allocated as needed
+
+  // A view into blocks_, trivially constructed: a chunk of them costs
+  // nothing until its entries are written.
+  struct Entry {
+    const char* data;
+    uint32_t size;
+  };
+
   uint32_t AddLocked(std::string_view s);
+  const char* CopyLocked(std::string_view s);
 
   const uint32_t max_entries_;
   mutable std::mutex mu_;
-  std::unordered_map<std::string_view, uint32_t> index_;  // guarded by mu_; views into chunks_
+  std::unordered_map<std::string_view, uint32_t> index_;  // guarded by mu_; views into blocks_
+  // The characters of every entry, never moved (guarded by mu_); a string
+  // longer than a quarter block gets a block of its own.
+  std::vector<std::unique_ptr<char[]>> blocks_;
+  size_t block_left_ = 0;  // characters free at the end of blocks_.back()
   // Chunk pointers are published with release and read with acquire; a chunk's
   // entries are written before size_ is released past them.
-  std::array<std::atomic<std::string*>, kMaxChunks> chunks_{};
+  // As many chunk pointers as max_entries_ needs.
+  std::unique_ptr<std::atomic<Entry*>[]> chunks_;
   std::atomic<uint32_t> size_{0};
   std::atomic<uint64_t> overflows_{0};
 };

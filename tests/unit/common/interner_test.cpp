@@ -36,6 +36,25 @@ TEST_CASE("StringInterner is capped and counts overflows") {
   REQUIRE(in.Intern("a") == in.Intern("a"));  // known names still resolve
 }
 
+TEST_CASE("StringInterner keeps every name intact across its character blocks, long names included") {
+  StringInterner in;
+  std::vector<std::string> names;
+  // Small names fill 64 KiB blocks; names past a quarter block get blocks of
+  // their own, before or after the first small one.
+  names.push_back(std::string(70000, 'L'));
+  for (int i = 0; i < 3000; ++i) {
+    names.push_back("subscriptions/0000/resourceGroups/rg/providers/nic-" + std::to_string(i));
+    if (i % 700 == 0) names.push_back(std::string(16385 + i, static_cast<char>('a' + i % 26)));
+  }
+  std::vector<uint32_t> ids;
+  for (const auto& n : names) ids.push_back(in.Intern(n));
+  for (size_t i = 0; i < names.size(); ++i) {
+    REQUIRE(in.Get(ids[i]) == names[i]);
+    REQUIRE(in.Intern(names[i]) == ids[i]);
+  }
+  REQUIRE(in.size() == names.size() + 2);
+}
+
 TEST_CASE("InternCache agrees with the interner, including on cache collisions") {
   StringInterner in;
   InternCache cache(&in);
