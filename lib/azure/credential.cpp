@@ -6,6 +6,8 @@
 #include <fstream>
 #include <sstream>
 
+#include "lib/common/text_format.h"
+
 namespace flowwatch::azure {
 namespace {
 
@@ -21,14 +23,6 @@ Url SplitUrl(const std::string& url) {
   const size_t slash = url.find('/', scheme == std::string::npos ? 0 : scheme + 3);
   if (slash == std::string::npos) return {url, ""};
   return {url.substr(0, slash), url.substr(slash)};
-}
-
-std::string Trim(std::string s) {
-  const auto space = [](unsigned char c) { return std::isspace(c) != 0; };
-  while (!s.empty() && space(s.back())) s.pop_back();
-  size_t i = 0;
-  while (i < s.size() && space(s[i])) ++i;
-  return s.substr(i);
 }
 
 std::unique_ptr<httplib::Client> MakeClient(const std::string& origin, std::chrono::milliseconds timeout) {
@@ -111,7 +105,7 @@ class EntraIdCredential : public TokenCredential {
       std::ifstream in(options_.federated_token_file);
       std::stringstream buffer;
       buffer << in.rdbuf();
-      const std::string assertion = Trim(buffer.str());
+      const std::string assertion(TrimSpace(buffer.str()));
       if (!in || assertion.empty()) {
         return Status::InvalidArgument(who + ": cannot read the federated token file " + options_.federated_token_file +
                                        (in ? " (it is empty)" : ""));

@@ -1,5 +1,5 @@
-// Small parsers and formatters shared by several stages: MAC addresses and
-// human-readable byte counts. Pure functions; thread-safe.
+// Small parsers and formatters shared by several stages: MAC addresses,
+// human-readable byte counts, trimming. Pure functions; thread-safe.
 #pragma once
 
 #include <cstdint>
@@ -14,5 +14,8 @@ bool ParseMac(std::string_view text, uint64_t* mac);
 
 // "524.4 KB", "38.7 MB" (decimal units, as network volumes are usually quoted).
 std::string HumanBytes(double bytes);
+
+// s without leading and trailing ASCII whitespace (space, \t, \r, \n, \f, \v).
+std::string_view TrimSpace(std::string_view s);
 
 }  // namespace flowwatch

@@ -21,12 +21,6 @@ std::string_view StripBom(std::string_view text) {
   return text;
 }
 
-std::string_view Trim(std::string_view s) {
-  while (!s.empty() && (s.front() == ' ' || s.front() == '\t')) s.remove_prefix(1);
-  while (!s.empty() && (s.back() == ' ' || s.back() == '\t')) s.remove_suffix(1);
-  return s;
-}
-
 std::string Quote(std::string_view s) {
   std::string q = "'";
   q += s;
@@ -83,7 +77,7 @@ bool SplitCsvLine(std::string_view line, std::vector<std::string>* fields, size_
       }
     } else {
       const size_t end = std::min(line.find(',', i), line.size());
-      f.assign(Trim(line.substr(i, end - i)));
+      f.assign(TrimSpace(line.substr(i, end - i)));
       i = end;
     }
     if (i >= line.size()) return true;
@@ -235,7 +229,7 @@ Result<Inventory> Inventory::ParseCsv(std::string_view text, std::string_view so
     pos = eol + 1;
     ++line_no;
     if (!line.empty() && line.back() == '\r') line.remove_suffix(1);
-    const std::string_view trimmed = Trim(line);
+    const std::string_view trimmed = TrimSpace(line);
     if (trimmed.empty() || trimmed.front() == '#') continue;
 
     size_t n = 0;

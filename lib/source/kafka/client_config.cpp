@@ -2,15 +2,10 @@
 
 #include <algorithm>
 
+#include "lib/common/text_format.h"
+
 namespace flowwatch::source::kafka {
 namespace {
-
-std::string Trim(std::string s) {
-  const auto not_space = [](char c) { return c != ' ' && c != '\t' && c != '\r' && c != '\n'; };
-  s.erase(s.begin(), std::find_if(s.begin(), s.end(), not_space));
-  s.erase(std::find_if(s.rbegin(), s.rend(), not_space).base(), s.end());
-  return s;
-}
 
 bool EqualsIgnoreCase(const std::string& a, const std::string& b) {
   return a.size() == b.size() &&
@@ -53,8 +48,8 @@ Result<EventHubsConnection> ParseEventHubsConnectionString(const std::string& te
     const std::string part = text.substr(pos, end - pos);
     const size_t eq = part.find('=');
     if (eq != std::string::npos) {
-      const std::string key = Trim(part.substr(0, eq));
-      const std::string value = Trim(part.substr(eq + 1));
+      const std::string key(TrimSpace(std::string_view(part).substr(0, eq)));
+      const std::string value(TrimSpace(std::string_view(part).substr(eq + 1)));
       if (EqualsIgnoreCase(key, "Endpoint")) {
         std::string host = value;
         const size_t scheme = host.find("://");

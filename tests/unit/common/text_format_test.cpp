@@ -21,6 +21,14 @@ TEST_CASE("MAC addresses in the spellings Azure and its peers use") {
 }
 
 
+TEST_CASE("TrimSpace drops leading and trailing whitespace only") {
+  REQUIRE(TrimSpace("  a b\t\r\n") == "a b");
+  REQUIRE(TrimSpace("\f\vx") == "x");
+  REQUIRE(TrimSpace("x") == "x");
+  REQUIRE(TrimSpace(" \t\r\n ").empty());
+  REQUIRE(TrimSpace("").empty());
+}
+
 TEST_CASE("HumanBytes uses decimal units with one decimal") {
   REQUIRE(HumanBytes(999) == "999 B");
   REQUIRE(HumanBytes(524400) == "524.4 KB");
