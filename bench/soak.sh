@@ -156,7 +156,7 @@ outage_every="${OUTAGE_EVERY:-300}"
 # blocks its coordinator connection and times out at 60 s. With the default
 # 300 s: outages at 0-10 s, joins at 60-75 s and 180-195 s of each period.
 next_sample=$(( start + 30 )) next_outage=$(( start + outage_every ))
-joins_at=( $(( outage_every / 5 )) $(( outage_every * 3 / 5 )) ) next_join=0
+joins_at=( $(( outage_every / 5 )) $(( outage_every * 3 / 5 )) )
 next_rebalance=$(( start + joins_at[0] ))
 warm_peak=0 after_peak=0 max_lag=0 outages=0 joins=0
 while [ "$(date +%s)" -lt "$end" ]; do
@@ -165,8 +165,7 @@ while [ "$(date +%s)" -lt "$end" ]; do
   if [ "$now" -ge "$next_rebalance" ]; then
     timeout 15 kcat -b "$bootstrap" -G soak -X partition.assignment.strategy=cooperative-sticky \
       -X enable.auto.commit=false -X session.timeout.ms=6000 -X heartbeat.interval.ms=1000 -d cgrp flowlogs >/dev/null 2>"$work/kcat-join-$joins.log" &
-    joins=$((joins + 1)) next_join=$(( (next_join + 1) % 2 ))
-    next_rebalance=$(( start + (joins / 2) * outage_every + joins_at[next_join] ))
+    joins=$((joins + 1)) next_rebalance=$(( start + (joins / 2) * outage_every + joins_at[joins % 2] ))
   fi
   if [ "$now" -ge "$next_outage" ]; then
     broker "down 1"; sleep 10; broker "up 1"

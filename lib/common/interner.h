@@ -63,9 +63,9 @@ class StringInterner {
   // longer than a quarter block gets a block of its own.
   std::vector<std::unique_ptr<char[]>> blocks_;
   size_t block_left_ = 0;  // characters free at the end of blocks_.back()
-  // Chunk pointers are published with release and read with acquire; a chunk's
-  // entries are written before size_ is released past them.
-  // As many chunk pointers as max_entries_ needs.
+  // As many chunk pointers as max_entries_ needs, published with release and
+  // read with acquire; a chunk's entries are written before size_ is released
+  // past them.
   std::unique_ptr<std::atomic<Entry*>[]> chunks_;
   std::atomic<uint32_t> size_{0};
   std::atomic<uint64_t> overflows_{0};
